@@ -1,0 +1,23 @@
+//! The robot contract: what the robot is, and what an observation and an action mean.
+//!
+//! This crate owns the robot description ([`RobotSpec`], loaded from `robots/*.toml`), its
+//! validation, the typed [`Observation`] / [`Action`] with their flat layouts (every field
+//! named, with its unit and index), the [`ContractId`] that pins that layout, and the
+//! [`Plant`] trait that the simulator and the serial robot implement.
+//!
+//! It does not simulate (`strider-sim`), talk to hardware (`strider-firmware-host`), run
+//! models (`strider-policy`) or pace a loop (`strider-controller`); every one of those
+//! depends on this crate, and this crate depends on none of them.
+
+mod error;
+mod layout;
+mod plant;
+mod spec;
+
+pub use error::{PlantError, Problem, SpecError};
+pub use layout::{ACTION_DIM, Action, ContractId, Field, NUM_JOINTS, OBS_DIM, Observation, Sensors};
+pub use plant::{Command, Plant};
+pub use spec::{
+    Axis, ControlSpec, JointSpec, LinkSpec, PhysicsSpec, REFERENCE_BIPED_NAME, REFERENCE_BIPED_TOML,
+    RobotSpec, SensorSpec, Shape,
+};

@@ -1,0 +1,310 @@
+//! The robot description (`robots/*.toml`) as typed data, and its validation.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Problem, SpecError};
+use crate::layout::NUM_JOINTS;
+
+/// The reference robot shipped with Strider (`robots/biped.toml`), embedded in the binary
+/// so that the default commands need no file.
+pub const REFERENCE_BIPED_TOML: &str = include_str!("../../robots/biped.toml");
+
+/// Where the embedded reference robot says it comes from, in messages.
+pub const REFERENCE_BIPED_NAME: &str = "robots/biped.toml (built in)";
+
+/// A robot: bodies, joints, sensors and rates. Loaded from TOML; every unit is in the key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotSpec {
+    /// A short name for messages and logs.
+    pub name: String,
+    pub physics: PhysicsSpec,
+    pub control: ControlSpec,
+    pub sensors: SensorSpec,
+    pub links: Vec<LinkSpec>,
+    /// In the order used everywhere: observations, actions, serial frames, models.
+    pub joints: Vec<JointSpec>,
+}
+
+/// Physics and the plant's PD loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhysicsSpec {
+    /// Physics step and PD loop rate in Hz (default 500: dt = 2 ms).
+    pub physics_hz: u32,
+    /// Gravity in m/s², pointing down (default 9.81).
+    pub gravity_mps2: f64,
+    /// Ground friction coefficient, combined with a link's by maximum (default 0.7).
+    pub ground_friction: f64,
+    /// Solver iterations per physics step (default 4).
+    pub solver_iterations: u32,
+}
+
+/// The policy's rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSpec {
+    /// Policy / control tick rate in Hz (default 50); must divide `physics_hz`.
+    pub control_hz: u32,
+}
+
+/// Which links carry the sensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSpec {
+    /// The link whose pitch and pitch rate the IMU measures.
+    pub imu_link: String,
+    /// The links with a contact switch, right then left.
+    pub foot_links: [String; 2],
+}
+
+/// One rigid body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub name: String,
+    pub shape: Shape,
+    /// Mass in kg; explicit, never derived from the shape.
+    pub mass_kg: f64,
+    /// Planar moment of inertia about the centre of mass, kg·m².
+    pub inertia_kgm2: f64,
+    /// Coulomb friction coefficient.
+    pub friction: f64,
+}
+
+/// A link's collision shape, centred on the link frame's origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Shape {
+    Capsule {
+        /// The link-frame axis the capsule lies along.
+        axis: Axis,
+        /// Distance between the two cap centres, m.
+        length_m: f64,
+        /// m.
+        radius_m: f64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Axis {
+    X,
+    Y,
+}
+
+/// One revolute joint: the child's angle relative to its parent, counter-clockwise positive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JointSpec {
+    pub name: String,
+    pub parent: String,
+    pub child: String,
+    /// Joint position in the parent's link frame, m.
+    pub parent_anchor_m: [f64; 2],
+    /// Joint position in the child's link frame, m.
+    pub child_anchor_m: [f64; 2],
+    /// `[min, max]` joint angle, degrees.
+    pub limits_deg: [f64; 2],
+    /// Standing pose, degrees.
+    pub default_deg: f64,
+    /// Motor torque limit, N·m.
+    pub torque_limit_nm: f64,
+    /// Position gain of the plant's PD loop, N·m/rad.
+    pub kp_nm_per_rad: f64,
+    /// Velocity gain of the plant's PD loop, N·m·s/rad.
+    pub kd_nms_per_rad: f64,
+}
+
+impl JointSpec {
+    /// `[min, max]` in radians.
+    pub fn limits_rad(&self) -> [f64; 2] {
+        [self.limits_deg[0].to_radians(), self.limits_deg[1].to_radians()]
+    }
+
+    /// Standing pose in radians.
+    pub fn default_rad(&self) -> f64 {
+        self.default_deg.to_radians()
+    }
+}
+
+impl RobotSpec {
+    /// The reference biped, from the copy embedded at build time.
+    pub fn reference() -> RobotSpec {
+        RobotSpec::from_toml_str(REFERENCE_BIPED_TOML, REFERENCE_BIPED_NAME)
+            .expect("the embedded reference robot is valid (checked by a test)")
+    }
+
+    /// Reads and validates a robot description file.
+    pub fn load(path: &Path) -> Result<RobotSpec, SpecError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SpecError::Read { file: origin.clone(), message: e.to_string() })?;
+        RobotSpec::from_toml_str(&text, &origin)
+    }
+
+    /// Parses and validates TOML text; `origin` names the text in errors (a file path).
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<RobotSpec, SpecError> {
+        let spec: RobotSpec = toml::from_str(text)
+            .map_err(|e| SpecError::Parse { file: origin.to_string(), message: one_line(&e.to_string()) })?;
+        spec.validate().map_err(|problems| SpecError::Invalid { file: origin.to_string(), problems })?;
+        Ok(spec)
+    }
+
+    /// The description as TOML (what [`RobotSpec::from_toml_str`] reads back).
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string(self).expect("a RobotSpec always serialises")
+    }
+
+    /// Physics steps per control tick (`physics_hz / control_hz`).
+    pub fn physics_steps_per_tick(&self) -> u32 {
+        self.physics.physics_hz / self.control.control_hz.max(1)
+    }
+
+    /// Physics step in seconds.
+    pub fn physics_dt_s(&self) -> f64 {
+        1.0 / f64::from(self.physics.physics_hz)
+    }
+
+    /// Control period in seconds.
+    pub fn control_dt_s(&self) -> f64 {
+        1.0 / f64::from(self.control.control_hz)
+    }
+
+    pub fn link(&self, name: &str) -> Option<&LinkSpec> {
+        self.links.iter().find(|l| l.name == name)
+    }
+
+    pub fn total_mass_kg(&self) -> f64 {
+        self.links.iter().map(|l| l.mass_kg).sum()
+    }
+
+    /// The standing pose as an action (joint position targets), in joint order.
+    pub fn default_pose_rad(&self) -> [f64; NUM_JOINTS] {
+        std::array::from_fn(|i| self.joints.get(i).map_or(0.0, JointSpec::default_rad))
+    }
+
+    /// Every problem with the description, one per entry; empty means valid.
+    pub fn validate(&self) -> Result<(), Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut bad = |field: String, value: String, fix: &str| {
+            problems.push(Problem { field, value, fix: fix.to_string() });
+        };
+
+        let p = &self.physics;
+        if p.physics_hz == 0 {
+            bad("physics.physics_hz".into(), "0".into(), "use a positive rate, e.g. 500");
+        }
+        if self.control.control_hz == 0 {
+            bad("control.control_hz".into(), "0".into(), "use a positive rate, e.g. 50");
+        } else if p.physics_hz % self.control.control_hz != 0 {
+            bad(
+                "control.control_hz".into(),
+                format!("{} (physics_hz {})", self.control.control_hz, p.physics_hz),
+                "pick a control rate that divides physics_hz, e.g. 50 for 500",
+            );
+        }
+        if p.solver_iterations == 0 {
+            bad("physics.solver_iterations".into(), "0".into(), "use at least 1 (default 4)");
+        }
+        positive(&mut bad, "physics.gravity_mps2", p.gravity_mps2, false);
+        positive(&mut bad, "physics.ground_friction", p.ground_friction, true);
+
+        let mut link_names = HashSet::new();
+        for (i, link) in self.links.iter().enumerate() {
+            let at = format!("links[{i}] ({})", link.name);
+            if !link_names.insert(link.name.as_str()) {
+                bad(format!("{at}.name"), link.name.clone(), "give every link a unique name");
+            }
+            positive(&mut bad, &format!("{at}.mass_kg"), link.mass_kg, false);
+            positive(&mut bad, &format!("{at}.inertia_kgm2"), link.inertia_kgm2, false);
+            positive(&mut bad, &format!("{at}.friction"), link.friction, true);
+            let Shape::Capsule { length_m, radius_m, .. } = link.shape;
+            positive(&mut bad, &format!("{at}.shape.length_m"), length_m, true);
+            positive(&mut bad, &format!("{at}.shape.radius_m"), radius_m, false);
+        }
+
+        if self.joints.len() != NUM_JOINTS {
+            bad(
+                "joints".into(),
+                format!("{} joints", self.joints.len()),
+                "the planar biped contract has exactly 6 joints: hip, knee, ankle, right then left",
+            );
+        }
+        let mut joint_names = HashSet::new();
+        let mut children = HashSet::new();
+        for (i, j) in self.joints.iter().enumerate() {
+            let at = format!("joints[{i}] ({})", j.name);
+            if !joint_names.insert(j.name.as_str()) {
+                bad(format!("{at}.name"), j.name.clone(), "give every joint a unique name");
+            }
+            for (field, link) in [("parent", &j.parent), ("child", &j.child)] {
+                if !link_names.contains(link.as_str()) {
+                    bad(format!("{at}.{field}"), link.clone(), "name a link defined in [[links]]");
+                }
+            }
+            if j.parent == j.child {
+                bad(format!("{at}.child"), j.child.clone(), "a joint connects two different links");
+            }
+            if !children.insert(j.child.as_str()) {
+                bad(format!("{at}.child"), j.child.clone(), "a link can be the child of one joint only");
+            }
+            let [lo, hi] = j.limits_deg;
+            if !(lo.is_finite() && hi.is_finite()) || lo > hi {
+                bad(format!("{at}.limits_deg"), format!("[{lo}, {hi}]"), "write [min, max] with min <= max");
+            } else if !(lo..=hi).contains(&j.default_deg) {
+                bad(
+                    format!("{at}.default_deg"),
+                    format!("{} (limits [{lo}, {hi}])", j.default_deg),
+                    "put the standing pose inside the joint limits",
+                );
+            }
+            positive(&mut bad, &format!("{at}.torque_limit_nm"), j.torque_limit_nm, false);
+            positive(&mut bad, &format!("{at}.kp_nm_per_rad"), j.kp_nm_per_rad, true);
+            positive(&mut bad, &format!("{at}.kd_nms_per_rad"), j.kd_nms_per_rad, true);
+            for (field, v) in [("parent_anchor_m", j.parent_anchor_m), ("child_anchor_m", j.child_anchor_m)] {
+                if !v.iter().all(|x| x.is_finite()) {
+                    bad(format!("{at}.{field}"), format!("{v:?}"), "use finite coordinates in metres");
+                }
+            }
+        }
+
+        let s = &self.sensors;
+        for (field, link) in [
+            ("sensors.imu_link", &s.imu_link),
+            ("sensors.foot_links[0]", &s.foot_links[0]),
+            ("sensors.foot_links[1]", &s.foot_links[1]),
+        ] {
+            if !link_names.contains(link.as_str()) {
+                bad(field.into(), link.clone(), "name a link defined in [[links]]");
+            }
+        }
+
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+/// Records a problem unless `value` is finite and > 0 (or >= 0 when `zero_ok`).
+fn positive(bad: &mut impl FnMut(String, String, &str), field: &str, value: f64, zero_ok: bool) {
+    let ok = value.is_finite() && (value > 0.0 || (zero_ok && value == 0.0));
+    if !ok {
+        let fix = if zero_ok { "use a finite value >= 0" } else { "use a finite value > 0" };
+        bad(field.to_string(), value.to_string(), fix);
+    }
+}
+
+/// toml's messages span several lines (a source excerpt); keep the first and the location.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default().to_string();
+    // toml puts the reason on the last line, after the excerpt.
+    match lines.last() {
+        Some(reason) if !reason.starts_with('|') && !reason.starts_with('^') => {
+            format!("{first}: {reason}")
+        }
+        _ => first,
+    }
+}
