@@ -133,42 +133,13 @@ fn show_text(spec: &RobotSpec) -> String {
 }
 
 fn show_json(spec: &RobotSpec) -> String {
-    // Hand-assembled to keep serde_json out of the binary until a later command needs it;
-    // every string here is an identifier from a validated spec (no quotes or escapes).
-    let fields = |fs: Vec<Field>| {
-        fs.iter()
-            .map(|f| format!(r#"{{"index":{},"name":"{}","unit":"{}"}}"#, f.index, f.name, f.unit))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let joints = spec
-        .joints
-        .iter()
-        .map(|j| {
-            format!(
-                r#"{{"name":"{}","parent":"{}","child":"{}","limits_deg":[{},{}],"default_deg":{},"torque_limit_nm":{},"kp_nm_per_rad":{},"kd_nms_per_rad":{}}}"#,
-                j.name,
-                j.parent,
-                j.child,
-                j.limits_deg[0],
-                j.limits_deg[1],
-                j.default_deg,
-                j.torque_limit_nm,
-                j.kp_nm_per_rad,
-                j.kd_nms_per_rad
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    format!(
-        r#"{{"robot":"{}","contract_id":"{}","physics_hz":{},"control_hz":{},"total_mass_kg":{},"joints":[{}],"observation":[{}],"action":[{}]}}"#,
-        spec.name,
-        spec.contract_id(),
-        spec.physics.physics_hz,
-        spec.control.control_hz,
-        spec.total_mass_kg(),
-        joints,
-        fields(spec.observation_layout()),
-        fields(spec.action_layout())
-    )
+    serde_json::json!({
+        "contract_id": spec.contract_id().to_string(),
+        "total_mass_kg": spec.total_mass_kg(),
+        "physics_steps_per_tick": spec.physics_steps_per_tick(),
+        "spec": spec,
+        "observation": spec.observation_layout(),
+        "action": spec.action_layout(),
+    })
+    .to_string()
 }

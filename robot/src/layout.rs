@@ -97,7 +97,7 @@ impl Action {
 }
 
 /// One element of a flat observation or action vector.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Field {
     pub index: usize,
     /// Dotted name, e.g. `joint_pos.right_hip`.

@@ -200,7 +200,7 @@ impl RobotSpec {
         }
         if self.control.control_hz == 0 {
             bad("control.control_hz".into(), "0".into(), "use a positive rate, e.g. 50");
-        } else if p.physics_hz % self.control.control_hz != 0 {
+        } else if !p.physics_hz.is_multiple_of(self.control.control_hz) {
             bad(
                 "control.control_hz".into(),
                 format!("{} (physics_hz {})", self.control.control_hz, p.physics_hz),
@@ -301,7 +301,7 @@ fn one_line(message: &str) -> String {
     let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or_default().to_string();
     // toml puts the reason on the last line, after the excerpt.
-    match lines.last() {
+    match lines.next_back() {
         Some(reason) if !reason.starts_with('|') && !reason.starts_with('^') => {
             format!("{first}: {reason}")
         }

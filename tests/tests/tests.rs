@@ -1,0 +1,31 @@
+//! Integration tests across crates and documents, one binary.
+//!
+//! Modules:
+//! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
+//!   computes, so the documents cannot drift.
+
+mod docs {
+    use std::path::Path;
+
+    use strider_robot::RobotSpec;
+
+    fn repo_file(rel: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn shipped_robot_file_is_the_embedded_one_and_valid() {
+        let on_disk = RobotSpec::from_toml_str(&repo_file("robots/biped.toml"), "robots/biped.toml").unwrap();
+        assert_eq!(on_disk, RobotSpec::reference());
+    }
+
+    #[test]
+    fn readme_quotes_the_reference_contract_id() {
+        let id = RobotSpec::reference().contract_id().to_string();
+        assert!(
+            repo_file("README.md").contains(&format!("`{id}`")),
+            "README.md should quote the reference contract id `{id}`"
+        );
+    }
+}
