@@ -1,0 +1,261 @@
+//! The messages of each channel (their JSON form) and the JSON schema of each.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use strider_robot::{Action, NUM_JOINTS, Observation, Sensors};
+
+/// Channel topics, in the order they are registered in a file.
+pub const EPISODE_TOPIC: &str = "/episode";
+pub const OBSERVATION_TOPIC: &str = "/observation";
+pub const ACTION_TOPIC: &str = "/action";
+pub const COMMAND_TOPIC: &str = "/command";
+pub const SIM_STATE_TOPIC: &str = "/sim/state";
+pub const TIMING_TOPIC: &str = "/timing";
+
+/// Start of an episode: every tick message that follows carries its index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpisodeStart {
+    pub episode: u32,
+    /// Seed the episode's plant was reset with (simulator), if any.
+    pub seed: Option<u64>,
+    /// Free-form description of the conditions (scenario name, randomised factors).
+    pub conditions: String,
+}
+
+/// What the robot measured at one tick, plus the command in force (the policy's input).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObservationMsg {
+    pub episode: u32,
+    pub tick: u64,
+    /// Plant time at the measurement, s (simulated time in the simulator).
+    pub plant_time_s: f64,
+    pub joint_pos: [f32; NUM_JOINTS],
+    pub joint_vel: [f32; NUM_JOINTS],
+    pub torso_pitch: f32,
+    pub torso_pitch_rate: f32,
+    pub foot_contact: [bool; 2],
+    pub command_vx: f32,
+}
+
+/// The action decided at a tick: the label a policy learns. `applied` is what was actually
+/// sent when it differs (noise injection during collection, safety clamps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionMsg {
+    pub episode: u32,
+    pub tick: u64,
+    pub joint_target: [f32; NUM_JOINTS],
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<[f32; NUM_JOINTS]>,
+}
+
+/// The operator's command in force at a tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandMsg {
+    pub episode: u32,
+    pub tick: u64,
+    pub command_vx: f32,
+}
+
+/// Privileged simulator state, for evaluation only (never a policy input).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimState {
+    /// Torso centre, world frame, m.
+    pub torso_x: f64,
+    pub torso_y: f64,
+    /// Torso height above the ground directly under it, m.
+    pub height: f64,
+    /// Torso pitch, rad (positive leans back).
+    pub pitch: f64,
+    /// Whole-body centre of mass, m and m/s.
+    pub com_x: f64,
+    pub com_y: f64,
+    pub com_vx: f64,
+    pub com_vy: f64,
+    pub foot_contact: [bool; 2],
+    pub fallen: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimStateMsg {
+    pub episode: u32,
+    pub tick: u64,
+    #[serde(flatten)]
+    pub state: SimState,
+}
+
+/// How the tick went in real time.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// Measured tick start, ns since the run began (not the nominal schedule).
+    pub tick_start_ns: u64,
+    /// Time the controller (policy or expert) took to decide, µs.
+    pub decide_us: f64,
+    /// The tick overran its deadline.
+    pub deadline_missed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingMsg {
+    pub episode: u32,
+    pub tick: u64,
+    #[serde(flatten)]
+    pub timing: Timing,
+}
+
+impl ObservationMsg {
+    pub fn new(episode: u32, tick: u64, plant_time_s: f64, obs: &Observation) -> ObservationMsg {
+        let s = &obs.sensors;
+        ObservationMsg {
+            episode,
+            tick,
+            plant_time_s,
+            joint_pos: s.joint_pos,
+            joint_vel: s.joint_vel,
+            torso_pitch: s.torso_pitch,
+            torso_pitch_rate: s.torso_pitch_rate,
+            foot_contact: s.foot_contact,
+            command_vx: obs.command_vx,
+        }
+    }
+
+    pub fn observation(&self) -> Observation {
+        Observation::new(
+            Sensors {
+                joint_pos: self.joint_pos,
+                joint_vel: self.joint_vel,
+                torso_pitch: self.torso_pitch,
+                torso_pitch_rate: self.torso_pitch_rate,
+                foot_contact: self.foot_contact,
+            },
+            self.command_vx,
+        )
+    }
+}
+
+impl ActionMsg {
+    pub fn action(&self) -> Action {
+        Action { joint_target: self.joint_target }
+    }
+}
+
+/// The JSON schema (draft 2020-12) of every channel, by topic, with its schema name.
+pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
+    let joints = |desc: &str, unit: &str| {
+        json!({"type": "array", "items": {"type": "number"}, "minItems": NUM_JOINTS, "maxItems": NUM_JOINTS,
+               "description": format!("{desc}, {unit}, in joint order (right hip, knee, ankle, left hip, knee, ankle)")})
+    };
+    let contacts = json!({"type": "array", "items": {"type": "boolean"}, "minItems": 2, "maxItems": 2,
+                          "description": "contact switches, right then left"});
+    let tick =
+        json!({"type": "integer", "minimum": 0, "description": "control tick index within the episode"});
+    let episode = json!({"type": "integer", "minimum": 0, "description": "episode index within the file"});
+    let num = |desc: &str| json!({"type": "number", "description": desc});
+    let object = |title: &str, props: Value, required: &[&str]| {
+        json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "type": "object",
+               "properties": props, "required": required, "additionalProperties": false})
+    };
+    [
+        (
+            EPISODE_TOPIC,
+            "strider.EpisodeStart",
+            object(
+                "strider.EpisodeStart",
+                json!({"episode": episode, "seed": {"type": ["integer", "null"], "description": "plant reset seed"},
+                       "conditions": {"type": "string", "description": "scenario and randomised factors"}}),
+                &["episode", "seed", "conditions"],
+            ),
+        ),
+        (
+            OBSERVATION_TOPIC,
+            "strider.Observation",
+            object(
+                "strider.Observation",
+                json!({"episode": episode, "tick": tick,
+                       "plant_time_s": num("plant time at the measurement, s"),
+                       "joint_pos": joints("joint angles", "rad"), "joint_vel": joints("joint velocities", "rad/s"),
+                       "torso_pitch": num("torso pitch, rad, counter-clockwise positive (leaning back)"),
+                       "torso_pitch_rate": num("torso pitch rate, rad/s"),
+                       "foot_contact": contacts, "command_vx": num("commanded forward velocity, m/s")}),
+                &[
+                    "episode",
+                    "tick",
+                    "plant_time_s",
+                    "joint_pos",
+                    "joint_vel",
+                    "torso_pitch",
+                    "torso_pitch_rate",
+                    "foot_contact",
+                    "command_vx",
+                ],
+            ),
+        ),
+        (
+            ACTION_TOPIC,
+            "strider.Action",
+            object(
+                "strider.Action",
+                json!({"episode": episode, "tick": tick,
+                       "joint_target": joints("joint position targets (the label)", "rad"),
+                       "applied": joints("targets actually sent, when they differ from the label", "rad")}),
+                &["episode", "tick", "joint_target"],
+            ),
+        ),
+        (
+            COMMAND_TOPIC,
+            "strider.Command",
+            object(
+                "strider.Command",
+                json!({"episode": episode, "tick": tick, "command_vx": num("commanded forward velocity, m/s")}),
+                &["episode", "tick", "command_vx"],
+            ),
+        ),
+        (
+            SIM_STATE_TOPIC,
+            "strider.SimState",
+            object(
+                "strider.SimState",
+                json!({"episode": episode, "tick": tick,
+                       "torso_x": num("torso centre x, world, m"), "torso_y": num("torso centre y, world, m"),
+                       "height": num("torso height above the ground under it, m"),
+                       "pitch": num("torso pitch, rad, positive leaning back"),
+                       "com_x": num("centre of mass x, m"), "com_y": num("centre of mass y, m"),
+                       "com_vx": num("centre of mass x velocity, m/s"), "com_vy": num("centre of mass y velocity, m/s"),
+                       "foot_contact": contacts, "fallen": {"type": "boolean", "description": "fall detected"}}),
+                &[
+                    "episode",
+                    "tick",
+                    "torso_x",
+                    "torso_y",
+                    "height",
+                    "pitch",
+                    "com_x",
+                    "com_y",
+                    "com_vx",
+                    "com_vy",
+                    "foot_contact",
+                    "fallen",
+                ],
+            ),
+        ),
+        (
+            TIMING_TOPIC,
+            "strider.Timing",
+            object(
+                "strider.Timing",
+                json!({"episode": episode, "tick": tick,
+                       "tick_start_ns": {"type": "integer", "minimum": 0, "description": "measured tick start, ns since the run began"},
+                       "decide_us": num("controller decision time, µs"),
+                       "deadline_missed": {"type": "boolean", "description": "the tick overran its deadline"}}),
+                &["episode", "tick", "tick_start_ns", "decide_us", "deadline_missed"],
+            ),
+        ),
+    ]
+}
