@@ -27,7 +27,7 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
             joint_vel: std::array::from_fn(|i| -x * i as f32),
             torso_pitch: x.sin(),
             torso_pitch_rate: x.cos(),
-            foot_contact: [tick % 2 == 0, tick % 3 == 0],
+            foot_contact: [tick.is_multiple_of(2), tick.is_multiple_of(3)],
         },
         0.5 + x,
     );
@@ -40,7 +40,7 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
             episode,
             tick,
             joint_target: std::array::from_fn(|i| x * 2.0 + i as f32),
-            applied: (tick % 5 == 0).then(|| std::array::from_fn(|i| x * 2.0 + i as f32 + 0.1)),
+            applied: (tick.is_multiple_of(5)).then(|| std::array::from_fn(|i| x * 2.0 + i as f32 + 0.1)),
         }),
         sim_state: Some(SimState {
             torso_x: f64::from(x),
@@ -51,7 +51,7 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
             com_y: 1.0,
             com_vx: 1.0,
             com_vy: -0.01,
-            foot_contact: [true, tick % 7 == 0],
+            foot_contact: [true, tick.is_multiple_of(7)],
             fallen: false,
         }),
         timing: Some(Timing {
@@ -213,10 +213,10 @@ fn killed_writer_child(path: &str) -> ! {
     w.begin_episode(&EpisodeStart { episode: 0, seed: Some(1), conditions: "flat".into() }).unwrap();
     for tick in 0.. {
         w.write_tick(&record(0, tick, true)).unwrap();
-        if (tick + 1) % 25 == 0 {
+        if (tick + 1).is_multiple_of(25) {
             println!("flushed {}", tick + 1);
         }
-        if tick % 5 == 0 {
+        if tick.is_multiple_of(5) {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
