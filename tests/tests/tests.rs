@@ -2,7 +2,7 @@
 //!
 //! Modules:
 //! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
-//!   computes, so the documents cannot drift.
+//!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
 
 mod docs {
     use std::path::Path;
@@ -18,6 +18,23 @@ mod docs {
     fn shipped_robot_file_is_the_embedded_one_and_valid() {
         let on_disk = RobotSpec::from_toml_str(&repo_file("robots/biped.toml"), "robots/biped.toml").unwrap();
         assert_eq!(on_disk, RobotSpec::reference());
+    }
+
+    #[test]
+    fn logs_doc_lists_every_channel_and_field() {
+        let doc = repo_file("docs/LOGS.md");
+        for (topic, name, schema) in strider_log::schemas() {
+            let heading = format!("### `{topic}` — `{name}`");
+            let section =
+                doc.split(&heading).nth(1).unwrap_or_else(|| panic!("docs/LOGS.md lacks `{heading}`"));
+            let section = section.split("\n### ").next().unwrap();
+            for field in schema["properties"].as_object().unwrap().keys() {
+                assert!(
+                    section.contains(&format!("`{field}`")),
+                    "docs/LOGS.md, {topic}: field `{field}` undocumented"
+                );
+            }
+        }
     }
 
     #[test]
