@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod replay;
 mod robot;
 
 /// Walk legged robots with a causal trajectory transformer running on the robot's CPU.
@@ -20,12 +21,15 @@ enum Command {
     /// Inspect the robot contract (joints, gains, observation and action layout, contract id).
     #[command(subcommand)]
     Robot(robot::RobotCommand),
+    /// Summarise a recorded log (episodes, rates, per-field statistics, timing jitter, falls).
+    Replay(replay::ReplayArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Robot(cmd) => robot::run(cmd),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,16 +2,27 @@
 //!
 //! Modules, one per command group:
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
+//! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot.
+
+/// Runs the binary; returns (success, stdout, stderr).
+fn strider(args: &[&str]) -> (bool, String, String) {
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_strider")).args(args).output().expect("run strider");
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("strider-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
 
 mod robot {
-    use std::process::Command;
-
     use strider_robot::RobotSpec;
 
-    fn strider(args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_strider")).args(args).output().expect("run strider");
-        (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-    }
+    use super::{scratch, strider};
 
     #[test]
     fn show_lists_joints_in_contract_order_with_the_contract_id() {
@@ -46,8 +57,7 @@ mod robot {
 
     #[test]
     fn a_bad_description_fails_with_one_line_naming_file_and_field() {
-        let dir = std::env::temp_dir().join(format!("strider-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("bad-robot");
         let path = dir.join("bad.toml");
         let text =
             strider_robot::REFERENCE_BIPED_TOML.replacen("inertia_kgm2 = 0.069246", "inertia_kgm2 = -1.0", 1);
@@ -57,6 +67,84 @@ mod robot {
         assert!(out.is_empty());
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("bad.toml") && err.contains("links[0] (torso).inertia_kgm2 = -1"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+mod replay {
+    use strider_log::{ActionMsg, EpisodeStart, LogMeta, LogWriter, ObservationMsg, TickRecord, Timing};
+    use strider_robot::{Observation, RobotSpec, Sensors};
+
+    use super::{scratch, strider};
+
+    /// Two episodes of 50 ticks at a steady 20 ms; tick 7 of each missed its deadline.
+    fn write_log(path: &std::path::Path) {
+        let spec = RobotSpec::reference();
+        let mut w =
+            LogWriter::create(path, &LogMeta::new(&spec, "expert", "flat", Some(3)), Default::default())
+                .unwrap();
+        for episode in 0..2 {
+            w.begin_episode(&EpisodeStart { episode, seed: Some(3), conditions: "flat".into() }).unwrap();
+            for tick in 0..50u64 {
+                let mut sensors = Sensors::default();
+                sensors.torso_pitch = 0.1;
+                let obs = Observation::new(sensors, 1.0);
+                w.write_tick(&TickRecord {
+                    episode,
+                    tick,
+                    log_time_ns: tick * 20_000_000,
+                    observation: ObservationMsg::new(episode, tick, tick as f64 * 0.02, &obs),
+                    action: Some(ActionMsg { episode, tick, joint_target: [0.5; 6], applied: None }),
+                    sim_state: None,
+                    timing: Some(Timing {
+                        tick_start_ns: tick * 20_000_000,
+                        decide_us: 10.0,
+                        deadline_missed: tick == 7,
+                    }),
+                })
+                .unwrap();
+            }
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn replay_summarises_a_log() {
+        let dir = scratch("replay");
+        let path = dir.join("run.mcap");
+        write_log(&path);
+        let (ok, out, err) = strider(&["replay", path.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        assert!(out.contains("2 episodes, 100 ticks = 2.0 s at 50 Hz"), "{out}");
+        assert!(out.contains("tick interval median 20.000 ms (nominal 20.0 ms), 2 deadline misses"), "{out}");
+        assert!(out.contains("torso_pitch"), "{out}");
+
+        let (ok, out, err) = strider(&["replay", path.to_str().unwrap(), "--json"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["ticks"], 100);
+        assert_eq!(v["deadline_misses"], 2);
+        assert_eq!(v["observation"][12]["mean"], 0.10000000149011612);
+        assert_eq!(v["action"][0]["std"], 0.0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn replay_refuses_a_log_for_another_joint_order() {
+        let dir = scratch("replay-order");
+        let path = dir.join("run.mcap");
+        write_log(&path);
+        let robot = dir.join("swapped.toml");
+        let mut spec = RobotSpec::reference();
+        spec.joints.swap(0, 3);
+        std::fs::write(&robot, spec.to_toml_string()).unwrap();
+        let (ok, _, err) = strider(&["replay", path.to_str().unwrap(), "--robot", robot.to_str().unwrap()]);
+        assert!(!ok);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("observation field 0 is `joint_pos.right_hip` in the log but `joint_pos.left_hip`"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -10,6 +10,7 @@ mod error;
 mod meta;
 mod reader;
 mod record;
+mod summary;
 mod writer;
 
 pub use error::LogError;
@@ -19,4 +20,5 @@ pub use record::{
     ACTION_TOPIC, ActionMsg, COMMAND_TOPIC, CommandMsg, EPISODE_TOPIC, EpisodeStart, OBSERVATION_TOPIC,
     ObservationMsg, SIM_STATE_TOPIC, SimState, TIMING_TOPIC, Timing, schemas,
 };
+pub use summary::{FieldStats, JITTER_EDGES_US, LogSummary, NamedStats};
 pub use writer::{LogWriter, TickRecord, WriterOptions, now_ns};

@@ -258,3 +258,49 @@ fn a_writer_killed_with_sigkill_leaves_its_complete_chunks_readable() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn summary_counts_ticks_misses_falls_and_field_statistics() {
+    let dir = temp_dir("summary");
+    let path = dir.join("run.mcap");
+    let spec = RobotSpec::reference();
+    let mut w = LogWriter::create(&path, &meta(&spec), WriterOptions::default()).unwrap();
+    for episode in 0..3u32 {
+        w.begin_episode(&EpisodeStart { episode, seed: None, conditions: String::new() }).unwrap();
+        for tick in 0..40 {
+            let mut r = record(episode, tick, episode != 1);
+            r.sim_state.as_mut().unwrap().fallen = episode == 2 && tick > 30;
+            w.write_tick(&r).unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let s = strider_log::LogSummary::of(&Log::read(&path).unwrap());
+    assert_eq!((s.episodes, s.ticks, s.falls, s.deadline_misses), (3, 120, 1, 3));
+    assert_eq!(s.plant_seconds, 120.0 / 50.0);
+    assert_eq!(s.tick_interval_median_ms, Some(20.0));
+    // Every interval is exactly the 20 ms period: all in the [-10, 10) µs bucket.
+    assert_eq!(s.tick_interval_error_histogram, vec![0, 0, 0, 117, 0, 0, 0]);
+    let pitch = &s.observation[12];
+    assert_eq!((pitch.field.as_str(), pitch.stats.count), ("torso_pitch", 120));
+    assert_eq!(s.action[0].stats.count, 80, "episode 1 has no actions");
+    let hip: Vec<f64> =
+        (0..3u32).flat_map(|e| (0..40u64).map(move |t| f64::from(t as f32 * 0.01 + e as f32))).collect();
+    let mean = hip.iter().sum::<f64>() / 120.0;
+    assert!((s.observation[0].stats.mean - mean).abs() < 1e-9);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+proptest::proptest! {
+    #[test]
+    fn merged_statistics_equal_one_pass(xs in proptest::collection::vec(-1e3f64..1e3, 1..200), cut in 0usize..200) {
+        let cut = cut.min(xs.len());
+        let [mut all, mut a, mut b] = [strider_log::FieldStats::default(); 3];
+        xs.iter().for_each(|&x| all.push(x));
+        xs[..cut].iter().for_each(|&x| a.push(x));
+        xs[cut..].iter().for_each(|&x| b.push(x));
+        a.merge(&b);
+        proptest::prop_assert_eq!(a.count, all.count);
+        proptest::prop_assert!((a.mean - all.mean).abs() < 1e-9 && (a.std - all.std).abs() < 1e-6);
+        proptest::prop_assert_eq!((a.min, a.max), (all.min, all.max));
+    }
+}

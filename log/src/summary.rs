@@ -1,0 +1,168 @@
+//! What a log holds, in numbers: per-field statistics, timing jitter, deadline misses and
+//! falls. `strider replay` prints it; `strider collect` writes it beside a dataset.
+
+use serde::Serialize;
+use strider_robot::{ACTION_DIM, OBS_DIM};
+
+use crate::reader::Log;
+
+/// Running mean / std / min / max of one field (Welford; numerically stable for millions
+/// of samples).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FieldStats {
+    pub count: u64,
+    pub mean: f64,
+    pub std: f64,
+    pub min: f64,
+    pub max: f64,
+    #[serde(skip)]
+    m2: f64,
+}
+
+impl Default for FieldStats {
+    fn default() -> FieldStats {
+        FieldStats { count: 0, mean: 0.0, std: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, m2: 0.0 }
+    }
+}
+
+impl FieldStats {
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+        self.std = (self.m2 / self.count as f64).sqrt();
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    /// Combines two partial statistics (Chan et al.), as if every sample had been pushed
+    /// into one.
+    pub fn merge(&mut self, other: &FieldStats) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let n = (self.count + other.count) as f64;
+        let delta = other.mean - self.mean;
+        self.m2 += other.m2 + delta * delta * self.count as f64 * other.count as f64 / n;
+        self.mean += delta * other.count as f64 / n;
+        self.count += other.count;
+        self.std = (self.m2 / n).sqrt();
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+}
+
+/// A named field's statistics.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedStats {
+    pub field: String,
+    #[serde(flatten)]
+    pub stats: FieldStats,
+}
+
+/// Bucket edges of the tick-interval error histogram, µs relative to the nominal period.
+pub const JITTER_EDGES_US: [f64; 6] = [-1000.0, -100.0, -10.0, 10.0, 100.0, 1000.0];
+
+/// A summary of a whole log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogSummary {
+    pub file: String,
+    pub contract_id: String,
+    pub controller: String,
+    pub physics_hz: u32,
+    pub control_hz: u32,
+    pub episodes: usize,
+    pub ticks: usize,
+    /// Episodes whose simulator state reported a fall.
+    pub falls: usize,
+    /// Plant time covered, s (ticks / control_hz).
+    pub plant_seconds: f64,
+    /// Wall-clock span from the first to the last message, s.
+    pub wall_seconds: f64,
+    pub has_actions: bool,
+    /// Median measured tick interval, ms (from the timing channel).
+    pub tick_interval_median_ms: Option<f64>,
+    /// Tick-interval error against the nominal period: counts per bucket of
+    /// [`JITTER_EDGES_US`] (one more bucket than edges).
+    pub tick_interval_error_histogram: Vec<u64>,
+    pub deadline_misses: u64,
+    pub truncated: Option<String>,
+    pub observation: Vec<NamedStats>,
+    pub action: Vec<NamedStats>,
+}
+
+impl LogSummary {
+    pub fn of(log: &Log) -> LogSummary {
+        let mut obs = [FieldStats::default(); OBS_DIM];
+        let mut act = [FieldStats::default(); ACTION_DIM];
+        let mut histogram = vec![0u64; JITTER_EDGES_US.len() + 1];
+        let mut intervals_ms = Vec::new();
+        let mut deadline_misses = 0;
+        let period_ns = 1e9 / f64::from(log.meta.control_hz.max(1));
+        for episode in &log.episodes {
+            let mut previous_start = None;
+            for t in &episode.ticks {
+                for (s, x) in obs.iter_mut().zip(t.observation.to_array()) {
+                    s.push(f64::from(x));
+                }
+                if let Some(a) = &t.action {
+                    for (s, x) in act.iter_mut().zip(a.joint_target) {
+                        s.push(f64::from(x));
+                    }
+                }
+                if let Some(timing) = t.timing {
+                    deadline_misses += u64::from(timing.deadline_missed);
+                    if let Some(prev) = previous_start {
+                        let dt = timing.tick_start_ns.saturating_sub(prev) as f64;
+                        intervals_ms.push(dt / 1e6);
+                        let err_us = (dt - period_ns) / 1e3;
+                        histogram[JITTER_EDGES_US.iter().take_while(|&&e| err_us >= e).count()] += 1;
+                    }
+                    previous_start = Some(timing.tick_start_ns);
+                }
+            }
+        }
+        let times = log.episodes.iter().flat_map(|e| &e.ticks).map(|t| t.log_time_ns);
+        let (first, last) = times.fold((u64::MAX, 0), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        let ticks = log.tick_count();
+        let named = |names: &[String], stats: &[FieldStats]| {
+            names.iter().zip(stats).map(|(f, s)| NamedStats { field: f.clone(), stats: *s }).collect()
+        };
+        LogSummary {
+            file: log.file.clone(),
+            contract_id: log.meta.contract_id.to_string(),
+            controller: log.meta.controller.clone(),
+            physics_hz: log.meta.physics_hz,
+            control_hz: log.meta.control_hz,
+            episodes: log.episodes.len(),
+            ticks,
+            falls: log
+                .episodes
+                .iter()
+                .filter(|e| e.ticks.iter().any(|t| t.sim_state.is_some_and(|s| s.fallen)))
+                .count(),
+            plant_seconds: ticks as f64 / f64::from(log.meta.control_hz.max(1)),
+            wall_seconds: if ticks > 0 { (last - first) as f64 / 1e9 } else { 0.0 },
+            has_actions: log.has_actions(),
+            tick_interval_median_ms: median(&mut intervals_ms),
+            tick_interval_error_histogram: histogram,
+            deadline_misses,
+            truncated: log.truncated.clone(),
+            observation: named(&log.meta.observation_fields, &obs),
+            action: if log.has_actions() { named(&log.meta.action_fields, &act) } else { Vec::new() },
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
