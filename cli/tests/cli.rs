@@ -86,9 +86,7 @@ mod replay {
         for episode in 0..2 {
             w.begin_episode(&EpisodeStart { episode, seed: Some(3), conditions: "flat".into() }).unwrap();
             for tick in 0..50u64 {
-                let mut sensors = Sensors::default();
-                sensors.torso_pitch = 0.1;
-                let obs = Observation::new(sensors, 1.0);
+                let obs = Observation::new(Sensors { torso_pitch: 0.1, ..Default::default() }, 1.0);
                 w.write_tick(&TickRecord {
                     episode,
                     tick,
