@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod export;
 mod replay;
 mod robot;
 
@@ -21,6 +22,9 @@ enum Command {
     /// Inspect the robot contract (joints, gains, observation and action layout, contract id).
     #[command(subcommand)]
     Robot(robot::RobotCommand),
+    /// Export logs to other ecosystems' formats (LeRobot).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Summarise a recorded log (episodes, rates, per-field statistics, timing jitter, falls).
     Replay(replay::ReplayArgs),
 }
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Robot(cmd) => robot::run(cmd),
         Command::Replay(args) => replay::run(args),
+        Command::Export(cmd) => export::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

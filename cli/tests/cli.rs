@@ -2,7 +2,8 @@
 //!
 //! Modules, one per command group:
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
-//! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot.
+//! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot;
+//!   `strider export lerobot` writes a LeRobot dataset from it.
 
 /// Runs the binary; returns (success, stdout, stderr).
 fn strider(args: &[&str]) -> (bool, String, String) {
@@ -143,6 +144,30 @@ mod replay {
             err.contains("observation field 0 is `joint_pos.right_hip` in the log but `joint_pos.left_hip`"),
             "{err}"
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn export_lerobot_writes_frames_and_info_without_overwriting() {
+        let dir = scratch("export");
+        let path = dir.join("run.mcap");
+        write_log(&path);
+        let out = dir.join("dataset");
+        let (ok, stdout, err) =
+            strider(&["export", "lerobot", path.to_str().unwrap(), out.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        assert!(stdout.contains("2 episodes, 100 frames at 50 fps"), "{stdout}");
+        let info: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
+        assert_eq!(info["fps"], 50);
+        assert_eq!(info["total_frames"], 100);
+        assert_eq!(info["features"]["observation.state"]["shape"][0], 17);
+        assert_eq!(info["features"]["action"]["names"][0], "joint_target.right_hip");
+        let data = std::fs::read(out.join("data/chunk-000/file-000.parquet")).unwrap();
+        assert_eq!((&data[..4], &data[data.len() - 4..]), (&b"PAR1"[..], &b"PAR1"[..]));
+
+        let (ok, _, err) = strider(&["export", "lerobot", path.to_str().unwrap(), out.to_str().unwrap()]);
+        assert!(!ok && err.contains("already exists"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -4,9 +4,11 @@
 //! This crate owns the log format (channels, schemas, metadata; see `docs/LOGS.md`), the
 //! [`LogWriter`] and the [`Log`] reader with its contract check. It does not decide what to
 //! record or when (the controller and the `collect` command do), and it never runs a plant.
-//! The `mcap` crate is imported here and nowhere else.
+//! The `mcap` crate is imported here and nowhere else; `parquet` only in `lerobot.rs`, the
+//! LeRobot export.
 
 mod error;
+mod lerobot;
 mod meta;
 mod reader;
 mod record;
@@ -14,6 +16,7 @@ mod summary;
 mod writer;
 
 pub use error::LogError;
+pub use lerobot::{ExportSummary, export_lerobot};
 pub use meta::{FORMAT_VERSION, LogMeta, METADATA_NAME};
 pub use reader::{Episode, Log, Tick};
 pub use record::{
