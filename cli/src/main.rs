@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod robot;
+mod sim;
 
 /// Walk legged robots with a causal trajectory transformer running on the robot's CPU.
 #[derive(Parser)]
@@ -20,12 +21,15 @@ enum Command {
     /// Inspect the robot contract (joints, gains, observation and action layout, contract id).
     #[command(subcommand)]
     Robot(robot::RobotCommand),
+    /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Robot(cmd) => robot::run(cmd),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,14 +17,17 @@ mod error;
 mod expert;
 mod kinematics;
 mod physics;
+mod render;
 mod scenario;
 mod simulator;
+pub mod sweep;
 mod terrain;
 
 pub use episode::{RunOptions, RunSummary, TickView, run_expert};
 pub use error::SimError;
 pub use expert::{Expert, ExpertParams, Leg};
 pub use kinematics::LinkPose;
+pub use render::{GifRecorder, RenderOptions};
 pub use scenario::{Episode, Push, Randomize, Scenario, StartPush, TerrainSpec};
 pub use simulator::{Privileged, SensorNoise, Sim, SimConfig};
 pub use terrain::Terrain;

@@ -196,18 +196,31 @@ impl Sim {
         self.kin.capsules(&self.poses)
     }
 
+    /// The IMU (root) link's index.
+    pub fn torso_link(&self) -> usize {
+        self.kin.root
+    }
+
+    /// The links of leg `k` (0 right, 1 left): the children of its hip, knee and ankle.
+    pub fn leg_links(&self, k: usize) -> Vec<usize> {
+        (3 * k..3 * k + 3).map(|j| self.kin.child[j]).collect()
+    }
+
+    /// The push force acting on the torso now, N.
+    pub fn push_now(&self) -> f64 {
+        self.push_at(self.truth.time_s)
+    }
+
+    fn push_at(&self, t: f64) -> f64 {
+        self.episode.pushes.iter().filter(|p| t >= p.time_s && t < p.time_s + p.duration_s).map(|p| p.force_n).sum()
+    }
+
     fn physics_step(&mut self) {
         let dt = self.spec.physics_dt_s();
         let t = self.physics_steps as f64 * dt;
         let (q, qd) = self.joint_state();
         let torques = self.torques(&q, &qd);
-        let push: f64 = self
-            .episode
-            .pushes
-            .iter()
-            .filter(|p| t >= p.time_s && t < p.time_s + p.duration_s)
-            .map(|p| p.force_n)
-            .sum();
+        let push = self.push_at(t);
         self.physics.apply(&self.kin, &torques, push);
         self.physics.step();
         self.physics_steps += 1;
