@@ -1,3 +1,4 @@
+//! Prints 1-s window speeds of one expert episode (a tuning aid).
 use strider_robot::RobotSpec;
 use strider_sim::*;
 fn main() {
@@ -7,9 +8,11 @@ fn main() {
     let seed = args.get(2).copied().unwrap_or(0.0) as u64;
     let mut sim = Sim::new(RobotSpec::reference(), SimConfig::default()).unwrap();
     let opts = RunOptions { command_vx: v, seconds: secs, ..RunOptions::default() };
+    let mut last = 0.0;
+    let mut line = String::new();
     let s = run_expert(&mut sim, &Scenario::default(), seed, &opts, |t| {
         let p = t.sim.privileged();
-        if p.tick % 25 == 0 { eprintln!("t {:.2} x {:.2} h {:.3} pitch {:.3} vx {:.2} c {:?}", p.time_s, p.com_x, p.torso_height, p.torso_pitch, p.com_vx, p.foot_contact); }
+        if p.tick % 50 == 0 { line.push_str(&format!("{:.2} ", p.com_x - last)); last = p.com_x; }
     }).unwrap();
-    println!("{s:?}");
+    println!("{line}\nmean {:.3} fell {}", s.mean_speed_mps, s.fell);
 }

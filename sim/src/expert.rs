@@ -61,12 +61,18 @@ pub struct ExpertParams {
     pub velocity_ki: f64,
     /// Integrator bound, rad (default 0.3).
     pub velocity_integral_limit: f64,
+    /// The integrator accumulates step errors clipped to ± this, m/s (default 0.2).
+    pub velocity_integrate_clip: f64,
     /// Per-tick proportional gain on the filtered speed error, rad per m/s (default 0.2).
     pub velocity_fast: f64,
     /// Time constant of the per-tick speed filter, s (default 0.3).
     pub velocity_filter_s: f64,
     /// Stance ankle target range, rad (default [-0.3, 0.33]; beyond 0.3 the gait falls).
     pub stance_ankle_range: [f64; 2],
+    /// The loops follow the command through a rate limiter, m/s² (default 0.5). Starting
+    /// from a standstill the first steps are slow whatever the command; without the ramp
+    /// the integrator winds up on them and the gait overshoots for ~10 s.
+    pub command_ramp_mps2: f64,
 }
 
 impl Default for ExpertParams {
@@ -90,9 +96,11 @@ impl Default for ExpertParams {
             velocity_kp: 0.02,
             velocity_ki: 0.03,
             velocity_integral_limit: 0.3,
+            velocity_integrate_clip: 0.2,
             velocity_fast: 0.2,
             velocity_filter_s: 0.3,
             stance_ankle_range: [-0.3, 0.33],
+            command_ramp_mps2: 0.5,
         }
     }
 }
@@ -148,6 +156,8 @@ pub struct Expert {
     /// Centre-of-mass x and time at the last touchdown.
     last_strike: (f64, f64),
     steps: u32,
+    /// The command after the rate limiter, m/s.
+    v_ref: f64,
 }
 
 impl Expert {
@@ -169,6 +179,7 @@ impl Expert {
             stride_adjust: 0.0,
             last_strike: (f64::NAN, 0.0),
             steps: 0,
+            v_ref: 0.0,
         }
     }
 
@@ -180,7 +191,9 @@ impl Expert {
     /// One control tick: reads the observation (sensors and command) and the privileged
     /// state, returns the joint targets.
     pub fn act(&mut self, obs: &Observation, state: &Privileged) -> Action {
-        let v_cmd = f64::from(obs.command_vx);
+        let max_change = self.p.command_ramp_mps2 * self.dt;
+        self.v_ref += (f64::from(obs.command_vx) - self.v_ref).clamp(-max_change, max_change);
+        let v_cmd = self.v_ref;
         if self.last_strike.0.is_nan() {
             self.last_strike = (state.com_x, state.time_s);
         }
@@ -216,7 +229,10 @@ impl Expert {
         if duration > 0.0 {
             let error = v_cmd - (state.com_x - x0) / duration;
             let lim = self.p.velocity_integral_limit;
-            self.integral = (self.integral + self.p.velocity_ki * error).clamp(-lim, lim);
+            // The integrator sees the error clipped: the first steps from a standstill (or
+            // a push) are far off whatever the command and would otherwise wind it up.
+            let clip = self.p.velocity_integrate_clip;
+            self.integral = (self.integral + self.p.velocity_ki * error.clamp(-clip, clip)).clamp(-lim, lim);
             self.stride_adjust = self.p.velocity_kp * error + self.integral;
         }
         self.last_strike = (state.com_x, state.time_s);
