@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod export;
 mod replay;
 mod robot;
+mod sim;
 
 /// Walk legged robots with a causal trajectory transformer running on the robot's CPU.
 #[derive(Parser)]
@@ -27,6 +28,8 @@ enum Command {
     Export(export::ExportCommand),
     /// Summarise a recorded log (episodes, rates, per-field statistics, timing jitter, falls).
     Replay(replay::ReplayArgs),
+    /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Command::Robot(cmd) => robot::run(cmd),
         Command::Replay(args) => replay::run(args),
         Command::Export(cmd) => export::run(cmd),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,249 @@
+//! `strider sim …`: run a controller on the bundled simulator and print what happened;
+//! `strider sim eval …`: the evaluation sweeps behind `docs/SIM.md`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use strider_sim::sweep::{self, Case, Row};
+use strider_sim::{GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim, SimConfig, run_expert};
+
+use crate::robot::RobotArg;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    command: Option<SimCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Sweep seeds, commands, terrains, randomisation and pushes; print one row per condition.
+    Eval(EvalArgs),
+}
+
+/// Which controller drives the robot.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Controller {
+    /// The SIMBICON-style expert (privileged state, position targets at the control rate).
+    Expert,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[arg(long, value_enum, default_value = "expert")]
+    controller: Controller,
+    /// Commanded forward speed, m/s.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    speed: f64,
+    /// Episode length, s.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Scenario (TOML): terrain, pushes, randomisation. Default: flat with a small start push.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Seed for the scenario's draws (terrain, randomisation, start push, noise).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Write an animated GIF of the run here.
+    #[arg(long, value_name = "PATH")]
+    gif: Option<PathBuf>,
+    /// Pace the simulation at real time instead of as fast as it goes.
+    #[arg(long)]
+    realtime: bool,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    robot: RobotArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Suite {
+    /// Commands −0.5, 0, 0.3, 0.6, 0.9, 1.2 m/s on flat ground.
+    Speed,
+    /// Each randomisation factor alone, then all at once, at --speed.
+    Envelope,
+    /// ±100 N × 0.1 s at 8 phases at each speed command and at 1.0 m/s; ±150 N and ±200 N at 1.0 m/s.
+    Push,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[arg(long, value_enum)]
+    suite: Suite,
+    /// Seeds per condition (speed and envelope suites).
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// Episode length, s (push episodes: 12 s, pushes at 8.0–8.3 s).
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Command for the envelope suite, m/s.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    speed: f64,
+    /// Worker threads, one simulated world each.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    robot: RobotArg,
+}
+
+pub fn run(args: SimArgs) -> anyhow::Result<()> {
+    match args.command {
+        Some(SimCommand::Eval(eval)) => run_eval(eval),
+        None => run_one(args.run),
+    }
+}
+
+fn run_one(args: RunArgs) -> anyhow::Result<()> {
+    let Controller::Expert = args.controller;
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        anyhow::bail!("--seconds {}: use a positive duration", args.seconds);
+    }
+    let spec = args.robot.load()?;
+    let scenario = match &args.scenario {
+        Some(path) => Scenario::load(path).context("loading scenario")?,
+        None => Scenario::default(),
+    };
+    let mut sim = Sim::new(spec, SimConfig::default()).context("building the simulator")?;
+    let mut recorder = match &args.gif {
+        Some(path) => Some(GifRecorder::create(path, RenderOptions::default())?),
+        None => None,
+    };
+    let opts = RunOptions { command_vx: args.speed, seconds: args.seconds, ..RunOptions::default() };
+    let period = Duration::from_secs_f64(strider_robot::Plant::spec(&sim).control_dt_s());
+    let start = Instant::now();
+    let mut render_error = None;
+    let summary = run_expert(&mut sim, &scenario, args.seed, &opts, |view| {
+        if let Some(rec) = recorder.as_mut()
+            && render_error.is_none()
+            && let Err(e) = rec.tick(view.sim, args.speed)
+        {
+            render_error = Some(e);
+        }
+        if args.realtime {
+            // Absolute deadlines: a late tick is not allowed to push the later ones back.
+            let due = start + period * (view.sim.privileged().tick as u32);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+    })?;
+    if let Some(e) = render_error {
+        return Err(e.into());
+    }
+    let frames = match recorder {
+        Some(rec) => Some(rec.finish()?),
+        None => None,
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["controller"] = "expert".into();
+        if let Some(path) = &args.gif {
+            value["gif"] = path.display().to_string().into();
+        }
+        println!("{value}");
+    } else {
+        print!("{}", summary_text(&summary));
+        if let (Some(path), Some(frames)) = (&args.gif, frames) {
+            println!("gif        {} ({frames} frames)", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn summary_text(s: &RunSummary) -> String {
+    let fell = match s.fell_at_s {
+        Some(t) => format!("yes, at {t:.2} s"),
+        None => "no".into(),
+    };
+    format!(
+        "controller expert   scenario {}   seed {}\n\
+         simulated  {:.2} s   distance {:.2} m   steps {}\n\
+         speed      {:.3} m/s mean over {:.0}–{:.0} s, command {:.2} m/s (error {:+.3})\n\
+         tracking   {:.3} m/s RMS of 1-s windows against the command\n\
+         fell       {fell}\n\
+         sim speed  {:.0} physics steps/s, {:.1}× real time\n",
+        s.scenario,
+        s.seed,
+        s.seconds,
+        s.distance_m,
+        s.steps,
+        s.mean_speed_mps,
+        s.steady_window_s[0],
+        s.steady_window_s[1],
+        s.command_vx,
+        s.speed_error_mps,
+        s.tracking_rms_mps,
+        s.physics_steps_per_s,
+        s.realtime_factor,
+    )
+}
+
+fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    let spec = args.robot.load()?;
+    let cases: Vec<Case> = match args.suite {
+        Suite::Speed => sweep::speed_suite(args.seeds, args.seconds),
+        Suite::Envelope => sweep::envelope_suite(args.speed, args.seeds, args.seconds),
+        Suite::Push => {
+            let mut cases = sweep::push_suite(&[-0.5, 0.0, 0.3, 0.6, 0.9, 1.0, 1.2], &[100.0], 8.0, 12.0);
+            cases.extend(sweep::push_suite(&[1.0], &[150.0, 200.0], 8.0, 12.0));
+            cases
+        }
+    };
+    let total = cases.len();
+    let started = Instant::now();
+    let progress = |n: usize| {
+        if !args.json {
+            eprint!("\r{n}/{total} episodes");
+        }
+    };
+    let results = sweep::run_cases(&spec, SimConfig::default(), &cases, args.threads, &progress)?;
+    if !args.json {
+        eprintln!();
+    }
+    let rows = sweep::rows(&cases, &results);
+    let wall = started.elapsed().as_secs_f64();
+    let physics_steps: u64 = results.iter().map(|r| r.physics_steps).sum();
+    let episode_wall: f64 = results.iter().map(|r| r.wall_s).sum();
+    if args.json {
+        let value = serde_json::json!({
+            "suite": format!("{:?}", args.suite).to_lowercase(),
+            "episodes": total,
+            "rows": rows,
+            "physics_steps": physics_steps,
+            "wall_s": wall,
+            "physics_steps_per_s_per_thread": physics_steps as f64 / episode_wall.max(1e-9),
+        });
+        println!("{value}");
+    } else {
+        print!("{}", rows_text(&rows));
+        println!(
+            "{total} episodes, {physics_steps} physics steps in {wall:.1} s on {} threads \
+             ({:.0} steps/s per thread)",
+            args.threads,
+            physics_steps as f64 / episode_wall.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+fn rows_text(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| condition | command m/s | no fall | mean speed m/s | worst abs(error) m/s | 1-s RMS m/s |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {:+.1} | {}/{} | {:.3} | {:.3} | {:.3} |\n",
+            r.label, r.command_vx, r.survived, r.episodes, r.mean_speed_mps, r.worst_speed_error_mps, r.tracking_rms_mps
+        ));
+    }
+    out
+}

@@ -1,0 +1,22 @@
+//! What can go wrong building a simulation, reading a scenario or writing a picture.
+
+/// A simulation that could not be built or a file that could not be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The robot description does not have the shape the simulator builds (a tree of
+    /// capsule links rooted at the IMU link, with the two feet as leaves).
+    #[error("robot {robot}: {field}: {problem}")]
+    UnsupportedRobot { robot: String, field: String, problem: String },
+    #[error("{file}: cannot read: {message}")]
+    Read { file: String, message: String },
+    /// The TOML did not parse, or named a field the scenario does not have.
+    #[error("{file}: not a valid scenario: {message}")]
+    Parse { file: String, message: String },
+    /// Parsed, but a value is out of range.
+    #[error("{file}: {field} = {value}: {fix}")]
+    Invalid { file: String, field: String, value: String, fix: String },
+    /// Writing the animation failed.
+    #[error("{file}: cannot write the animation: {message}")]
+    Render { file: String, message: String },
+}

@@ -1,0 +1,282 @@
+//! The expert walker: a SIMBICON-style controller (Yin, Loken, van de Panne 2007) that acts
+//! only through the policy's interface — 6 joint position targets per control tick, tracked
+//! by the plant's fixed-gain PD — while reading privileged state (centre of mass, ankles).
+//!
+//! Four states: lift (right swings, fixed duration), strike (right swings until its foot
+//! touches down), and the same two for the left leg. Per state each joint has a target;
+//! three terms make it walk through position targets at 50 Hz:
+//! - swing hip: a *world-frame* thigh angle with SIMBICON's balance feedback
+//!   `θ = θ0 + cd·d + cv·v` (d: centre of mass ahead of the stance ankle; v: its velocity);
+//! - stance hip: holds the torso at a desired pitch through a position target that folds in
+//!   the PD's relative damping (`gqd = kd/kp`) and cancels the swing hip's reaction torque;
+//! - stance ankle: the propulsion knob, driven by a velocity loop (stride-level PI plus a
+//!   filtered per-tick P term) so the robot walks at the commanded speed.
+
+use serde::{Deserialize, Serialize};
+use strider_robot::{Action, NUM_JOINTS, Observation, RobotSpec};
+
+use crate::simulator::Privileged;
+
+/// The expert's gains and per-phase targets. Pairs are `[lift, strike]`; angles in rad,
+/// counter-clockwise positive (hip > 0 swings the thigh forward, knee < 0 flexes, ankle
+/// > 0 lifts the toe). Defaults: the tuned 50 Hz set in `docs/SIM.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpertParams {
+    /// Lift phase duration, s (default 0.18).
+    pub lift_s: f64,
+    /// Strike phase ends at swing-foot contact, or after this, s (default 2.0).
+    pub strike_cap_s: f64,
+    /// Swing thigh angle to the world (default [0.636, -0.279]).
+    pub swing_hip_world: [f64; 2],
+    /// Default [-1.448, -0.140].
+    pub swing_knee: [f64; 2],
+    /// Default [0.435, 0.048].
+    pub swing_ankle: [f64; 2],
+    /// Default [-0.068, 0.0].
+    pub stance_knee: [f64; 2],
+    /// Open-loop stance ankle (default [0.113, 0.225]); the velocity loop replaces the
+    /// strike value by `velocity_feedforward` + its corrections.
+    pub stance_ankle: [f64; 2],
+    /// Balance feedback on the distance of the centre of mass ahead of the stance ankle,
+    /// rad/m (default [0, 1.499]).
+    pub cd: [f64; 2],
+    /// Balance feedback on the centre-of-mass velocity, rad·s/m (default [0.368, 0]).
+    pub cv: [f64; 2],
+    /// Desired torso pitch at zero speed, rad, positive leans back (default 0.010).
+    pub pitch_base: f64,
+    /// Extra lean back per m/s of command, rad·s/m (default 0.05).
+    pub pitch_per_speed: f64,
+    /// Stance hip: gain on the pitch error (default 1: target = thigh − desired pitch).
+    pub g_pitch: f64,
+    /// Stance hip: lead on the pitch rate, s (default 0.155).
+    pub g_pitch_rate_s: f64,
+    /// Stance hip: share of the swing hip's predicted torque cancelled (default 1).
+    pub g_swing: f64,
+    /// Stance ankle at the command's operating point, rad (default 0.225).
+    pub velocity_feedforward: f64,
+    /// Stride-level proportional gain, rad per m/s (default 0.02).
+    pub velocity_kp: f64,
+    /// Stride-level integral gain, rad per m/s per step (default 0.03).
+    pub velocity_ki: f64,
+    /// Integrator bound, rad (default 0.3).
+    pub velocity_integral_limit: f64,
+    /// The integrator accumulates step errors clipped to ± this, m/s (default 0.2).
+    pub velocity_integrate_clip: f64,
+    /// Per-tick proportional gain on the filtered speed error, rad per m/s (default 0.2).
+    pub velocity_fast: f64,
+    /// Time constant of the per-tick speed filter, s (default 0.3).
+    pub velocity_filter_s: f64,
+    /// Stance ankle target range, rad (default [-0.3, 0.33]; beyond 0.3 the gait falls).
+    pub stance_ankle_range: [f64; 2],
+    /// The loops follow the command through a rate limiter, m/s² (default 0.5). Starting
+    /// from a standstill the first steps are slow whatever the command; without the ramp
+    /// the integrator winds up on them and the gait overshoots for ~10 s.
+    pub command_ramp_mps2: f64,
+}
+
+impl Default for ExpertParams {
+    fn default() -> ExpertParams {
+        ExpertParams {
+            lift_s: 0.18,
+            strike_cap_s: 2.0,
+            swing_hip_world: [0.636, -0.279],
+            swing_knee: [-1.448, -0.140],
+            swing_ankle: [0.435, 0.048],
+            stance_knee: [-0.068, 0.0],
+            stance_ankle: [0.113, 0.225],
+            cd: [0.0, 1.499],
+            cv: [0.368, 0.0],
+            pitch_base: 0.010,
+            pitch_per_speed: 0.05,
+            g_pitch: 1.0,
+            g_pitch_rate_s: 0.155,
+            g_swing: 1.0,
+            velocity_feedforward: 0.225,
+            velocity_kp: 0.02,
+            velocity_ki: 0.03,
+            velocity_integral_limit: 0.3,
+            velocity_integrate_clip: 0.2,
+            velocity_fast: 0.2,
+            velocity_filter_s: 0.3,
+            stance_ankle_range: [-0.3, 0.33],
+            command_ramp_mps2: 0.5,
+        }
+    }
+}
+
+/// Right or left, as in the joint order (right leg = joints 0..3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leg {
+    Right = 0,
+    Left = 1,
+}
+
+impl Leg {
+    fn other(self) -> Leg {
+        match self {
+            Leg::Right => Leg::Left,
+            Leg::Left => Leg::Right,
+        }
+    }
+
+    fn hip(self) -> usize {
+        3 * self as usize
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Lift = 0,
+    Strike = 1,
+}
+
+/// The hip PD the plant runs, for predicting the swing hip's torque.
+#[derive(Debug, Clone, Copy)]
+struct HipGains {
+    kp: f64,
+    kd: f64,
+    limit: f64,
+}
+
+/// The controller's state; one per episode.
+#[derive(Debug, Clone)]
+pub struct Expert {
+    p: ExpertParams,
+    dt: f64,
+    hip: [HipGains; 2],
+    swing: Leg,
+    phase: Phase,
+    ticks_in_phase: u32,
+    /// Filtered centre-of-mass speed, m/s.
+    v_filtered: f64,
+    integral: f64,
+    /// Stride-level correction of the stance ankle, rad.
+    stride_adjust: f64,
+    /// Centre-of-mass x and time at the last touchdown.
+    last_strike: (f64, f64),
+    steps: u32,
+    /// The command after the rate limiter, m/s.
+    v_ref: f64,
+}
+
+impl Expert {
+    /// A fresh controller for `spec`'s rates and hip gains; `first_swing` lifts first.
+    pub fn new(spec: &RobotSpec, params: ExpertParams, first_swing: Leg) -> Expert {
+        let hip = [Leg::Right, Leg::Left].map(|leg| {
+            let j = &spec.joints[leg.hip()];
+            HipGains { kp: j.kp_nm_per_rad, kd: j.kd_nms_per_rad, limit: j.torque_limit_nm }
+        });
+        Expert {
+            p: params,
+            dt: spec.control_dt_s(),
+            hip,
+            swing: first_swing,
+            phase: Phase::Lift,
+            ticks_in_phase: 0,
+            v_filtered: 0.0,
+            integral: 0.0,
+            stride_adjust: 0.0,
+            last_strike: (f64::NAN, 0.0),
+            steps: 0,
+            v_ref: 0.0,
+        }
+    }
+
+    /// Touchdowns so far.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+
+    /// One control tick: reads the observation (sensors and command) and the privileged
+    /// state, returns the joint targets.
+    pub fn act(&mut self, obs: &Observation, state: &Privileged) -> Action {
+        let max_change = self.p.command_ramp_mps2 * self.dt;
+        self.v_ref += (f64::from(obs.command_vx) - self.v_ref).clamp(-max_change, max_change);
+        let v_cmd = self.v_ref;
+        if self.last_strike.0.is_nan() {
+            self.last_strike = (state.com_x, state.time_s);
+        }
+        self.v_filtered += self.dt / self.p.velocity_filter_s * (state.com_vx - self.v_filtered);
+        self.advance(obs, state, v_cmd);
+        Action { joint_target: self.targets(obs, state, v_cmd).map(|q| q as f32) }
+    }
+
+    fn advance(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64) {
+        self.ticks_in_phase += 1;
+        let elapsed = f64::from(self.ticks_in_phase) * self.dt;
+        match self.phase {
+            Phase::Lift if elapsed >= self.p.lift_s - 1e-9 => {
+                self.phase = Phase::Strike;
+                self.ticks_in_phase = 0;
+            }
+            Phase::Strike
+                if obs.sensors.foot_contact[self.swing as usize] || elapsed >= self.p.strike_cap_s - 1e-9 =>
+            {
+                self.touchdown(state, v_cmd);
+                self.swing = self.swing.other();
+                self.phase = Phase::Lift;
+                self.ticks_in_phase = 0;
+            }
+            _ => {}
+        }
+    }
+
+    /// The stride-level PI: the speed of the step just finished against the command.
+    fn touchdown(&mut self, state: &Privileged, v_cmd: f64) {
+        let (x0, t0) = self.last_strike;
+        let duration = state.time_s - t0;
+        if duration > 0.0 {
+            let error = v_cmd - (state.com_x - x0) / duration;
+            let lim = self.p.velocity_integral_limit;
+            // The integrator sees the error clipped: the first steps from a standstill (or
+            // a push) are far off whatever the command and would otherwise wind it up.
+            let clip = self.p.velocity_integrate_clip;
+            self.integral = (self.integral + self.p.velocity_ki * error.clamp(-clip, clip)).clamp(-lim, lim);
+            self.stride_adjust = self.p.velocity_kp * error + self.integral;
+        }
+        self.last_strike = (state.com_x, state.time_s);
+        self.steps += 1;
+    }
+
+    fn targets(&self, obs: &Observation, state: &Privileged, v_cmd: f64) -> [f64; NUM_JOINTS] {
+        let p = &self.p;
+        let ph = self.phase as usize;
+        let (sw, st) = (self.swing, self.swing.other());
+        let s = &obs.sensors;
+        let pitch_des = p.pitch_base + p.pitch_per_speed * v_cmd;
+
+        let d = state.com_x - state.ankle_x[st as usize];
+        let thigh_world = p.swing_hip_world[ph] + p.cd[ph] * d + p.cv[ph] * state.com_vx;
+        let swing_hip = thigh_world - pitch_des;
+
+        let [lo, hi] = p.stance_ankle_range;
+        let stance_ankle = (p.stance_ankle[ph] - p.stance_ankle[1]
+            + p.velocity_feedforward
+            + self.stride_adjust
+            + p.velocity_fast * (v_cmd - self.v_filtered))
+            .clamp(lo, hi);
+
+        // The swing hip's torque at this tick; its reaction on the torso is cancelled by the
+        // stance hip, as SIMBICON's `τ_stance = −τ_torso − τ_swing` does with torques.
+        let g = self.hip[sw as usize];
+        let (q_sw, qd_sw) = (f64::from(s.joint_pos[sw.hip()]), f64::from(s.joint_vel[sw.hip()]));
+        let tau_swing = (g.kp * (swing_hip - q_sw) - g.kd * qd_sw).clamp(-g.limit, g.limit);
+        let g = self.hip[st as usize];
+        let (q_st, qd_st) = (f64::from(s.joint_pos[st.hip()]), f64::from(s.joint_vel[st.hip()]));
+        let stance_hip = q_st
+            + p.g_pitch * (f64::from(s.torso_pitch) - pitch_des)
+            + p.g_pitch_rate_s * f64::from(s.torso_pitch_rate)
+            + g.kd / g.kp * qd_st
+            - p.g_swing * tau_swing / g.kp;
+
+        let mut q = [0.0; NUM_JOINTS];
+        q[sw.hip()] = swing_hip;
+        q[sw.hip() + 1] = p.swing_knee[ph];
+        q[sw.hip() + 2] = p.swing_ankle[ph];
+        q[st.hip()] = stance_hip;
+        q[st.hip() + 1] = p.stance_knee[ph];
+        q[st.hip() + 2] = stance_ankle;
+        q
+    }
+}

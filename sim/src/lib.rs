@@ -1,0 +1,33 @@
+//! The bundled simulator: the reference biped in rapier2d, and an expert that walks it.
+//!
+//! This crate owns the physical model built from a [`strider_robot::RobotSpec`] (links,
+//! multibody revolute joints, the plant's fixed-gain PD loop at the physics rate), the
+//! ground and its terrain, pushes, domain randomisation, sensor noise, action latency and
+//! fall detection ([`Sim`], behind the [`strider_robot::Plant`] seam), the scenario files
+//! ([`Scenario`]), the SIMBICON-style [`Expert`] that walks on a commanded speed through the
+//! policy's own interface, closed-loop episodes with their summaries ([`run_expert`]) and a
+//! headless GIF renderer ([`GifRecorder`]).
+//!
+//! It does not pace anything in real time, apply a safety envelope or record logs: that is
+//! `strider-controller`, which drives a [`Sim`] or a serial robot through the same trait.
+//! Rapier types never leave this crate: only `physics.rs` imports rapier.
+
+mod episode;
+mod error;
+mod expert;
+mod kinematics;
+mod physics;
+mod render;
+mod scenario;
+mod simulator;
+pub mod sweep;
+mod terrain;
+
+pub use episode::{RunOptions, RunSummary, TickView, run_expert};
+pub use error::SimError;
+pub use expert::{Expert, ExpertParams, Leg};
+pub use kinematics::LinkPose;
+pub use render::{GifRecorder, RenderOptions};
+pub use scenario::{Episode, Push, Randomize, Scenario, StartPush, TerrainSpec};
+pub use simulator::{Privileged, SensorNoise, Sim, SimConfig};
+pub use terrain::Terrain;

@@ -1,0 +1,356 @@
+//! [`Sim`]: the reference biped in rapier2d behind the [`Plant`] seam, with the plant's
+//! fixed-gain PD loop, sensor noise, action latency, pushes and fall detection.
+
+use std::collections::VecDeque;
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use strider_robot::{Command, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
+
+use crate::error::SimError;
+use crate::kinematics::{Kinematics, LinkPose};
+use crate::physics::{BuildParams, Physics};
+use crate::scenario::{Episode, Scenario};
+
+/// Simulator options that are not part of a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimConfig {
+    /// A fall: torso centre less than this above the ground under it, m (default 0.8,
+    /// Walker2d's "healthy" limit; the torso centre stands at about 1.2 m).
+    pub fall_height_m: f64,
+    /// A fall: |torso pitch| above this, rad (default 1.0, Walker2d's limit).
+    pub fall_pitch_rad: f64,
+    /// Noise standard deviations at `sensor_noise_scale = 1`.
+    pub noise: SensorNoise,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig { fall_height_m: 0.8, fall_pitch_rad: 1.0, noise: SensorNoise::default() }
+    }
+}
+
+/// Gaussian sensor noise, one standard deviation per quantity. The PD loop inside the plant
+/// always uses the true joint state (it runs on the motor drivers of a real robot).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorNoise {
+    /// rad (default 0.01).
+    pub joint_pos_rad: f64,
+    /// rad/s (default 0.1).
+    pub joint_vel_radps: f64,
+    /// rad (default 0.01).
+    pub pitch_rad: f64,
+    /// rad/s (default 0.1).
+    pub pitch_rate_radps: f64,
+    /// Centre-of-mass x as the expert sees it, m (default 0.01).
+    pub com_x_m: f64,
+    /// Centre-of-mass x velocity as the expert sees it, m/s (default 0.05).
+    pub com_vx_mps: f64,
+}
+
+impl Default for SensorNoise {
+    fn default() -> SensorNoise {
+        SensorNoise {
+            joint_pos_rad: 0.01,
+            joint_vel_radps: 0.1,
+            pitch_rad: 0.01,
+            pitch_rate_radps: 0.1,
+            com_x_m: 0.01,
+            com_vx_mps: 0.05,
+        }
+    }
+}
+
+/// The simulator's full state at a tick: for evaluation and for the expert, never for the
+/// policy.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Privileged {
+    /// Control ticks since reset.
+    pub tick: u64,
+    /// s since reset.
+    pub time_s: f64,
+    /// Torso (IMU link) centre, m.
+    pub torso_x: f64,
+    pub torso_y: f64,
+    /// Torso centre above the ground directly under it, m.
+    pub torso_height: f64,
+    /// rad, positive leans back.
+    pub torso_pitch: f64,
+    /// m/s.
+    pub torso_vx: f64,
+    pub torso_vy: f64,
+    /// rad/s.
+    pub torso_pitch_rate: f64,
+    /// Whole-body centre of mass, m and m/s.
+    pub com_x: f64,
+    pub com_y: f64,
+    pub com_vx: f64,
+    pub com_vy: f64,
+    /// Ankle joint x, right then left, m.
+    pub ankle_x: [f64; 2],
+    /// Right, left.
+    pub foot_contact: [bool; 2],
+    /// Latched at the first tick that met a fall threshold.
+    pub fallen: bool,
+}
+
+/// The reference biped (or any robot description of the same shape) in rapier2d.
+pub struct Sim {
+    spec: RobotSpec,
+    config: SimConfig,
+    kin: Kinematics,
+    /// Joint index of the ankle above each foot, right then left.
+    ankles: [usize; 2],
+    physics: Physics,
+    episode: Episode,
+    noise: Xoshiro256PlusPlus,
+    /// Commands sent but not yet applied (action latency).
+    pending: VecDeque<Command>,
+    applied: Command,
+    physics_steps: u64,
+    truth: Privileged,
+    observed: Privileged,
+    sensors: Sensors,
+    poses: Vec<LinkPose>,
+}
+
+impl Sim {
+    /// A simulator for `spec`, reset to seed 0 on the default (flat) scenario.
+    pub fn new(spec: RobotSpec, config: SimConfig) -> Result<Sim, SimError> {
+        let kin = Kinematics::new(&spec)?;
+        let ankles = kin.feet.map(|f| kin.child.iter().position(|&c| c == f).expect("a foot hangs from a joint"));
+        let episode = Scenario::default().draw(0, spec.links.len());
+        let physics = build(&spec, &kin, &episode)?;
+        let mut sim = Sim {
+            applied: hold_default(&spec),
+            spec,
+            config,
+            kin,
+            ankles,
+            physics,
+            noise: Xoshiro256PlusPlus::seed_from_u64(episode.noise_seed),
+            episode,
+            pending: VecDeque::new(),
+            physics_steps: 0,
+            truth: Privileged::default(),
+            observed: Privileged::default(),
+            sensors: Sensors::default(),
+            poses: Vec::new(),
+        };
+        sim.measure(0);
+        Ok(sim)
+    }
+
+    /// Starts a new episode: draws it from `scenario` and `seed`, rebuilds the world and
+    /// places the robot in its default pose standing on the ground at x = 0. Until the
+    /// first command takes effect (after any latency) the plant holds that pose.
+    pub fn reset(&mut self, seed: u64, scenario: &Scenario) -> Result<Sensors, SimError> {
+        scenario.validate(&scenario.name)?;
+        let episode = scenario.draw(seed, self.spec.links.len());
+        self.physics = build(&self.spec, &self.kin, &episode)?;
+        self.noise = Xoshiro256PlusPlus::seed_from_u64(episode.noise_seed);
+        self.episode = episode;
+        self.pending.clear();
+        self.applied = hold_default(&self.spec);
+        self.physics_steps = 0;
+        self.truth = Privileged::default();
+        self.measure(0);
+        Ok(self.sensors)
+    }
+
+    /// The true state at the last tick.
+    pub fn privileged(&self) -> &Privileged {
+        &self.truth
+    }
+
+    /// The state as a noisy estimator would report it (centre of mass with the scenario's
+    /// sensor noise; everything else true): what the expert reads.
+    pub fn privileged_observed(&self) -> &Privileged {
+        &self.observed
+    }
+
+    /// The episode drawn at the last reset.
+    pub fn episode(&self) -> &Episode {
+        &self.episode
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Physics steps since reset.
+    pub fn physics_steps(&self) -> u64 {
+        self.physics_steps
+    }
+
+    /// Every link's pose at the last tick, in the robot description's link order.
+    pub fn link_poses(&self) -> &[LinkPose] {
+        &self.poses
+    }
+
+    /// Every link as a capsule (end points and radius, world frame), for drawing.
+    pub fn capsules(&self) -> Vec<([[f64; 2]; 2], f64)> {
+        self.kin.capsules(&self.poses)
+    }
+
+    /// The IMU (root) link's index.
+    pub fn torso_link(&self) -> usize {
+        self.kin.root
+    }
+
+    /// The links of leg `k` (0 right, 1 left): the children of its hip, knee and ankle.
+    pub fn leg_links(&self, k: usize) -> Vec<usize> {
+        (3 * k..3 * k + 3).map(|j| self.kin.child[j]).collect()
+    }
+
+    /// The push force acting on the torso now, N.
+    pub fn push_now(&self) -> f64 {
+        self.push_at(self.truth.time_s)
+    }
+
+    fn push_at(&self, t: f64) -> f64 {
+        self.episode.pushes.iter().filter(|p| t >= p.time_s && t < p.time_s + p.duration_s).map(|p| p.force_n).sum()
+    }
+
+    fn physics_step(&mut self) {
+        let dt = self.spec.physics_dt_s();
+        let t = self.physics_steps as f64 * dt;
+        let (q, qd) = self.joint_state();
+        let torques = self.torques(&q, &qd);
+        let push = self.push_at(t);
+        self.physics.apply(&self.kin, &torques, push);
+        self.physics.step();
+        self.physics_steps += 1;
+    }
+
+    fn joint_state(&self) -> ([f64; NUM_JOINTS], [f64; NUM_JOINTS]) {
+        let mut q = [0.0; NUM_JOINTS];
+        let mut qd = [0.0; NUM_JOINTS];
+        for j in 0..NUM_JOINTS {
+            let p = self.physics.link(self.kin.parent[j]);
+            let c = self.physics.link(self.kin.child[j]);
+            q[j] = wrap(c.angle - p.angle);
+            qd[j] = c.omega - p.omega;
+        }
+        (q, qd)
+    }
+
+    /// The plant's PD loop: `clamp(kp (target − q) − kd q̇, ±limit) × motor strength`.
+    fn torques(&self, q: &[f64; NUM_JOINTS], qd: &[f64; NUM_JOINTS]) -> [f64; NUM_JOINTS] {
+        std::array::from_fn(|j| {
+            let js = &self.spec.joints[j];
+            let tau = match &self.applied {
+                Command::Disarm => 0.0,
+                Command::Damp => -js.kd_nms_per_rad * qd[j],
+                Command::Track(a) => {
+                    js.kp_nm_per_rad * (f64::from(a.joint_target[j]) - q[j]) - js.kd_nms_per_rad * qd[j]
+                }
+            };
+            tau.clamp(-js.torque_limit_nm, js.torque_limit_nm) * self.episode.motor_strength
+        })
+    }
+
+    /// Reads the world after a tick into sensors and privileged state.
+    fn measure(&mut self, tick: u64) {
+        self.poses = (0..self.spec.links.len()).map(|i| self.physics.link(i)).collect();
+        let (q, qd) = self.joint_state();
+        let torso = self.poses[self.kin.root];
+        let mass: f64 = (0..self.poses.len()).map(|i| self.physics.mass(i)).sum();
+        let weighted = |f: fn(&LinkPose) -> f64| {
+            self.poses.iter().enumerate().map(|(i, p)| self.physics.mass(i) * f(p)).sum::<f64>() / mass
+        };
+        let contact = self.kin.feet.map(|f| self.physics.touches_ground(f));
+        let height = torso.y - self.episode.terrain.height_at(torso.x);
+        let fell = height < self.config.fall_height_m || torso.angle.abs() > self.config.fall_pitch_rad;
+        self.truth = Privileged {
+            tick,
+            time_s: tick as f64 * self.spec.control_dt_s(),
+            torso_x: torso.x,
+            torso_y: torso.y,
+            torso_height: height,
+            torso_pitch: torso.angle,
+            torso_vx: torso.vx,
+            torso_vy: torso.vy,
+            torso_pitch_rate: torso.omega,
+            com_x: weighted(|p| p.x),
+            com_y: weighted(|p| p.y),
+            com_vx: weighted(|p| p.vx),
+            com_vy: weighted(|p| p.vy),
+            ankle_x: self.ankles.map(|j| self.kin.joint_position(&self.poses, j)[0]),
+            foot_contact: contact,
+            fallen: self.truth.fallen || fell,
+        };
+        let scale = self.episode.sensor_noise_scale;
+        let n = self.config.noise;
+        let mut noisy = |sd: f64| if scale > 0.0 { gaussian(&mut self.noise) * sd * scale } else { 0.0 };
+        self.sensors = Sensors {
+            joint_pos: std::array::from_fn(|j| (q[j] + noisy(n.joint_pos_rad)) as f32),
+            joint_vel: std::array::from_fn(|j| (qd[j] + noisy(n.joint_vel_radps)) as f32),
+            torso_pitch: (torso.angle + noisy(n.pitch_rad)) as f32,
+            torso_pitch_rate: (torso.omega + noisy(n.pitch_rate_radps)) as f32,
+            foot_contact: contact,
+        };
+        self.observed = Privileged {
+            com_x: self.truth.com_x + noisy(n.com_x_m),
+            com_vx: self.truth.com_vx + noisy(n.com_vx_mps),
+            ..self.truth
+        };
+    }
+}
+
+impl Plant for Sim {
+    fn spec(&self) -> &RobotSpec {
+        &self.spec
+    }
+
+    /// Applies the command sent `latency_ticks` ago (or holds the last one) for
+    /// `physics_steps_per_tick` physics steps, and returns the (noisy) sensors at the end.
+    fn step(&mut self, command: &Command) -> Result<Sensors, PlantError> {
+        if let Command::Track(a) = command
+            && !a.is_finite()
+        {
+            return Err(PlantError::Fault { code: 1, detail: "non-finite joint target".into() });
+        }
+        self.pending.push_back(*command);
+        while self.pending.len() > self.episode.latency_ticks as usize {
+            self.applied = self.pending.pop_front().expect("non-empty");
+        }
+        for _ in 0..self.spec.physics_steps_per_tick() {
+            self.physics_step();
+        }
+        let tick = self.truth.tick + 1;
+        self.measure(tick);
+        Ok(self.sensors)
+    }
+}
+
+fn build(spec: &RobotSpec, kin: &Kinematics, episode: &Episode) -> Result<Physics, SimError> {
+    let params = BuildParams {
+        terrain: &episode.terrain,
+        friction_scale: episode.friction_scale,
+        link_mass_scale: &episode.link_mass_scale,
+        joint_pos: spec.default_pose_rad(),
+        start_x: 0.0,
+    };
+    Physics::build(spec, kin, &params)
+}
+
+fn hold_default(spec: &RobotSpec) -> Command {
+    let pose = spec.default_pose_rad();
+    Command::Track(strider_robot::Action { joint_target: pose.map(|q| q as f32) })
+}
+
+fn wrap(a: f64) -> f64 {
+    let two_pi = std::f64::consts::TAU;
+    a - two_pi * ((a + std::f64::consts::PI) / two_pi).floor()
+}
+
+/// Standard normal by Box–Muller (one of the pair; the stream stays simple and portable).
+fn gaussian(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}

@@ -1,0 +1,177 @@
+//! The simulator behind the `Plant` seam: it is built from the robot description, its PD
+//! loop holds the default pose, disarming drops the robot, latency delays commands, falls
+//! are flagged, bad scenario files are refused by field name, and the expert walks.
+
+use strider_robot::{Action, Command, Plant, RobotSpec};
+use strider_sim::{Push, RunOptions, Scenario, Sim, SimConfig, SimError, StartPush, run_expert};
+
+fn quiet() -> Scenario {
+    Scenario { start_push: StartPush { max_force_n: 0.0, ..StartPush::default() }, ..Scenario::default() }
+}
+
+fn sim() -> Sim {
+    Sim::new(RobotSpec::reference(), SimConfig::default()).unwrap()
+}
+
+fn hold(spec: &RobotSpec) -> Command {
+    Command::Track(Action { joint_target: spec.default_pose_rad().map(|q| q as f32) })
+}
+
+#[test]
+fn reset_places_the_robot_in_its_default_pose_on_the_ground() {
+    let mut sim = sim();
+    let sensors = sim.reset(0, &quiet()).unwrap();
+    let pose = sim.spec().default_pose_rad();
+    for (j, (&q, want)) in sensors.joint_pos.iter().zip(pose).enumerate() {
+        assert!((f64::from(q) - want).abs() < 1e-4, "joint {j}: {q} vs default {want}");
+    }
+    assert!(sim.privileged().torso_height > 1.1 && !sim.privileged().fallen);
+}
+
+#[test]
+fn the_pd_loop_holds_the_default_pose_without_falling() {
+    let mut sim = sim();
+    let start = sim.reset(0, &quiet()).unwrap();
+    let h0 = sim.privileged().torso_height;
+    let cmd = hold(sim.spec());
+    let mut last = start;
+    for _ in 0..250 {
+        last = sim.step(&cmd).unwrap();
+    }
+    let p = sim.privileged();
+    assert!(!p.fallen, "fell while standing: {p:?}");
+    assert!((p.torso_height - h0).abs() < 0.03, "torso moved from {h0} to {}", p.torso_height);
+    assert!(p.torso_pitch.abs() < 0.05 && p.torso_x.abs() < 0.05, "drifted: {p:?}");
+    assert!(last.foot_contact == [true, true], "feet off the ground: {:?}", last.foot_contact);
+    let pose = sim.spec().default_pose_rad();
+    for j in 0..6 {
+        assert!((f64::from(last.joint_pos[j]) - pose[j]).abs() < 0.1, "joint {j} sagged to {}", last.joint_pos[j]);
+    }
+}
+
+#[test]
+fn disarmed_the_robot_collapses() {
+    let mut sim = sim();
+    sim.reset(0, &quiet()).unwrap();
+    for _ in 0..150 {
+        sim.step(&Command::Disarm).unwrap();
+    }
+    assert!(sim.privileged().fallen, "still up with zero torque: {:?}", sim.privileged());
+}
+
+#[test]
+fn damping_slows_the_collapse_compared_with_disarm() {
+    let height_after = |cmd: Command| {
+        let mut sim = sim();
+        sim.reset(0, &quiet()).unwrap();
+        for _ in 0..20 {
+            sim.step(&cmd).unwrap();
+        }
+        sim.privileged().torso_height
+    };
+    let (damped, limp) = (height_after(Command::Damp), height_after(Command::Disarm));
+    assert!(damped > limp + 0.01, "damp {damped} vs disarm {limp}");
+}
+
+#[test]
+fn latency_delays_a_command_by_whole_ticks() {
+    let first_tick_hip_moves = |latency: u32| {
+        let scenario = Scenario {
+            randomize: strider_sim::Randomize { latency_ticks: [latency, latency], ..Default::default() },
+            ..quiet()
+        };
+        let mut sim = sim();
+        let start = sim.reset(0, &scenario).unwrap();
+        let mut target = sim.spec().default_pose_rad().map(|q| q as f32);
+        target[0] += 0.6;
+        let cmd = Command::Track(Action { joint_target: target });
+        (1..=10)
+            .find(|_| {
+                let s = sim.step(&cmd).unwrap();
+                s.joint_pos[0] - start.joint_pos[0] > 0.05
+            })
+            .unwrap()
+    };
+    let (now, later) = (first_tick_hip_moves(0), first_tick_hip_moves(2));
+    assert_eq!(later, now + 2, "latency 0 moved at tick {now}, latency 2 at tick {later}");
+}
+
+#[test]
+fn a_hard_push_is_flagged_as_a_fall() {
+    let scenario = Scenario { pushes: vec![Push { time_s: 0.2, force_n: 600.0, duration_s: 0.2 }], ..quiet() };
+    let mut sim = sim();
+    sim.reset(0, &scenario).unwrap();
+    let cmd = hold(sim.spec());
+    let fell_at = (0..150).find(|_| {
+        sim.step(&cmd).unwrap();
+        sim.privileged().fallen
+    });
+    assert!(fell_at.is_some(), "600 N for 0.2 s did not topple a standing robot");
+}
+
+#[test]
+fn the_model_is_built_from_the_description_not_constants() {
+    let mut spec = RobotSpec::reference();
+    for j in spec.joints.iter_mut().filter(|j| j.name.ends_with("knee")) {
+        j.child_anchor_m[1] += 0.1;
+    }
+    let mut tall = Sim::new(spec, SimConfig::default()).unwrap();
+    tall.reset(0, &quiet()).unwrap();
+    let mut reference = sim();
+    reference.reset(0, &quiet()).unwrap();
+    let dh = tall.privileged().torso_y - reference.privileged().torso_y;
+    // The shin hangs 0.1 m lower below the knee, tilted by the default pose (15° here).
+    let expect = 0.1 * 15f64.to_radians().cos();
+    assert!((dh - expect).abs() < 2e-3, "torso rose {dh} m, expected {expect}");
+}
+
+#[test]
+fn a_scenario_with_a_bad_field_is_refused_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("strider-sim-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[terrain.slope]\ndegrees = 3.0\n\n[randomize]\nmotor_strenght = [0.8, 1.2]\n").unwrap();
+    let err = Scenario::load(&path).unwrap_err();
+    assert!(matches!(err, SimError::Parse { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("bad.toml") && text.contains("motor_strenght"), "{text}");
+
+    std::fs::write(&path, "[randomize]\nlatency_ticks = [3, 1]\n").unwrap();
+    let text = Scenario::load(&path).unwrap_err().to_string();
+    assert!(text.contains("randomize.latency_ticks") && text.contains("[3, 1]"), "{text}");
+}
+
+#[test]
+fn the_shipped_scenarios_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "only {n} scenarios in {}", dir.display());
+}
+
+#[test]
+fn the_expert_walks_at_least_8_m_in_10_s_at_1_m_per_s() {
+    let mut sim = sim();
+    let opts = RunOptions { command_vx: 1.0, seconds: 10.0, ..RunOptions::default() };
+    let s = run_expert(&mut sim, &Scenario::default(), 3, &opts, |_| {}).unwrap();
+    assert!(!s.fell, "fell at {:?}", s.fell_at_s);
+    assert!(s.distance_m >= 8.0, "walked {} m", s.distance_m);
+    assert!(s.steps >= 20, "only {} steps", s.steps);
+}
+
+#[test]
+fn the_expert_follows_a_slow_and_a_backward_command() {
+    for v in [0.3, -0.5] {
+        let mut sim = sim();
+        let opts = RunOptions { command_vx: v, seconds: 10.0, ..RunOptions::default() };
+        let s = run_expert(&mut sim, &Scenario::default(), 1, &opts, |_| {}).unwrap();
+        assert!(!s.fell, "fell at {v} m/s");
+        assert!(s.speed_error_mps.abs() < 0.1, "command {v}: mean speed {}", s.mean_speed_mps);
+    }
+}
