@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod collect;
 mod export;
 mod replay;
+mod record;
 mod robot;
 mod sim;
 
@@ -23,6 +25,8 @@ enum Command {
     /// Inspect the robot contract (joints, gains, observation and action layout, contract id).
     #[command(subcommand)]
     Robot(robot::RobotCommand),
+    /// Record expert demonstrations in the simulator as sharded MCAP logs (resumable).
+    Collect(collect::CollectArgs),
     /// Export logs to other ecosystems' formats (LeRobot).
     #[command(subcommand)]
     Export(export::ExportCommand),
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
         Command::Robot(cmd) => robot::run(cmd),
         Command::Replay(args) => replay::run(args),
         Command::Export(cmd) => export::run(cmd),
+        Command::Collect(args) => collect::run(args),
         Command::Sim(args) => sim::run(args),
     };
     match result {

@@ -44,7 +44,7 @@ enum Column {
     StrList(&'static str, Vec<Vec<String>>),
 }
 
-/// Writes the logs' episodes (those with actions) as a LeRobot v3-style dataset in `out`,
+/// Writes the logs' ticks that have actions as a LeRobot v3-style dataset in `out`,
 /// which must not exist or be empty (nothing is ever overwritten).
 pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSummary, LogError> {
     let io = |file: &Path, e: std::io::Error| LogError::Io {
@@ -79,15 +79,17 @@ pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSumm
     let mut act_stats = [FieldStats::default(); ACTION_DIM];
     let mut skipped = 0;
     for episode in logs.iter().flat_map(|l| &l.episodes) {
-        if episode.ticks.is_empty() || episode.ticks.iter().any(|t| t.action.is_none()) {
+        // A frame is a tick with its action; an episode's last tick (the final state) has none.
+        let frames: Vec<_> = episode.ticks.iter().filter_map(|t| Some((t, t.action.as_ref()?))).collect();
+        if frames.is_empty() {
             skipped += 1;
             continue;
         }
         let e = episodes.len() as i64;
         let from = index.len() as i64;
-        for t in &episode.ticks {
+        for (t, a) in frames {
             let o = t.observation.to_array();
-            let a = t.action.as_ref().expect("checked above").joint_target;
+            let a = a.joint_target;
             o.iter().zip(&mut obs_stats).for_each(|(&x, s)| s.push(f64::from(x)));
             a.iter().zip(&mut act_stats).for_each(|(&x, s)| s.push(f64::from(x)));
             state.extend_from_slice(&o);

@@ -1,0 +1,380 @@
+//! `strider collect`: expert demonstrations in the simulator, recorded as sharded MCAP logs.
+//!
+//! Each episode walks the expert under a randomised scenario with a velocity command that
+//! changes at random times. The expert's clean action is recorded as the label while a
+//! noisy copy is executed (DART, Laskey et al. 2017), so the data holds recovery states.
+//! Shards are written to `*.partial` and renamed when complete: a rerun with the same
+//! options finishes the missing shards and never touches finished ones.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use strider_log::{
+    ActionMsg, EpisodeStart, FieldStats, Log, LogMeta, LogSummary, LogWriter, ObservationMsg, TickRecord, Timing,
+    WriterOptions, now_ns,
+};
+use strider_robot::{Action, Command, NUM_JOINTS, Observation, Plant, RobotSpec};
+use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
+
+use crate::record::sim_state;
+use crate::robot::RobotArg;
+
+/// The default collection scenario: the simulator's randomisation envelope, all at once.
+const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/randomized.toml");
+
+#[derive(Args)]
+pub struct CollectArgs {
+    /// Episodes to collect.
+    #[arg(long, default_value_t = 100)]
+    episodes: u32,
+    /// Output directory (created; a rerun with the same options resumes).
+    #[arg(long)]
+    out: PathBuf,
+    /// Scenario (TOML). Default: scenarios/randomized.toml (every factor randomised).
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Worker threads. Default: one per core.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Base seed; episode i uses a seed derived from (seed, i), whatever the job count.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Episode length, s.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Episodes per shard file.
+    #[arg(long, default_value_t = 25)]
+    shard_episodes: u32,
+    /// Standard deviation of the noise added to executed actions, rad (0 = none).
+    #[arg(long, default_value_t = 0.05)]
+    action_noise: f64,
+    /// Slowest commanded speed, m/s.
+    #[arg(long, default_value_t = -0.5, allow_negative_numbers = true)]
+    min_speed: f64,
+    /// Fastest commanded speed, m/s.
+    #[arg(long, default_value_t = 1.2, allow_negative_numbers = true)]
+    max_speed: f64,
+    /// Record observations only (actions absent), e.g. to train the model's [M] path.
+    #[arg(long)]
+    no_actions: bool,
+    /// Print the dataset summary as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    robot: RobotArg,
+}
+
+/// Everything that determines the data; kept as `collect.toml` so a resume can refuse
+/// options that would mix two different datasets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plan {
+    contract_id: String,
+    episodes: u32,
+    seconds: f64,
+    seed: u64,
+    shard_episodes: u32,
+    /// rad.
+    action_noise: f64,
+    /// m/s.
+    speed_range: [f64; 2],
+    /// A new command is drawn after a hold uniform in this range, s.
+    command_hold_s: [f64; 2],
+    record_actions: bool,
+    scenario: Scenario,
+}
+
+/// The dataset summary written as `summary.json`.
+#[derive(Debug, Serialize)]
+struct DatasetSummary {
+    out: String,
+    episodes: usize,
+    ticks: usize,
+    hours: f64,
+    falls: usize,
+    shards: usize,
+    bytes: u64,
+    /// Shards written by this run (the rest were already there).
+    shards_written: usize,
+    wall_s: f64,
+    /// Ticks per wall-clock second over the shards written by this run.
+    ticks_per_s: f64,
+    episode_seeds: Vec<u64>,
+    observation: Vec<(String, FieldStats)>,
+    action: Vec<(String, FieldStats)>,
+}
+
+pub fn run(args: CollectArgs) -> anyhow::Result<()> {
+    let spec = args.robot.load()?;
+    let scenario = match &args.scenario {
+        Some(path) => Scenario::load(path).context("loading scenario")?,
+        None => Scenario::from_toml_str(DEFAULT_SCENARIO, "scenarios/randomized.toml (built in)")?,
+    };
+    anyhow::ensure!(args.episodes > 0 && args.shard_episodes > 0, "--episodes and --shard-episodes must be > 0");
+    anyhow::ensure!(args.seconds > 0.0, "--seconds must be > 0");
+    anyhow::ensure!(args.min_speed <= args.max_speed, "--min-speed must not exceed --max-speed");
+    let plan = Plan {
+        contract_id: spec.contract_id().to_string(),
+        episodes: args.episodes,
+        seconds: args.seconds,
+        seed: args.seed,
+        shard_episodes: args.shard_episodes,
+        action_noise: args.action_noise,
+        speed_range: [args.min_speed, args.max_speed],
+        command_hold_s: [3.0, 8.0],
+        record_actions: !args.no_actions,
+        scenario,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
+    check_or_write_plan(&args.out, &plan)?;
+
+    let shards = plan.episodes.div_ceil(plan.shard_episodes) as usize;
+    let todo: Vec<usize> = (0..shards).filter(|&k| !shard_path(&args.out, k).exists()).collect();
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let ticks_per_episode = (plan.seconds * f64::from(spec.control.control_hz)).round() as u64;
+    let todo_ticks: u64 =
+        todo.iter().map(|&k| u64::from(shard_episodes(&plan, k).len() as u32) * ticks_per_episode).sum();
+
+    let bar = ProgressBar::new(todo_ticks).with_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} ticks  {per_sec}  ETA {eta}  {msg}")
+            .expect("valid progress template"),
+    );
+    bar.set_message(format!("{} of {shards} shards to write, {jobs} jobs", todo.len()));
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(todo.len()) {
+            s.spawn(|| {
+                while let Some(&k) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    if failure.lock().expect("no panics hold the lock").is_some() {
+                        return;
+                    }
+                    if let Err(e) = write_shard(&spec, &plan, &args.out, k, &bar) {
+                        failure.lock().expect("no panics hold the lock").get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = failure.into_inner().expect("no panics hold the lock") {
+        return Err(e);
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+
+    let summary = summarise(&spec, &plan, &args.out, todo.len(), wall_s, todo_ticks)?;
+    let path = args.out.join("summary.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "{}: {} episodes, {} ticks ({:.2} h of data), {} with a fall, {} shards ({:.1} MB); \
+             wrote {} shards in {:.1} s ({:.0} ticks/s)",
+            summary.out,
+            summary.episodes,
+            summary.ticks,
+            summary.hours,
+            summary.falls,
+            summary.shards,
+            summary.bytes as f64 / 1e6,
+            summary.shards_written,
+            summary.wall_s,
+            summary.ticks_per_s
+        );
+    }
+    Ok(())
+}
+
+fn shard_path(out: &Path, k: usize) -> PathBuf {
+    out.join(format!("shard-{k:04}.mcap"))
+}
+
+fn shard_episodes(plan: &Plan, k: usize) -> std::ops::Range<u32> {
+    let first = k as u32 * plan.shard_episodes;
+    first..(first + plan.shard_episodes).min(plan.episodes)
+}
+
+/// The seed of episode `i`: a SplitMix64 step of (base, i), so episodes are independent
+/// of how they are sharded or scheduled.
+fn episode_seed(base: u64, i: u32) -> u64 {
+    let mut z = base ^ (u64::from(i) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn check_or_write_plan(out: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let path = out.join("collect.toml");
+    let text = toml::to_string(plan).expect("plans serialise");
+    if !path.exists() {
+        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+        return Ok(());
+    }
+    let old = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let (old, new): (toml::Table, toml::Table) = (
+        toml::from_str(&old).with_context(|| format!("{}: not a collect plan", path.display()))?,
+        toml::from_str(&text).expect("a plan reads back"),
+    );
+    for (key, value) in &new {
+        if old.get(key) != Some(value) {
+            let was = old.get(key).map_or_else(|| "absent".to_string(), ToString::to_string);
+            bail!(
+                "{}: `{key}` is {was} there but {value} now; rerun with the same options to resume, or use another --out",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_shard(spec: &RobotSpec, plan: &Plan, out: &Path, k: usize, bar: &ProgressBar) -> anyhow::Result<()> {
+    let path = shard_path(out, k);
+    let partial = path.with_extension("mcap.partial");
+    // A partial shard is this command's own output from an interrupted run: redo it.
+    let _ = std::fs::remove_file(&partial);
+    let scenario_toml = toml::to_string(&plan.scenario).expect("scenarios serialise");
+    let meta = LogMeta::new(spec, "expert", &scenario_toml, Some(plan.seed));
+    let mut writer = LogWriter::create(&partial, &meta, WriterOptions::default())?;
+    let mut sim = Sim::new(spec.clone(), SimConfig::default())?;
+    let ticks_per_episode = (plan.seconds * f64::from(spec.control.control_hz)).round() as u64;
+    for (local, i) in shard_episodes(plan, k).enumerate() {
+        let seed = episode_seed(plan.seed, i);
+        writer.begin_episode(&EpisodeStart {
+            episode: local as u32,
+            seed: Some(seed),
+            conditions: format!("{} (episode {i})", plan.scenario.name),
+        })?;
+        let ticks = rollout(&mut sim, plan, local as u32, seed, ticks_per_episode, &mut writer)?;
+        writer.flush()?;
+        bar.inc(ticks_per_episode.max(ticks));
+    }
+    writer.finish()?;
+    std::fs::rename(&partial, &path).with_context(|| format!("{}: cannot rename", partial.display()))?;
+    Ok(())
+}
+
+/// Walks one episode and records it; returns the ticks recorded (fewer after a fall).
+fn rollout(
+    sim: &mut Sim,
+    plan: &Plan,
+    episode: u32,
+    seed: u64,
+    ticks: u64,
+    writer: &mut LogWriter,
+) -> anyhow::Result<u64> {
+    let mut sensors = sim.reset(seed, &plan.scenario)?;
+    let first_swing = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
+    let mut expert = Expert::new(sim.spec(), ExpertParams::default(), first_swing);
+    // Commands and action noise have their own stream: the simulator's draws stay those of
+    // (seed, scenario), which is what `replay --into-sim` reproduces.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xC0_11EC7);
+    let [lo, hi] = plan.speed_range;
+    let [hold_lo, hold_hi] = plan.command_hold_s;
+    let mut command = rng.random_range(lo..=hi);
+    let mut next_change = rng.random_range(hold_lo..=hold_hi);
+    let dt = sim.spec().control_dt_s();
+    let run_start = Instant::now();
+    for tick in 0..=ticks {
+        let time_s = tick as f64 * dt;
+        if time_s >= next_change {
+            command = rng.random_range(lo..=hi);
+            next_change += rng.random_range(hold_lo..=hold_hi);
+        }
+        let tick_start_ns = run_start.elapsed().as_nanos() as u64;
+        let observation = Observation::new(sensors, command as f32);
+        let state = *sim.privileged();
+        let last = tick == ticks || state.fallen;
+        let decided = Instant::now();
+        let label = (!last).then(|| expert.act(&observation, sim.privileged_observed()));
+        let decide_us = decided.elapsed().as_secs_f64() * 1e6;
+        let applied = label.map(|a| with_noise(a, plan.action_noise, &mut rng));
+        writer.write_tick(&TickRecord {
+            episode,
+            tick,
+            log_time_ns: now_ns(),
+            observation: ObservationMsg::new(episode, tick, state.time_s, &observation),
+            action: label.filter(|_| plan.record_actions).map(|label| ActionMsg {
+                episode,
+                tick,
+                joint_target: label.joint_target,
+                applied: applied.map(|a| a.joint_target).filter(|a| *a != label.joint_target),
+            }),
+            sim_state: Some(sim_state(&state)),
+            timing: Some(Timing { tick_start_ns, decide_us, deadline_missed: false }),
+        })?;
+        match applied {
+            Some(action) => sensors = sim.step(&Command::Track(action))?,
+            None => return Ok(tick + 1),
+        }
+    }
+    unreachable!("the last tick returns")
+}
+
+fn with_noise(action: Action, std: f64, rng: &mut Xoshiro256PlusPlus) -> Action {
+    if std <= 0.0 {
+        return action;
+    }
+    let mut noisy = action;
+    for target in noisy.joint_target.iter_mut().take(NUM_JOINTS) {
+        // Box–Muller: a standard normal from two uniforms.
+        let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
+        *target += (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32;
+    }
+    noisy
+}
+
+fn summarise(
+    spec: &RobotSpec,
+    plan: &Plan,
+    out: &Path,
+    shards_written: usize,
+    wall_s: f64,
+    ticks_written: u64,
+) -> anyhow::Result<DatasetSummary> {
+    let shards = plan.episodes.div_ceil(plan.shard_episodes) as usize;
+    let mut s = DatasetSummary {
+        out: out.display().to_string(),
+        episodes: 0,
+        ticks: 0,
+        hours: 0.0,
+        falls: 0,
+        shards,
+        bytes: 0,
+        shards_written,
+        wall_s,
+        ticks_per_s: if wall_s > 0.0 { ticks_written as f64 / wall_s } else { 0.0 },
+        episode_seeds: (0..plan.episodes).map(|i| episode_seed(plan.seed, i)).collect(),
+        observation: spec.observation_layout().into_iter().map(|f| (f.name, FieldStats::default())).collect(),
+        action: spec.action_layout().into_iter().map(|f| (f.name, FieldStats::default())).collect(),
+    };
+    for k in 0..shards {
+        let path = shard_path(out, k);
+        let log = Log::read(&path).context("reading back a shard")?;
+        log.check_against(spec)?;
+        let one = LogSummary::of(&log);
+        s.episodes += one.episodes;
+        s.ticks += one.ticks;
+        s.falls += one.falls;
+        s.bytes += std::fs::metadata(&path).map_or(0, |m| m.len());
+        for (mine, theirs) in s.observation.iter_mut().zip(&one.observation) {
+            mine.1.merge(&theirs.stats);
+        }
+        for (mine, theirs) in s.action.iter_mut().zip(&one.action) {
+            mine.1.merge(&theirs.stats);
+        }
+    }
+    s.hours = s.ticks as f64 / f64::from(spec.control.control_hz) / 3600.0;
+    Ok(s)
+}
