@@ -17,9 +17,20 @@ mod error;
 mod frame;
 mod wire;
 
+#[cfg(feature = "std")]
+pub mod ftdi;
+#[cfg(feature = "std")]
+pub mod link;
+#[cfg(feature = "std")]
+mod link_error;
+#[cfg(feature = "std")]
+pub mod virtual_robot;
+
 pub use accumulator::{Accumulator, Feed};
 pub use error::FrameError;
 pub use frame::{CRC32C, Frame, decode_in_place, decode_payload, encode, encode_with_version, write_payload};
+#[cfg(feature = "std")]
+pub use link_error::LinkError;
 pub use wire::{
     CRC_LEN, Fault, FirmwareStats, HEADER_LEN, Header, HelloAck, JOINTS, JointCommand, JointTarget, LinkInfo,
     MAX_BODY, MAX_FRAME, MAX_PAYLOAD, Message, MessageType, Mode, PROTOCOL_VERSION, SensorFrame, fault,
