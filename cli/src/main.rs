@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod link;
 mod robot;
 
 /// Walk legged robots with a causal trajectory transformer running on the robot's CPU.
@@ -20,12 +21,16 @@ enum Command {
     /// Inspect the robot contract (joints, gains, observation and action layout, contract id).
     #[command(subcommand)]
     Robot(robot::RobotCommand),
+    /// The serial link to a robot: probe a port (handshake, firmware, latency, errors).
+    #[command(subcommand)]
+    Link(link::LinkCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Robot(cmd) => robot::run(cmd),
+        Command::Link(cmd) => link::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,15 +1,22 @@
 //! One frame: header + body + CRC-32C, COBS-encoded and terminated by 0x00.
 
-use crc::{CRC_32_ISCSI, Crc};
+use crc::{CRC_32_ISCSI, Crc, Table};
 
 use crate::error::FrameError;
 use crate::wire::{
     CRC_LEN, HEADER_LEN, Header, MAX_PAYLOAD, Message, MessageType, PROTOCOL_VERSION, read_body, write_body,
 };
 
+/// The CRC's lookup table: slice-by-16 (16 KiB) on the host, where speed matters and memory
+/// does not; one 1 KiB table on a microcontroller. Both compute the same CRC.
+#[cfg(feature = "std")]
+type CrcTable = Table<16>;
+#[cfg(not(feature = "std"))]
+type CrcTable = Table<1>;
+
 /// CRC-32C (Castagnoli), catalogued as CRC-32/ISCSI: poly 0x1EDC6F41, init 0xFFFFFFFF,
 /// reflected in and out, xorout 0xFFFFFFFF, check("123456789") = 0xE3069283.
-pub const CRC32C: Crc<u32> = Crc::<u32>::new(&CRC_32_ISCSI);
+pub const CRC32C: Crc<u32, CrcTable> = Crc::<u32, CrcTable>::new(&CRC_32_ISCSI);
 
 /// A decoded frame: who sent it when, and what it says.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -30,6 +30,8 @@ fn info() -> LinkInfo {
 }
 
 fn examples() -> Vec<Example> {
+    // 15° and −30° written to four decimals, as someone typing a test vector would.
+    #[allow(clippy::approx_constant)]
     let pose = [0.2618, -0.5236, 0.2618, 0.2618, -0.5236, 0.2618];
     let mut firmware = [0u8; 16];
     firmware[..16].copy_from_slice(b"strider-virt 0.1");

@@ -62,7 +62,7 @@ fn a_contract_mismatch_is_refused_naming_both_ids_before_any_command() {
 fn a_protocol_version_mismatch_is_refused_naming_both_versions() {
     let robot = robot(FirmwareConfig { protocol_version: 2, ..Default::default() });
     let err = SerialLink::connect(RobotSpec::reference(), config_for(&robot)).err().expect("refused");
-    assert_eq!(err.to_string().contains("host speaks 1, robot speaks 2"), true, "{err}");
+    assert!(err.to_string().contains("host speaks 1, robot speaks 2"), "{err}");
     assert!(robot.take_commands().is_empty());
 }
 

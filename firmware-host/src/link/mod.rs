@@ -91,7 +91,6 @@ impl SerialLink {
             .and_then(|p| p.warning())
             .into_iter()
             .collect();
-        stats.lock().expect("stats lock").frames_tx += 2;
         Ok(SerialLink {
             spec,
             config,
@@ -161,9 +160,7 @@ impl SerialLink {
         self.last_sensors = None;
         self.last_rx = Instant::now();
         self.reseed_pending = true;
-        let mut s = self.stats.lock().expect("stats lock");
-        s.reconnects += 1;
-        s.frames_tx += 2;
+        self.stats.lock().expect("stats lock").reconnects += 1;
         Ok(())
     }
 
@@ -232,7 +229,6 @@ impl SerialLink {
         let seq = next_seq(&mut self.tx_seq);
         send(conn, &message, seq, self.epoch, &port)?;
         let sent = Instant::now();
-        self.stats.lock().expect("stats lock").frames_tx += 1;
         let deadline = sent + ms(self.config.ack_timeout_ms);
         loop {
             let conn = self.conn.as_ref().expect("checked above");
@@ -328,7 +324,9 @@ fn send(conn: &Connection, message: &Message, seq: u16, epoch: Instant, port: &s
     let n = encode(message, seq, epoch.elapsed().as_micros() as u32, &mut buf)?;
     let out = conn.outbound.as_ref().expect("open connection has a writer");
     out.send(buf[..n].to_vec())
-        .map_err(|_| LinkError::Disconnected { port: port.to_string(), reason: "writer stopped".into() })
+        .map_err(|_| LinkError::Disconnected { port: port.to_string(), reason: "writer stopped".into() })?;
+    conn.stats.lock().expect("stats lock").frames_tx += 1;
+    Ok(())
 }
 
 /// What this host expects of the robot, as sent in Hello.

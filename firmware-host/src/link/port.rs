@@ -26,6 +26,7 @@ pub(crate) enum Inbound {
 
 /// Both threads of one open port. Dropping it stops them and closes the port.
 pub(crate) struct Connection {
+    pub(crate) stats: Arc<Mutex<LinkStats>>,
     pub(crate) outbound: Option<Sender<Vec<u8>>>,
     pub(crate) inbound: Receiver<Inbound>,
     stop: Arc<AtomicBool>,
@@ -52,14 +53,17 @@ pub(crate) fn open(path: &str, baud: u32, stats: Arc<Mutex<LinkStats>>) -> Resul
         let (stop, in_tx) = (stop.clone(), in_tx.clone());
         std::thread::Builder::new()
             .name("link-reader".into())
-            .spawn(move || read_loop(&mut *reader, &in_tx, &stats, &stop))
+            .spawn({
+                let stats = stats.clone();
+                move || read_loop(&mut *reader, &in_tx, &stats, &stop)
+            })
             .map_err(|e| LinkError::Open { port: path.to_string(), message: e.to_string() })?
     };
     let writer_thread = std::thread::Builder::new()
         .name("link-writer".into())
         .spawn(move || write_loop(writer, &out_rx, &in_tx))
         .map_err(|e| LinkError::Open { port: path.to_string(), message: e.to_string() })?;
-    Ok(Connection { outbound: Some(out_tx), inbound, stop, threads: vec![reader_thread, writer_thread] })
+    Ok(Connection { stats, outbound: Some(out_tx), inbound, stop, threads: vec![reader_thread, writer_thread] })
 }
 
 fn read_loop(port: &mut dyn SerialPort, out: &Sender<Inbound>, stats: &Mutex<LinkStats>, stop: &AtomicBool) {
