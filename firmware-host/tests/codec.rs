@@ -281,3 +281,14 @@ fn a_hundred_thousand_round_trips_carry_exact_data() {
 fn header(kind: u8, seq: u16, ts: u32) -> strider_firmware_host::Header {
     strider_firmware_host::Header { version: PROTOCOL_VERSION, kind, seq, timestamp_us: ts }
 }
+
+/// `docs/PROTOCOL.md` "Sizes and rates" and `docs/BENCHMARKS.md` quote these: COBS adds
+/// exactly one byte to a payload under 254 bytes, plus the delimiter.
+#[test]
+fn wire_sizes_are_payload_plus_two() {
+    let sensor = Message::SensorFrame(SensorFrame::default());
+    let command = Message::JointCommand(JointCommand::default());
+    assert_eq!(wire(&sensor, 0, 0).len(), 75);
+    assert_eq!(wire(&command, 0, 0).len(), 110);
+    assert_eq!(MAX_FRAME, 110);
+}
