@@ -47,7 +47,8 @@ fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
     let rate = args.rate_hz.unwrap_or(f64::from(spec.control.control_hz));
     anyhow::ensure!(rate > 0.0 && rate.is_finite(), "--rate-hz {rate}: use a positive rate");
-    let config = LinkConfig { port: args.port.clone(), baud: args.baud, reconnect: false, ..LinkConfig::default() };
+    let config =
+        LinkConfig { port: args.port.clone(), baud: args.baud, reconnect: false, ..LinkConfig::default() };
     let mut link = SerialLink::connect(spec, config).context("link probe")?;
     if !args.json {
         print_header(&link, rate, args.seconds);
@@ -112,7 +113,12 @@ fn print_report(stats: &LinkStats, ok: u64, failed: u64) {
     println!("latency      {}", cells.join("  "));
     println!(
         "errors       crc {}  framing {}  decode {}  lost frames {} (in {} gaps)  timeouts {}",
-        stats.crc_errors, stats.framing_errors, stats.decode_errors, stats.frames_lost, stats.seq_gaps, stats.timeouts
+        stats.crc_errors,
+        stats.framing_errors,
+        stats.decode_errors,
+        stats.frames_lost,
+        stats.seq_gaps,
+        stats.timeouts
     );
     println!("frames       rx {}  tx {}  faults {}", stats.frames_rx, stats.frames_tx, stats.faults);
     if let Some(fw) = stats.firmware {

@@ -63,7 +63,13 @@ pub(crate) fn open(path: &str, baud: u32, stats: Arc<Mutex<LinkStats>>) -> Resul
         .name("link-writer".into())
         .spawn(move || write_loop(writer, &out_rx, &in_tx))
         .map_err(|e| LinkError::Open { port: path.to_string(), message: e.to_string() })?;
-    Ok(Connection { stats, outbound: Some(out_tx), inbound, stop, threads: vec![reader_thread, writer_thread] })
+    Ok(Connection {
+        stats,
+        outbound: Some(out_tx),
+        inbound,
+        stop,
+        threads: vec![reader_thread, writer_thread],
+    })
 }
 
 fn read_loop(port: &mut dyn SerialPort, out: &Sender<Inbound>, stats: &Mutex<LinkStats>, stop: &AtomicBool) {

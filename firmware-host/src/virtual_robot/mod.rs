@@ -14,6 +14,7 @@
 mod faults;
 mod pty;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,10 @@ pub struct FirmwareConfig {
     pub protocol_version: u8,
     /// Contract id announced instead of the plant's (default none); tests refusal.
     pub contract_id_override: Option<u64>,
+    /// Host silence, in control periods, after which the robot ticks on its own (default 1.5).
+    /// A large value makes the robot tick only on command frames: lockstep, for tests that
+    /// compare every sensor value with a twin of the plant.
+    pub idle_after_periods: f64,
     /// Stats frame period, ms (default 1000).
     pub stats_period_ms: u64,
     /// Faults injected into what the robot sends (default none).
@@ -62,11 +67,15 @@ impl Default for FirmwareConfig {
             watchdog_ticks: 5,
             protocol_version: PROTOCOL_VERSION,
             contract_id_override: None,
+            idle_after_periods: 1.5,
             stats_period_ms: 1000,
             faults: FaultSpec::default(),
         }
     }
 }
+
+/// How many received commands the virtual robot keeps for inspection (~34 MB at most).
+pub const COMMAND_LOG_LEN: usize = 1 << 18;
 
 /// A JointCommand as the firmware received it, with the pose it measured just before.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,7 +91,7 @@ struct Shared {
     stop: AtomicBool,
     disconnect: Mutex<Option<Duration>>,
     injected: Mutex<InjectedFaults>,
-    commands: Mutex<Vec<ReceivedCommand>>,
+    commands: Mutex<VecDeque<ReceivedCommand>>,
     stats: Mutex<FirmwareStats>,
 }
 
@@ -134,9 +143,10 @@ impl VirtualRobot {
         *self.shared.stats.lock().expect("lock")
     }
 
-    /// JointCommands received since the last call, oldest first.
+    /// JointCommands received since the last call, oldest first (the last
+    /// [`COMMAND_LOG_LEN`] of them).
     pub fn take_commands(&self) -> Vec<ReceivedCommand> {
-        std::mem::take(&mut *self.shared.commands.lock().expect("lock"))
+        std::mem::take(&mut *self.shared.commands.lock().expect("lock")).into()
     }
 
     /// Stops the firmware and reports whether it ended cleanly.
@@ -254,7 +264,8 @@ impl Firmware {
                 Some(p) if p.readable(wait) => {
                     let n = p.read(&mut buf);
                     if self.receive(&buf[..n], p) {
-                        next_idle = Instant::now() + self.period.mul_f64(1.5);
+                        next_idle =
+                            Instant::now() + self.period.mul_f64(self.config.idle_after_periods.max(1.0));
                     }
                 }
                 Some(_) => {}
@@ -325,11 +336,12 @@ impl Firmware {
                 true
             }
             Message::JointCommand(cmd) => {
-                self.shared.commands.lock().expect("lock").push(ReceivedCommand {
-                    seq,
-                    command: cmd,
-                    measured_pos: self.sensors.joint_pos,
-                });
+                let mut log = self.shared.commands.lock().expect("lock");
+                if log.len() == COMMAND_LOG_LEN {
+                    log.pop_front();
+                }
+                log.push_back(ReceivedCommand { seq, command: cmd, measured_pos: self.sensors.joint_pos });
+                drop(log);
                 match self.check(&cmd) {
                     Err((code, detail)) => self.reject(seq, code, detail, pty),
                     Ok(()) => {
