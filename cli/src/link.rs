@@ -1,11 +1,11 @@
 //! `strider link …`: the serial link to a robot, checked from the command line.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use strider_firmware_host::ftdi;
-use strider_firmware_host::link::{LinkConfig, LinkStats, SerialLink};
+use strider_firmware_host::link::{self, LinkConfig, LinkStats, SerialLink};
 
 use crate::robot::RobotArg;
 
@@ -53,32 +53,13 @@ fn probe(args: &ProbeArgs) -> anyhow::Result<()> {
     if !args.json {
         print_header(&link, rate, args.seconds);
     }
-    let (ok, failed) = ping_for(&mut link, Duration::from_secs_f64(args.seconds.max(0.0)), rate);
-    let stats = link.stats();
+    let report = link::probe(&mut link, Duration::from_secs_f64(args.seconds.max(0.0)), rate);
     if args.json {
-        println!("{}", report_json(&link, &stats, ok, failed));
+        println!("{}", report_json(&link, &report.stats, report.ok, report.failed));
     } else {
-        print_report(&stats, ok, failed);
+        print_report(&report.stats, report.ok, report.failed);
     }
     Ok(())
-}
-
-fn ping_for(link: &mut SerialLink, duration: Duration, rate_hz: f64) -> (u64, u64) {
-    let period = Duration::from_secs_f64(1.0 / rate_hz);
-    let start = Instant::now();
-    let mut next = start;
-    let (mut ok, mut failed) = (0, 0);
-    while start.elapsed() < duration {
-        match link.ping_disarmed() {
-            Ok(_) => ok += 1,
-            Err(_) => failed += 1,
-        }
-        next += period;
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-    }
-    (ok, failed)
 }
 
 fn print_header(link: &SerialLink, rate: f64, seconds: f64) {

@@ -219,3 +219,54 @@ fn a_silent_host_trips_the_watchdog_and_re_arming_starts_from_the_measured_pose(
     let first = robot.take_commands()[0];
     assert_eq!(first.command.joints.map(|j| j.position), first.measured_pos);
 }
+
+#[test]
+fn a_missing_port_is_one_error_naming_it() {
+    let err = SerialLink::connect(
+        RobotSpec::reference(),
+        LinkConfig { port: "/dev/no-such-robot".into(), ..Default::default() },
+    )
+    .err()
+    .expect("no such port");
+    assert!(matches!(err, LinkError::Open { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("/dev/no-such-robot: cannot open"), "{err}");
+}
+
+/// Garbage bursts between frames cost at most the frame they are glued to: the host counts
+/// every burst as (at least) one bad candidate frame and keeps going.
+#[test]
+fn garbage_bursts_are_counted_and_survived() {
+    let faults: FaultSpec = "garbage=0.05,seed=3".parse().unwrap();
+    let robot = robot(FirmwareConfig { faults, ..Default::default() });
+    let config = LinkConfig { ack_timeout_ms: 50, ..config_for(&robot) };
+    let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
+    let before = (robot.injected().garbage_bursts, link.stats().bad_frames());
+    let ok = (0..1000).filter(|&i| link.step(&Command::Track(action(i))).is_ok()).count();
+    let bursts = robot.injected().garbage_bursts - before.0;
+    let bad = link.stats().bad_frames() - before.1;
+    assert!(bursts > 20, "{bursts} bursts injected");
+    // A burst made only of 0x00 bytes is harmless; 1..=32 random bytes are rarely all zero.
+    assert!(bad as f64 >= 0.9 * bursts as f64, "{bad} bad frames for {bursts} bursts");
+    assert!(ok >= 800, "{ok} of 1000 steps ok");
+    assert!(link.is_connected());
+}
+
+/// `strider link probe`'s measurement: every round trip is counted and every dropped frame
+/// shows up as lost. A dropped acknowledgement delays its round trip instead of failing it:
+/// 1.5 control periods later the robot ticks on its own, and that sensor frame acknowledges
+/// the same command (ack_seq is "last command applied"), well within the 1 s timeout here.
+#[test]
+fn probe_counts_round_trips_and_losses() {
+    let faults: FaultSpec = "drop=0.05,seed=5".parse().unwrap();
+    let robot = robot(FirmwareConfig { faults, ..Default::default() });
+    let config = LinkConfig { ack_timeout_ms: 1000, ..config_for(&robot) };
+    let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
+    let before = (robot.injected().dropped, link.stats().frames_lost);
+    let report = strider_firmware_host::link::probe(&mut link, Duration::from_millis(1500), 200.0);
+    let dropped = robot.injected().dropped - before.0;
+    let lost = report.stats.frames_lost - before.1;
+    assert!(report.ok > 50 && report.failed == 0, "{report:?}");
+    assert!(dropped > 2 && lost.abs_diff(dropped) <= 1, "lost {lost}, dropped {dropped}");
+    assert_eq!(report.stats.round_trip_us.len(), report.ok, "one latency sample per acknowledged ping");
+    assert!(robot.take_commands().is_empty(), "probing never sends a JointCommand");
+}

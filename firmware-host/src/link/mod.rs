@@ -59,6 +59,37 @@ impl Default for LinkConfig {
     }
 }
 
+/// What [`probe`] measured.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// Round trips acknowledged.
+    pub ok: u64,
+    /// Round trips that timed out or were rejected.
+    pub failed: u64,
+    /// The link's counters and round-trip histogram at the end.
+    pub stats: LinkStats,
+}
+
+/// Round trips at `rate_hz` for `duration`, each a SetMode(Disarm) and its sensor frame:
+/// the link's latency and error counters without moving the robot (`strider link probe`).
+pub fn probe(link: &mut SerialLink, duration: Duration, rate_hz: f64) -> ProbeReport {
+    let period = Duration::from_secs_f64(1.0 / rate_hz.max(1e-3));
+    let start = Instant::now();
+    let mut next = start;
+    let (mut ok, mut failed) = (0, 0);
+    while start.elapsed() < duration {
+        match link.ping_disarmed() {
+            Ok(_) => ok += 1,
+            Err(_) => failed += 1,
+        }
+        next += period;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    ProbeReport { ok, failed, stats: link.stats() }
+}
+
 /// A robot on a serial port. See the module docs.
 pub struct SerialLink {
     spec: RobotSpec,

@@ -1,12 +1,14 @@
 //! What the driver counts: errors by kind, lost frames, faults, and the round-trip histogram.
 
+use std::fmt;
+
 use hdrhistogram::Histogram;
 
 use crate::error::FrameError;
 use crate::wire::{Fault, FirmwareStats};
 
 /// The host's view of the link since [`crate::link::SerialLink::connect`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LinkStats {
     /// Valid frames received.
     pub frames_rx: u64,
@@ -59,6 +61,33 @@ impl Default for LinkStats {
             // 1 µs .. 60 s at 3 significant digits: ~ 200 kB, fixed at construction.
             round_trip_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
         }
+    }
+}
+
+impl fmt::Debug for LinkStats {
+    /// Every counter, and the histogram as count / p50 / p99 / max instead of its buckets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let q = |q| self.round_trip_quantile_us(q);
+        f.debug_struct("LinkStats")
+            .field("frames_rx", &self.frames_rx)
+            .field("frames_tx", &self.frames_tx)
+            .field("crc_errors", &self.crc_errors)
+            .field("framing_errors", &self.framing_errors)
+            .field("decode_errors", &self.decode_errors)
+            .field("seq_gaps", &self.seq_gaps)
+            .field("frames_lost", &self.frames_lost)
+            .field("timeouts", &self.timeouts)
+            .field("disconnects", &self.disconnects)
+            .field("reconnects", &self.reconnects)
+            .field("reseeds", &self.reseeds)
+            .field("faults", &self.faults)
+            .field("last_fault", &self.last_fault)
+            .field("firmware", &self.firmware)
+            .field("round_trips", &self.round_trip_us.len())
+            .field("round_trip_p50_us", &q(0.5))
+            .field("round_trip_p99_us", &q(0.99))
+            .field("round_trip_max_us", &q(1.0))
+            .finish()
     }
 }
 
