@@ -18,7 +18,7 @@ pub enum LinkCommand {
 
 #[derive(Args)]
 pub struct ProbeArgs {
-    /// Serial device (e.g. /dev/ttyUSB0, or the path `strider virtual-robot` prints).
+    /// Serial device, e.g. /dev/ttyUSB0 or a pseudo-terminal.
     #[arg(long, value_name = "PATH")]
     port: String,
     /// Baud rate.

@@ -214,8 +214,9 @@ fn a_silent_host_trips_the_watchdog_and_re_arming_starts_from_the_measured_pose(
     link.step(&Command::Track(far)).expect("re-armed");
     let s = link.stats();
     assert_eq!(s.last_fault.map(|f| f.code), Some(fault::WATCHDOG), "{s:?}");
-    assert_eq!(robot.firmware_stats().watchdog_trips, 1);
-    assert_eq!(s.reseeds, 1);
+    // At least once: a host descheduled for 110 ms on a busy machine trips it early too.
+    assert!(robot.firmware_stats().watchdog_trips >= 1);
+    assert!(s.reseeds >= 1, "{s:?}");
     let first = robot.take_commands()[0];
     assert_eq!(first.command.joints.map(|j| j.position), first.measured_pos);
 }
@@ -269,4 +270,31 @@ fn probe_counts_round_trips_and_losses() {
     assert!(dropped > 2 && lost.abs_diff(dropped) <= 1, "lost {lost}, dropped {dropped}");
     assert_eq!(report.stats.round_trip_us.len(), report.ok, "one latency sample per acknowledged ping");
     assert!(robot.take_commands().is_empty(), "probing never sends a JointCommand");
+}
+
+/// The fault spec's scheduled unplug (`disconnect_s=DURATION@AT`) works like the manual one.
+#[test]
+fn a_scheduled_disconnect_is_survived() {
+    let path = temp_link("scheduled");
+    let plant = FirstOrderJoints::new(RobotSpec::reference(), TAU_S);
+    let faults: FaultSpec = "disconnect_s=0.5@1.5".parse().unwrap();
+    let robot =
+        VirtualRobot::spawn(Box::new(plant), FirmwareConfig { faults, ..Default::default() }, Some(&path))
+            .unwrap();
+    let config = LinkConfig { port: path.display().to_string(), ..LinkConfig::default() };
+    let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
+    let start = Instant::now();
+    let mut saw_error = false;
+    while start.elapsed() < Duration::from_secs(10) {
+        match link.step(&Command::Damp) {
+            Err(_) => saw_error = true,
+            Ok(_) if saw_error => break,
+            Ok(_) => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(saw_error, "the unplug was seen");
+    assert_eq!(robot.injected().disconnects, 1);
+    assert_eq!(link.stats().reconnects, 1, "{:?}", link.stats());
+    assert!(link.is_connected());
 }

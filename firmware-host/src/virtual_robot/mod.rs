@@ -509,3 +509,29 @@ impl Firmware {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::LinkConfig;
+
+    #[test]
+    fn configs_load_from_toml_and_refuse_unknown_keys() {
+        let fw: FirmwareConfig =
+            toml::from_str("watchdog_ticks = 3\n[faults]\ndrop = 0.01\ndisconnect_s = [2.0, 5.0]\n").unwrap();
+        assert_eq!(fw.watchdog_ticks, 3);
+        assert_eq!(fw.faults.drop, 0.01);
+        assert_eq!(fw.faults.disconnect_s, Some((2.0, 5.0)));
+        assert_eq!(
+            fw.stats_period_ms,
+            FirmwareConfig::default().stats_period_ms,
+            "unset keys keep their default"
+        );
+
+        let link: LinkConfig = toml::from_str("port = \"/dev/ttyACM0\"\nbaud = 2000000\n").unwrap();
+        assert_eq!((link.port.as_str(), link.baud, link.ack_timeout_ms), ("/dev/ttyACM0", 2_000_000, 100));
+
+        let err = toml::from_str::<LinkConfig>("baudrate = 9600\n").unwrap_err().to_string();
+        assert!(err.contains("baudrate"), "{err}");
+    }
+}
