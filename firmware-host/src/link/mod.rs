@@ -327,16 +327,14 @@ impl SerialLink {
 }
 
 fn note_message(stats: &Mutex<LinkStats>, message: &Message) {
-    {
-        let mut s = stats.lock().expect("stats lock");
-        match message {
-            Message::Fault(f) => {
-                s.faults += 1;
-                s.last_fault = Some(*f);
-            }
-            Message::Stats(fw) => s.firmware = Some(*fw),
-            _ => {}
+    let mut s = stats.lock().expect("stats lock");
+    match message {
+        Message::Fault(f) => {
+            s.faults += 1;
+            s.last_fault = Some(*f);
         }
+        Message::Stats(fw) => s.firmware = Some(*fw),
+        _ => {}
     }
 }
 
