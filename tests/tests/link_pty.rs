@@ -298,3 +298,17 @@ fn a_scheduled_disconnect_is_survived() {
     assert_eq!(link.stats().reconnects, 1, "{:?}", link.stats());
     assert!(link.is_connected());
 }
+
+/// Injected delay (3 ± 1 ms per frame) is a floor under every round trip the driver records.
+#[test]
+fn injected_delay_shows_in_the_round_trip_histogram() {
+    let faults: FaultSpec = "delay_ms=3,jitter_ms=1".parse().unwrap();
+    let robot = robot(FirmwareConfig { faults, ..Default::default() });
+    let mut link = SerialLink::connect(RobotSpec::reference(), config_for(&robot)).expect("handshake");
+    for i in 0..20 {
+        link.step(&Command::Track(action(i))).expect("a delayed link still works");
+    }
+    let h = link.stats().round_trip_us;
+    assert_eq!(h.len(), 21);
+    assert!(h.min() >= 2_000, "fastest round trip {} µs under a 2 ms minimum delay", h.min());
+}
