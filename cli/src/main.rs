@@ -7,8 +7,9 @@ use clap::{Parser, Subcommand};
 
 mod collect;
 mod export;
-mod replay;
+mod link;
 mod record;
+mod replay;
 mod robot;
 mod sim;
 
@@ -34,6 +35,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
     Sim(sim::SimArgs),
+    /// The serial link to a robot: probe a port (handshake, firmware, latency, errors).
+    #[command(subcommand)]
+    Link(link::LinkCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         Command::Export(cmd) => export::run(cmd),
         Command::Collect(args) => collect::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Link(cmd) => link::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

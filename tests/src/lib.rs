@@ -1,1 +1,3 @@
-//! Integration tests live in `tests/`; this library is empty.
+//! Integration tests live in `tests/`; this library holds their shared support code.
+
+pub mod support;
