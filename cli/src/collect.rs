@@ -18,8 +18,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use strider_log::{
-    ActionMsg, EpisodeStart, FieldStats, Log, LogMeta, LogSummary, LogWriter, ObservationMsg, TickRecord, Timing,
-    WriterOptions, now_ns,
+    ActionMsg, EpisodeStart, FieldStats, Log, LogMeta, LogSummary, LogWriter, ObservationMsg, TickRecord,
+    Timing, WriterOptions, now_ns,
 };
 use strider_robot::{Action, Command, NUM_JOINTS, Observation, Plant, RobotSpec};
 use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
@@ -118,7 +118,10 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         Some(path) => Scenario::load(path).context("loading scenario")?,
         None => Scenario::from_toml_str(DEFAULT_SCENARIO, "scenarios/randomized.toml (built in)")?,
     };
-    anyhow::ensure!(args.episodes > 0 && args.shard_episodes > 0, "--episodes and --shard-episodes must be > 0");
+    anyhow::ensure!(
+        args.episodes > 0 && args.shard_episodes > 0,
+        "--episodes and --shard-episodes must be > 0"
+    );
     anyhow::ensure!(args.seconds > 0.0, "--seconds must be > 0");
     anyhow::ensure!(args.min_speed <= args.max_speed, "--min-speed must not exceed --max-speed");
     let plan = Plan {
@@ -138,7 +141,8 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
 
     let shards = plan.episodes.div_ceil(plan.shard_episodes) as usize;
     let todo: Vec<usize> = (0..shards).filter(|&k| !shard_path(&args.out, k).exists()).collect();
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs =
+        args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let ticks_per_episode = (plan.seconds * f64::from(spec.control.control_hz)).round() as u64;
     let todo_ticks: u64 =
         todo.iter().map(|&k| u64::from(shard_episodes(&plan, k).len() as u32) * ticks_per_episode).sum();

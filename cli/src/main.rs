@@ -12,6 +12,7 @@ mod record;
 mod replay;
 mod robot;
 mod sim;
+mod virtual_robot;
 
 /// Walk legged robots with a causal trajectory transformer running on the robot's CPU.
 #[derive(Parser)]
@@ -35,6 +36,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
     Sim(sim::SimArgs),
+    /// Serve the simulator on a pseudo-terminal as a robot speaking the serial protocol.
+    VirtualRobot(virtual_robot::VirtualRobotArgs),
     /// The serial link to a robot: probe a port (handshake, firmware, latency, errors).
     #[command(subcommand)]
     Link(link::LinkCommand),
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Export(cmd) => export::run(cmd),
         Command::Collect(args) => collect::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::VirtualRobot(args) => virtual_robot::run(args),
         Command::Link(cmd) => link::run(cmd),
     };
     match result {

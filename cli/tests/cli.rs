@@ -4,6 +4,8 @@
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
 //! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot;
 //!   `strider export lerobot` writes a LeRobot dataset from it.
+//! - `link`: `strider virtual-robot` serves the simulator on a pseudo-terminal and
+//!   `strider link probe` handshakes with it over the real serial protocol.
 
 /// Runs the binary; returns (success, stdout, stderr).
 fn strider(args: &[&str]) -> (bool, String, String) {
@@ -169,5 +171,32 @@ mod replay {
         let (ok, _, err) = strider(&["export", "lerobot", path.to_str().unwrap(), out.to_str().unwrap()]);
         assert!(!ok && err.contains("already exists"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+mod link {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use super::strider;
+
+    #[test]
+    fn probe_handshakes_with_the_simulator_behind_a_pty() {
+        let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
+            .arg("virtual-robot")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        BufReader::new(robot.stdout.take().unwrap()).read_line(&mut port).unwrap();
+        let (ok, out, err) = strider(&["link", "probe", "--port", port.trim(), "--seconds", "1", "--json"]);
+        robot.kill().unwrap();
+        robot.wait().unwrap();
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let text = v.to_string();
+        assert!(text.contains(&strider_robot::RobotSpec::reference().contract_id().to_string()), "{text}");
+        assert!(v["round_trips_ok"].as_u64().unwrap_or(0) >= 25, "{text}");
     }
 }

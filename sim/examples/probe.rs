@@ -12,7 +12,11 @@ fn main() {
     let mut line = String::new();
     let s = run_expert(&mut sim, &Scenario::default(), seed, &opts, |t| {
         let p = t.sim.privileged();
-        if p.tick % 50 == 0 { line.push_str(&format!("{:.2} ", p.com_x - last)); last = p.com_x; }
-    }).unwrap();
+        if p.tick % 50 == 0 {
+            line.push_str(&format!("{:.2} ", p.com_x - last));
+            last = p.com_x;
+        }
+    })
+    .unwrap();
     println!("{line}\nmean {:.3} fell {}", s.mean_speed_mps, s.fell);
 }

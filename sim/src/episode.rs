@@ -96,14 +96,12 @@ pub fn run_expert(
     for _ in 0..ticks {
         let observation = Observation::new(sensors, opts.command_vx as f32);
         let action = expert.act(&observation, sim.privileged_observed());
-        sensors = sim
-            .step(&Command::Track(action))
-            .map_err(|e| SimError::Invalid {
-                file: scenario.name.clone(),
-                field: "expert action".into(),
-                value: e.to_string(),
-                fix: "the expert produced an unusable target; check its parameters".into(),
-            })?;
+        sensors = sim.step(&Command::Track(action)).map_err(|e| SimError::Invalid {
+            file: scenario.name.clone(),
+            field: "expert action".into(),
+            value: e.to_string(),
+            fix: "the expert produced an unusable target; check its parameters".into(),
+        })?;
         com_x.push(sim.privileged().com_x);
         let observation = Observation::new(sensors, opts.command_vx as f32);
         observe(TickView { sim, observation: &observation });
@@ -142,7 +140,8 @@ fn summarise(
     let tracking_rms = if per_second.is_empty() {
         f64::NAN
     } else {
-        (per_second.iter().map(|v| (v - opts.command_vx).powi(2)).sum::<f64>() / per_second.len() as f64).sqrt()
+        (per_second.iter().map(|v| (v - opts.command_vx).powi(2)).sum::<f64>() / per_second.len() as f64)
+            .sqrt()
     };
     let physics_steps = sim.physics_steps();
     RunSummary {
