@@ -4,6 +4,9 @@
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
 //! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot;
 //!   `strider export lerobot` writes a LeRobot dataset from it.
+//! - `collect`: `strider collect` writes shards that resume after an interruption without
+//!   touching finished ones, refuses changed options, and replays into the simulator with
+//!   zero divergence (and measurable divergence on a different robot).
 //! - `link`: `strider virtual-robot` serves the simulator on a pseudo-terminal and
 //!   `strider link probe` handshakes with it over the real serial protocol.
 
@@ -198,5 +201,104 @@ mod link {
         let text = v.to_string();
         assert!(text.contains(&strider_robot::RobotSpec::reference().contract_id().to_string()), "{text}");
         assert!(v["round_trips_ok"].as_u64().unwrap_or(0) >= 25, "{text}");
+    }
+}
+
+mod collect {
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use super::{scratch, strider};
+
+    fn collect(out: &Path, extra: &[&str]) -> (bool, String, String) {
+        let mut args = vec!["collect", "--out", out.to_str().unwrap(), "--jobs", "2"];
+        args.extend_from_slice(extra);
+        strider(&args)
+    }
+
+    fn shard(out: &Path, k: usize) -> std::path::PathBuf {
+        out.join(format!("shard-{k:04}.mcap"))
+    }
+
+    #[test]
+    fn replay_into_sim_of_a_fresh_collection_has_zero_divergence() {
+        let dir = scratch("collect-replay");
+        let out = dir.join("data");
+        let (ok, _, err) = collect(&out, &["--episodes", "2", "--seconds", "3", "--shard-episodes", "2"]);
+        assert!(ok, "{err}");
+        let (ok, stdout, err) =
+            strider(&["replay", "--into-sim", "--json", shard(&out, 0).to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let episodes = v["episodes"].as_array().unwrap();
+        assert_eq!(episodes.len(), 2);
+        for e in episodes {
+            assert_eq!(e["ticks"], 151, "{e}");
+            assert_eq!(e["max_sensor"], 0.0, "{e}");
+            assert_eq!(e["max_torso_position_m"], 0.0, "{e}");
+            assert!(e["first_differing_tick"].is_null(), "{e}");
+        }
+
+        // The same actions on a heavier robot (same layout, so the same contract) drift.
+        let mut heavy = strider_robot::RobotSpec::reference();
+        heavy.links[0].mass_kg *= 1.5;
+        let robot = dir.join("heavy.toml");
+        std::fs::write(&robot, heavy.to_toml_string()).unwrap();
+        let (ok, stdout, err) = strider(&[
+            "replay",
+            "--into-sim",
+            "--json",
+            "--robot",
+            robot.to_str().unwrap(),
+            shard(&out, 0).to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert!(v["episodes"][0]["max_torso_position_m"].as_f64().unwrap() > 1e-4, "{v}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_interrupted_collect_resumes_without_touching_finished_shards() {
+        let dir = scratch("collect-resume");
+        let out = dir.join("data");
+        let args = ["--episodes", "6", "--seconds", "8", "--shard-episodes", "1"];
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strider"))
+            .args(["collect", "--out", out.to_str().unwrap(), "--jobs", "1"])
+            .args(args)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !shard(&out, 0).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap(); // SIGKILL: no cleanup at all.
+        child.wait().unwrap();
+        let finished: Vec<usize> = (0..6).filter(|&k| shard(&out, k).exists()).collect();
+        assert!(!finished.is_empty() && finished.len() < 6, "finished before the kill: {finished:?}");
+        let before: Vec<Vec<u8>> = finished.iter().map(|&k| std::fs::read(shard(&out, k)).unwrap()).collect();
+
+        let (ok, stdout, err) = collect(&out, &args);
+        assert!(ok, "{err}");
+        assert!(stdout.contains("6 episodes"), "{stdout}");
+        assert!(stdout.contains(&format!("wrote {} shards", 6 - finished.len())), "{stdout}");
+        for (k, bytes) in finished.iter().zip(before) {
+            assert_eq!(std::fs::read(shard(&out, *k)).unwrap(), bytes, "shard {k} was rewritten");
+        }
+        assert!((0..6).all(|k| shard(&out, k).exists()));
+        assert!(
+            std::fs::read_dir(&out).unwrap().all(|e| !e
+                .unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".partial"))
+        );
+
+        let (ok, _, err) =
+            collect(&out, &["--episodes", "6", "--seconds", "8", "--shard-episodes", "1", "--seed", "9"]);
+        assert!(!ok);
+        assert!(err.contains("collect.toml: `seed` is 0 there but 9 now"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
