@@ -242,7 +242,13 @@ fn rows_text(rows: &[Row]) -> String {
     for r in rows {
         out.push_str(&format!(
             "| {} | {:+.1} | {}/{} | {:.3} | {:.3} | {:.3} |\n",
-            r.label, r.command_vx, r.survived, r.episodes, r.mean_speed_mps, r.worst_speed_error_mps, r.tracking_rms_mps
+            r.label,
+            r.command_vx,
+            r.survived,
+            r.episodes,
+            r.mean_speed_mps,
+            r.worst_speed_error_mps,
+            r.tracking_rms_mps
         ));
     }
     out

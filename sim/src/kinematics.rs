@@ -124,8 +124,12 @@ impl Kinematics {
             let angle = p.angle + q[j];
             let (s, c) = angle.sin_cos();
             let [ax, ay] = self.child_anchor[j];
-            poses[self.child[j]] =
-                LinkPose { x: anchor[0] - (c * ax - s * ay), y: anchor[1] - (s * ax + c * ay), angle, ..LinkPose::default() };
+            poses[self.child[j]] = LinkPose {
+                x: anchor[0] - (c * ax - s * ay),
+                y: anchor[1] - (s * ax + c * ay),
+                angle,
+                ..LinkPose::default()
+            };
         }
         poses
     }
@@ -160,7 +164,9 @@ impl Kinematics {
         poses
             .iter()
             .zip(&self.segments)
-            .flat_map(|(pose, (ends, r))| ends.map(|e| pose.point(e)[1] - r - terrain.height_at(pose.point(e)[0])))
+            .flat_map(|(pose, (ends, r))| {
+                ends.map(|e| pose.point(e)[1] - r - terrain.height_at(pose.point(e)[0]))
+            })
             .fold(f64::INFINITY, f64::min)
     }
 

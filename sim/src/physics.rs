@@ -15,8 +15,10 @@ use crate::kinematics::{Kinematics, LinkPose};
 use crate::terrain::Terrain;
 
 /// Robot bodies touch the ground only; the ground touches the robot only.
-const ROBOT: InteractionGroups = InteractionGroups::new(Group::GROUP_1, Group::GROUP_2, InteractionTestMode::And);
-const GROUND: InteractionGroups = InteractionGroups::new(Group::GROUP_2, Group::GROUP_1, InteractionTestMode::And);
+const ROBOT: InteractionGroups =
+    InteractionGroups::new(Group::GROUP_1, Group::GROUP_2, InteractionTestMode::And);
+const GROUND: InteractionGroups =
+    InteractionGroups::new(Group::GROUP_2, Group::GROUP_1, InteractionTestMode::And);
 
 /// What varies per episode in the physical model.
 pub(crate) struct BuildParams<'a> {
@@ -112,7 +114,10 @@ impl Physics {
         let mut multibody = None;
         for &(j, h) in &handles {
             let (mb, link) = world.multibody_joints.get_mut(h).expect("joint just inserted");
-            mb.link_mut(link).expect("link of an inserted joint").joint.apply_displacement(&[p.joint_pos[j] as f32]);
+            mb.link_mut(link)
+                .expect("link of an inserted joint")
+                .joint
+                .apply_displacement(&[p.joint_pos[j] as f32]);
             multibody = Some(h);
         }
         if let Some(h) = multibody {

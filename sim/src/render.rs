@@ -74,10 +74,14 @@ pub struct GifRecorder {
 impl GifRecorder {
     /// Creates (or truncates) `path`.
     pub fn create(path: &Path, opts: RenderOptions) -> Result<GifRecorder, SimError> {
-        let err = |e: &dyn std::fmt::Display| SimError::Render { file: path.display().to_string(), message: e.to_string() };
+        let err = |e: &dyn std::fmt::Display| SimError::Render {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        };
         let file = File::create(path).map_err(|e| err(&e))?;
         let palette: Vec<u8> = PALETTE.iter().flatten().copied().collect();
-        let mut encoder = gif::Encoder::new(BufWriter::new(file), opts.width, opts.height, &palette).map_err(|e| err(&e))?;
+        let mut encoder = gif::Encoder::new(BufWriter::new(file), opts.width, opts.height, &palette)
+            .map_err(|e| err(&e))?;
         encoder.set_repeat(gif::Repeat::Infinite).map_err(|e| err(&e))?;
         Ok(GifRecorder {
             path: path.to_path_buf(),
@@ -93,7 +97,7 @@ impl GifRecorder {
     pub fn tick(&mut self, sim: &Sim, command_vx: f64) -> Result<(), SimError> {
         let state = sim.privileged();
         self.history.push(state.com_x);
-        if state.tick % u64::from(self.opts.every_ticks.max(1)) != 0 {
+        if !state.tick.is_multiple_of(u64::from(self.opts.every_ticks.max(1))) {
             return Ok(());
         }
         self.draw(sim, command_vx);
@@ -117,7 +121,10 @@ impl GifRecorder {
     /// Finishes the file; returns the number of frames written.
     pub fn finish(self) -> Result<u32, SimError> {
         let path = self.path.display().to_string();
-        let writer = self.encoder.into_inner().map_err(|e| SimError::Render { file: path.clone(), message: e.to_string() })?;
+        let writer = self
+            .encoder
+            .into_inner()
+            .map_err(|e| SimError::Render { file: path.clone(), message: e.to_string() })?;
         writer.into_inner().map_err(|e| SimError::Render { file: path, message: e.to_string() })?;
         Ok(self.frames)
     }
@@ -150,7 +157,11 @@ impl GifRecorder {
         let torso = sim.torso_link();
         let far: Vec<usize> = sim.leg_links(1);
         let near: Vec<usize> = sim.leg_links(0);
-        let order = far.iter().map(|&i| (i, FAR_LEG)).chain([(torso, TORSO)]).chain(near.iter().map(|&i| (i, NEAR_LEG)));
+        let order = far
+            .iter()
+            .map(|&i| (i, FAR_LEG))
+            .chain([(torso, TORSO)])
+            .chain(near.iter().map(|&i| (i, NEAR_LEG)));
         for (i, colour) in order {
             let ([a, b], r) = capsules[i];
             c.segment(to_px(a[0], a[1]).into(), to_px(b[0], b[1]).into(), r * s, colour);
@@ -168,7 +179,8 @@ impl GifRecorder {
         }
         let ticks_per_s = (1.0 / sim.spec().control_dt_s()).round() as usize;
         let n = self.history.len();
-        let measured = if n > ticks_per_s { self.history[n - 1] - self.history[n - 1 - ticks_per_s] } else { f64::NAN };
+        let measured =
+            if n > ticks_per_s { self.history[n - 1] - self.history[n - 1 - ticks_per_s] } else { f64::NAN };
         c.text(8, 8, &format!("t {:5.2} s", state.time_s), INK);
         c.text(8, 26, &format!("cmd {command_vx:5.2} m/s"), INK);
         let v = if measured.is_nan() { "v   -.-- m/s".to_string() } else { format!("v {measured:5.2} m/s") };

@@ -226,7 +226,11 @@ impl Scenario {
                 return Err(bad(&format!("pushes[{i}].time_s"), p.time_s.to_string(), "use a time >= 0 s"));
             }
             if !p.force_n.is_finite() {
-                return Err(bad(&format!("pushes[{i}].force_n"), p.force_n.to_string(), "use a finite force"));
+                return Err(bad(
+                    &format!("pushes[{i}].force_n"),
+                    p.force_n.to_string(),
+                    "use a finite force",
+                ));
             }
             if !(p.duration_s.is_finite() && p.duration_s > 0.0) {
                 return Err(bad(
@@ -241,14 +245,26 @@ impl Scenario {
         check_range(&bad, "randomize.mass_scale", r.mass_scale, f64::MIN_POSITIVE)?;
         check_range(&bad, "randomize.motor_strength", r.motor_strength, 0.0)?;
         if !(r.link_mass_jitter.is_finite() && (0.0..0.9).contains(&r.link_mass_jitter)) {
-            return Err(bad("randomize.link_mass_jitter", r.link_mass_jitter.to_string(), "use 0 <= jitter < 0.9"));
+            return Err(bad(
+                "randomize.link_mass_jitter",
+                r.link_mass_jitter.to_string(),
+                "use 0 <= jitter < 0.9",
+            ));
         }
         if !(r.sensor_noise_scale.is_finite() && r.sensor_noise_scale >= 0.0) {
-            return Err(bad("randomize.sensor_noise_scale", r.sensor_noise_scale.to_string(), "use a value >= 0"));
+            return Err(bad(
+                "randomize.sensor_noise_scale",
+                r.sensor_noise_scale.to_string(),
+                "use a value >= 0",
+            ));
         }
         let [lo, hi] = r.latency_ticks;
         if lo > hi || hi > 50 {
-            return Err(bad("randomize.latency_ticks", format!("[{lo}, {hi}]"), "write [min, max] with min <= max <= 50"));
+            return Err(bad(
+                "randomize.latency_ticks",
+                format!("[{lo}, {hi}]"),
+                "write [min, max] with min <= max <= 50",
+            ));
         }
         Ok(())
     }
@@ -297,7 +313,11 @@ fn check_range(
     if lo.is_finite() && hi.is_finite() && lo >= min && lo <= hi {
         Ok(())
     } else {
-        let fix = if min > 0.0 { "write [min, max] with 0 < min <= max" } else { "write [min, max] with 0 <= min <= max" };
+        let fix = if min > 0.0 {
+            "write [min, max] with 0 < min <= max"
+        } else {
+            "write [min, max] with 0 <= min <= max"
+        };
         Err(bad(field, format!("[{lo}, {hi}]"), fix))
     }
 }
@@ -312,7 +332,7 @@ pub(crate) fn uniform(rng: &mut Xoshiro256PlusPlus, [lo, hi]: [f64; 2]) -> f64 {
 fn one_line(message: &str) -> String {
     let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or_default().to_string();
-    match lines.last() {
+    match lines.next_back() {
         Some(reason) if !reason.starts_with('|') && !reason.starts_with('^') => format!("{first}: {reason}"),
         _ => first,
     }
@@ -351,7 +371,11 @@ mod tests {
     #[test]
     fn the_same_seed_draws_the_same_episode_and_another_seed_does_not() {
         let s = Scenario {
-            randomize: Randomize { friction_scale: [0.5, 1.5], link_mass_jitter: 0.1, ..Randomize::default() },
+            randomize: Randomize {
+                friction_scale: [0.5, 1.5],
+                link_mass_jitter: 0.1,
+                ..Randomize::default()
+            },
             ..Scenario::default()
         };
         assert_eq!(s.draw(7, 7), s.draw(7, 7));

@@ -121,7 +121,8 @@ impl Sim {
     /// A simulator for `spec`, reset to seed 0 on the default (flat) scenario.
     pub fn new(spec: RobotSpec, config: SimConfig) -> Result<Sim, SimError> {
         let kin = Kinematics::new(&spec)?;
-        let ankles = kin.feet.map(|f| kin.child.iter().position(|&c| c == f).expect("a foot hangs from a joint"));
+        let ankles =
+            kin.feet.map(|f| kin.child.iter().position(|&c| c == f).expect("a foot hangs from a joint"));
         let episode = Scenario::default().draw(0, spec.links.len());
         let physics = build(&spec, &kin, &episode)?;
         let mut sim = Sim {
@@ -212,7 +213,12 @@ impl Sim {
     }
 
     fn push_at(&self, t: f64) -> f64 {
-        self.episode.pushes.iter().filter(|p| t >= p.time_s && t < p.time_s + p.duration_s).map(|p| p.force_n).sum()
+        self.episode
+            .pushes
+            .iter()
+            .filter(|p| t >= p.time_s && t < p.time_s + p.duration_s)
+            .map(|p| p.force_n)
+            .sum()
     }
 
     fn physics_step(&mut self) {

@@ -47,7 +47,8 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
     let r = Randomize::default();
     let slope = |d: f64| TerrainSpec::Slope { degrees: d, start_x_m: 1.0 };
     let steps = |h: f64| TerrainSpec::Steps { height_m: h, tread_m: [0.3, 0.6], start_x_m: 1.0 };
-    let mut conditions: Vec<(String, TerrainSpec, Randomize)> = vec![("nominal".into(), TerrainSpec::Flat, r)];
+    let mut conditions: Vec<(String, TerrainSpec, Randomize)> =
+        vec![("nominal".into(), TerrainSpec::Flat, r)];
     for d in [3.0, -3.0, 6.0, -6.0] {
         conditions.push((format!("slope {d:+}°"), slope(d), r));
     }
@@ -55,27 +56,52 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
         conditions.push((format!("steps ±{:.0} cm", h * 100.0), steps(h), r));
     }
     for f in [0.3, 0.5, 1.5] {
-        conditions.push((format!("friction ×{f}"), TerrainSpec::Flat, Randomize { friction_scale: [f, f], ..r }));
+        conditions.push((
+            format!("friction ×{f}"),
+            TerrainSpec::Flat,
+            Randomize { friction_scale: [f, f], ..r },
+        ));
     }
     for m in [0.6, 0.8, 1.2] {
         conditions.push((format!("mass ×{m}"), TerrainSpec::Flat, Randomize { mass_scale: [m, m], ..r }));
     }
-    conditions.push(("mass per link ±20 %".into(), TerrainSpec::Flat, Randomize { link_mass_jitter: 0.2, ..r }));
+    conditions.push((
+        "mass per link ±20 %".into(),
+        TerrainSpec::Flat,
+        Randomize { link_mass_jitter: 0.2, ..r },
+    ));
     for k in [0.8, 1.2] {
-        conditions.push((format!("motor ×{k}"), TerrainSpec::Flat, Randomize { motor_strength: [k, k], ..r }));
+        conditions.push((
+            format!("motor ×{k}"),
+            TerrainSpec::Flat,
+            Randomize { motor_strength: [k, k], ..r },
+        ));
     }
     for n in [1.0, 2.0] {
-        conditions.push((format!("sensor noise {n}×"), TerrainSpec::Flat, Randomize { sensor_noise_scale: n, ..r }));
+        conditions.push((
+            format!("sensor noise {n}×"),
+            TerrainSpec::Flat,
+            Randomize { sensor_noise_scale: n, ..r },
+        ));
     }
     for l in [1, 2] {
-        conditions.push((format!("latency {l} tick"), TerrainSpec::Flat, Randomize { latency_ticks: [l, l], ..r }));
+        conditions.push((
+            format!("latency {l} tick"),
+            TerrainSpec::Flat,
+            Randomize { latency_ticks: [l, l], ..r },
+        ));
     }
     let mut cases: Vec<Case> = conditions
         .into_iter()
         .flat_map(|(label, terrain, randomize)| {
             (0..seeds).map(move |seed| Case {
                 label: label.clone(),
-                scenario: Scenario { name: label.clone(), terrain: terrain.clone(), randomize, ..Scenario::default() },
+                scenario: Scenario {
+                    name: label.clone(),
+                    terrain: terrain.clone(),
+                    randomize,
+                    ..Scenario::default()
+                },
                 seed,
                 command_vx,
                 seconds,
@@ -84,7 +110,13 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
         .collect();
     cases.extend((0..seeds).map(|seed| {
         let label = "all at once".to_string();
-        Case { scenario: Scenario { name: label.clone(), ..all_at_once(seed) }, label, seed, command_vx, seconds }
+        Case {
+            scenario: Scenario { name: label.clone(), ..all_at_once(seed) },
+            label,
+            seed,
+            command_vx,
+            seconds,
+        }
     }));
     cases
 }
@@ -93,7 +125,7 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
 /// link, motor ×U(0.8, 1.2), sensor noise 1×, latency 1 tick, and the ground alternating by
 /// seed between ±2 cm steps and a slope spread over −4…+4°.
 pub fn all_at_once(seed: u64) -> Scenario {
-    let terrain = if seed % 2 == 0 {
+    let terrain = if seed.is_multiple_of(2) {
         TerrainSpec::Steps { height_m: 0.02, tread_m: [0.3, 0.6], start_x_m: 1.0 }
     } else {
         let k = (seed / 2 % 9) as f64;
@@ -164,7 +196,11 @@ pub fn run_cases(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(case) = cases.get(i) else { break };
-                    let opts = RunOptions { command_vx: case.command_vx, seconds: case.seconds, ..RunOptions::default() };
+                    let opts = RunOptions {
+                        command_vx: case.command_vx,
+                        seconds: case.seconds,
+                        ..RunOptions::default()
+                    };
                     let r = run_expert(&mut sim, &case.scenario, case.seed, &opts, |_| {});
                     results.lock().expect("no panics while held")[i] = Some(r);
                     done(finished.fetch_add(1, Ordering::Relaxed) + 1);
@@ -196,7 +232,8 @@ pub struct Row {
 pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
     let mut rows: Vec<(Row, Vec<&RunSummary>)> = Vec::new();
     for (case, r) in cases.iter().zip(results) {
-        let at = rows.iter().position(|(row, _)| row.label == case.label && row.command_vx == case.command_vx);
+        let at =
+            rows.iter().position(|(row, _)| row.label == case.label && row.command_vx == case.command_vx);
         let i = at.unwrap_or_else(|| {
             rows.push((
                 Row {

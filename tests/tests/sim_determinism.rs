@@ -18,7 +18,9 @@ fn record(seed: u64, scenario: &Scenario, ticks: u32) -> Vec<Vec<(&'static str, 
         let p = sim.privileged();
         let mut row: Vec<(&'static str, u64)> = Vec::new();
         row.extend(action.joint_target.iter().map(|v| ("action", u64::from(v.to_bits()))));
-        row.extend(Observation::new(sensors, 0.8).to_array().iter().map(|v| ("observation", u64::from(v.to_bits()))));
+        row.extend(
+            Observation::new(sensors, 0.8).to_array().iter().map(|v| ("observation", u64::from(v.to_bits()))),
+        );
         for (name, v) in [
             ("torso_x", p.torso_x),
             ("torso_y", p.torso_y),
@@ -35,10 +37,14 @@ fn record(seed: u64, scenario: &Scenario, ticks: u32) -> Vec<Vec<(&'static str, 
 }
 
 /// The first tick and field where two recordings differ.
-fn first_difference(a: &[Vec<(&'static str, u64)>], b: &[Vec<(&'static str, u64)>]) -> Option<(usize, &'static str)> {
-    a.iter().zip(b).enumerate().find_map(|(tick, (ra, rb))| {
-        ra.iter().zip(rb).find(|(x, y)| x != y).map(|(x, _)| (tick, x.0))
-    })
+fn first_difference(
+    a: &[Vec<(&'static str, u64)>],
+    b: &[Vec<(&'static str, u64)>],
+) -> Option<(usize, &'static str)> {
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .find_map(|(tick, (ra, rb))| ra.iter().zip(rb).find(|(x, y)| x != y).map(|(x, _)| (tick, x.0)))
 }
 
 fn busy_scenario() -> Scenario {

@@ -44,8 +44,8 @@ fn the_pd_loop_holds_the_default_pose_without_falling() {
     assert!(p.torso_pitch.abs() < 0.05 && p.torso_x.abs() < 0.05, "drifted: {p:?}");
     assert!(last.foot_contact == [true, true], "feet off the ground: {:?}", last.foot_contact);
     let pose = sim.spec().default_pose_rad();
-    for j in 0..6 {
-        assert!((f64::from(last.joint_pos[j]) - pose[j]).abs() < 0.1, "joint {j} sagged to {}", last.joint_pos[j]);
+    for (j, (&q, want)) in last.joint_pos.iter().zip(pose).enumerate() {
+        assert!((f64::from(q) - want).abs() < 0.1, "joint {j} sagged to {q}");
     }
 }
 
@@ -98,7 +98,8 @@ fn latency_delays_a_command_by_whole_ticks() {
 
 #[test]
 fn a_hard_push_is_flagged_as_a_fall() {
-    let scenario = Scenario { pushes: vec![Push { time_s: 0.2, force_n: 600.0, duration_s: 0.2 }], ..quiet() };
+    let scenario =
+        Scenario { pushes: vec![Push { time_s: 0.2, force_n: 600.0, duration_s: 0.2 }], ..quiet() };
     let mut sim = sim();
     sim.reset(0, &scenario).unwrap();
     let cmd = hold(sim.spec());
@@ -130,7 +131,8 @@ fn a_scenario_with_a_bad_field_is_refused_naming_the_field() {
     let dir = std::env::temp_dir().join(format!("strider-sim-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
-    std::fs::write(&path, "[terrain.slope]\ndegrees = 3.0\n\n[randomize]\nmotor_strenght = [0.8, 1.2]\n").unwrap();
+    std::fs::write(&path, "[terrain.slope]\ndegrees = 3.0\n\n[randomize]\nmotor_strenght = [0.8, 1.2]\n")
+        .unwrap();
     let err = Scenario::load(&path).unwrap_err();
     assert!(matches!(err, SimError::Parse { .. }), "{err:?}");
     let text = err.to_string();
