@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 use strider_robot::{Action, NUM_JOINTS, Observation, RobotSpec};
 
+use crate::error::SimError;
 use crate::simulator::Privileged;
 
 /// The expert's gains and per-phase targets. Pairs are `[lift, strike]`; angles in rad,
@@ -110,6 +111,17 @@ impl Default for ExpertParams {
 pub enum Leg {
     Right = 0,
     Left = 1,
+}
+
+impl ExpertParams {
+    /// Reads expert parameters from TOML (any field left out keeps its default).
+    pub fn load(path: &std::path::Path) -> Result<ExpertParams, SimError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SimError::Read { file: file.clone(), message: e.to_string() })?;
+        toml::from_str(&text)
+            .map_err(|e| SimError::Parse { file, message: crate::scenario::one_line(&e.to_string()) })
+    }
 }
 
 impl Leg {

@@ -329,7 +329,7 @@ pub(crate) fn uniform(rng: &mut Xoshiro256PlusPlus, [lo, hi]: [f64; 2]) -> f64 {
 }
 
 /// toml's messages span several lines (a source excerpt); keep the first and the reason.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or_default().to_string();
     match lines.next_back() {

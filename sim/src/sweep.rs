@@ -10,6 +10,7 @@ use strider_robot::RobotSpec;
 
 use crate::episode::{RunOptions, RunSummary, run_expert};
 use crate::error::SimError;
+use crate::expert::ExpertParams;
 use crate::scenario::{Push, Randomize, Scenario, StartPush, TerrainSpec};
 use crate::simulator::{Sim, SimConfig};
 
@@ -176,6 +177,7 @@ pub fn push_suite(commands: &[f64], forces: &[f64], at_s: f64, seconds: f64) -> 
 pub fn run_cases(
     spec: &RobotSpec,
     config: SimConfig,
+    expert: ExpertParams,
     cases: &[Case],
     threads: usize,
     done: &(dyn Fn(usize) + Sync),
@@ -199,7 +201,8 @@ pub fn run_cases(
                     let opts = RunOptions {
                         command_vx: case.command_vx,
                         seconds: case.seconds,
-                        ..RunOptions::default()
+                        steady_from_s: None,
+                        expert,
                     };
                     let r = run_expert(&mut sim, &case.scenario, case.seed, &opts, |_| {});
                     results.lock().expect("no panics while held")[i] = Some(r);
