@@ -123,8 +123,11 @@ impl ExpertParams {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Read { file: file.clone(), message: e.to_string() })?;
-        toml::from_str(&text)
-            .map_err(|e| SimError::Parse { file, message: crate::scenario::one_line(&e.to_string()) })
+        toml::from_str(&text).map_err(|e| SimError::Parse {
+            file,
+            what: "expert parameter file",
+            message: crate::scenario::one_line(&e.to_string()),
+        })
     }
 }
 

@@ -173,8 +173,11 @@ impl Scenario {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Scenario, SimError> {
-        let scenario: Scenario = toml::from_str(text)
-            .map_err(|e| SimError::Parse { file: origin.into(), message: one_line(&e.to_string()) })?;
+        let scenario: Scenario = toml::from_str(text).map_err(|e| SimError::Parse {
+            file: origin.into(),
+            what: "scenario",
+            message: one_line(&e.to_string()),
+        })?;
         scenario.validate(origin)?;
         Ok(scenario)
     }
