@@ -22,14 +22,14 @@ enum Command {
     #[command(subcommand)]
     Robot(robot::RobotCommand),
     /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Robot(cmd) => robot::run(cmd),
-        Command::Sim(args) => sim::run(args),
+        Command::Sim(args) => sim::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
