@@ -96,12 +96,10 @@ pub fn run_expert(
     for _ in 0..ticks {
         let observation = Observation::new(sensors, opts.command_vx as f32);
         let action = expert.act(&observation, sim.privileged_observed());
-        sensors = sim.step(&Command::Track(action)).map_err(|e| SimError::Invalid {
-            file: scenario.name.clone(),
-            field: "expert action".into(),
-            value: e.to_string(),
-            fix: "the expert produced an unusable target; check its parameters".into(),
-        })?;
+        let tick = sim.privileged().tick;
+        sensors = sim
+            .step(&Command::Track(action))
+            .map_err(|e| SimError::Refused { tick, message: e.to_string() })?;
         com_x.push(sim.privileged().com_x);
         let observation = Observation::new(sensors, opts.command_vx as f32);
         observe(TickView { sim, observation: &observation });

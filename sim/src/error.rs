@@ -16,6 +16,9 @@ pub enum SimError {
     /// Parsed, but a value is out of range.
     #[error("{file}: {field} = {value}: {fix}")]
     Invalid { file: String, field: String, value: String, fix: String },
+    /// The plant refused a command of the controller (e.g. a non-finite target).
+    #[error("the simulator refused the controller's command at tick {tick}: {message}")]
+    Refused { tick: u64, message: String },
     /// Writing the animation failed.
     #[error("{file}: cannot write the animation: {message}")]
     Render { file: String, message: String },

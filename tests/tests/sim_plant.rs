@@ -177,3 +177,15 @@ fn the_expert_follows_a_slow_and_a_backward_command() {
         assert!(s.speed_error_mps.abs() < 0.1, "command {v}: mean speed {}", s.mean_speed_mps);
     }
 }
+
+#[test]
+fn a_non_finite_target_is_refused_and_nothing_moves() {
+    let mut sim = sim();
+    sim.reset(0, &quiet()).unwrap();
+    let mut target = sim.spec().default_pose_rad().map(|q| q as f32);
+    target[4] = f32::NAN;
+    let err = sim.step(&Command::Track(Action { joint_target: target })).unwrap_err();
+    assert!(matches!(err, strider_robot::PlantError::Fault { .. }), "{err:?}");
+    assert_eq!(sim.privileged().tick, 0);
+    assert_eq!(sim.physics_steps(), 0);
+}
