@@ -35,7 +35,7 @@ enum Command {
     /// Summarise a recorded log (episodes, rates, per-field statistics, timing jitter, falls).
     Replay(replay::ReplayArgs),
     /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
     /// Serve the simulator on a pseudo-terminal as a robot speaking the serial protocol.
     VirtualRobot(virtual_robot::VirtualRobotArgs),
     /// The serial link to a robot: probe a port (handshake, firmware, latency, errors).
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Export(cmd) => export::run(cmd),
         Command::Collect(args) => collect::run(args),
-        Command::Sim(args) => sim::run(args),
+        Command::Sim(args) => sim::run(*args),
         Command::VirtualRobot(args) => virtual_robot::run(args),
         Command::Link(cmd) => link::run(cmd),
     };

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use strider_sim::sweep::{self, Case, Row};
-use strider_sim::{GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim, SimConfig, run_expert};
+use strider_sim::{
+    ExpertParams, GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim, SimConfig, run_expert,
+};
 
 use crate::robot::RobotArg;
 
@@ -58,6 +60,9 @@ struct RunArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Expert parameters (TOML; fields left out keep their defaults).
+    #[arg(long, value_name = "FILE")]
+    expert: Option<PathBuf>,
     #[command(flatten)]
     robot: RobotArg,
 }
@@ -91,8 +96,21 @@ struct EvalArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Expert parameters (TOML; fields left out keep their defaults).
+    #[arg(long, value_name = "FILE")]
+    expert: Option<PathBuf>,
+    /// Run only the conditions whose label contains this text (e.g. "mass", "all at once").
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
     #[command(flatten)]
     robot: RobotArg,
+}
+
+fn load_expert(path: Option<&PathBuf>) -> anyhow::Result<ExpertParams> {
+    match path {
+        Some(path) => Ok(ExpertParams::load(path).context("loading expert parameters")?),
+        None => Ok(ExpertParams::default()),
+    }
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
@@ -117,7 +135,12 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         Some(path) => Some(GifRecorder::create(path, RenderOptions::default())?),
         None => None,
     };
-    let opts = RunOptions { command_vx: args.speed, seconds: args.seconds, ..RunOptions::default() };
+    let opts = RunOptions {
+        command_vx: args.speed,
+        seconds: args.seconds,
+        steady_from_s: None,
+        expert: load_expert(args.expert.as_ref())?,
+    };
     let period = Duration::from_secs_f64(strider_robot::Plant::spec(&sim).control_dt_s());
     let start = Instant::now();
     let mut render_error = None;
@@ -189,6 +212,7 @@ fn summary_text(s: &RunSummary) -> String {
 
 fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
+    let expert = load_expert(args.expert.as_ref())?;
     let cases: Vec<Case> = match args.suite {
         Suite::Speed => sweep::speed_suite(args.seeds, args.seconds),
         Suite::Envelope => sweep::envelope_suite(args.speed, args.seeds, args.seconds),
@@ -198,6 +222,16 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             cases
         }
     };
+    let cases: Vec<Case> = match &args.only {
+        Some(text) => cases.into_iter().filter(|c| c.label.contains(text.as_str())).collect(),
+        None => cases,
+    };
+    if cases.is_empty() {
+        anyhow::bail!(
+            "--only {:?}: no condition of this suite has that in its label",
+            args.only.unwrap_or_default()
+        );
+    }
     let total = cases.len();
     let started = Instant::now();
     let progress = |n: usize| {
@@ -205,7 +239,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             eprint!("\r{n}/{total} episodes");
         }
     };
-    let results = sweep::run_cases(&spec, SimConfig::default(), &cases, args.threads, &progress)?;
+    let results = sweep::run_cases(&spec, SimConfig::default(), expert, &cases, args.threads, &progress)?;
     if !args.json {
         eprintln!();
     }

@@ -84,7 +84,7 @@ pub fn run_expert(
 ) -> Result<RunSummary, SimError> {
     let started = Instant::now();
     let mut sensors: Sensors = sim.reset(seed, scenario)?;
-    let first = if seed % 2 == 0 { Leg::Right } else { Leg::Left };
+    let first = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
     let mut expert = Expert::new(sim.spec(), opts.expert, first);
     let dt = sim.spec().control_dt_s();
     let ticks = (opts.seconds / dt).round() as u64;
@@ -96,12 +96,10 @@ pub fn run_expert(
     for _ in 0..ticks {
         let observation = Observation::new(sensors, opts.command_vx as f32);
         let action = expert.act(&observation, sim.privileged_observed());
-        sensors = sim.step(&Command::Track(action)).map_err(|e| SimError::Invalid {
-            file: scenario.name.clone(),
-            field: "expert action".into(),
-            value: e.to_string(),
-            fix: "the expert produced an unusable target; check its parameters".into(),
-        })?;
+        let tick = sim.privileged().tick;
+        sensors = sim
+            .step(&Command::Track(action))
+            .map_err(|e| SimError::Refused { tick, message: e.to_string() })?;
         com_x.push(sim.privileged().com_x);
         let observation = Observation::new(sensors, opts.command_vx as f32);
         observe(TickView { sim, observation: &observation });

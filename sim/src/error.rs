@@ -10,12 +10,15 @@ pub enum SimError {
     UnsupportedRobot { robot: String, field: String, problem: String },
     #[error("{file}: cannot read: {message}")]
     Read { file: String, message: String },
-    /// The TOML did not parse, or named a field the scenario does not have.
-    #[error("{file}: not a valid scenario: {message}")]
-    Parse { file: String, message: String },
+    /// The TOML did not parse, or named a field that `what` does not have.
+    #[error("{file}: not a valid {what}: {message}")]
+    Parse { file: String, what: &'static str, message: String },
     /// Parsed, but a value is out of range.
     #[error("{file}: {field} = {value}: {fix}")]
     Invalid { file: String, field: String, value: String, fix: String },
+    /// The plant refused a command of the controller (e.g. a non-finite target).
+    #[error("the simulator refused the controller's command at tick {tick}: {message}")]
+    Refused { tick: u64, message: String },
     /// Writing the animation failed.
     #[error("{file}: cannot write the animation: {message}")]
     Render { file: String, message: String },

@@ -97,7 +97,7 @@ impl GifRecorder {
     pub fn tick(&mut self, sim: &Sim, command_vx: f64) -> Result<(), SimError> {
         let state = sim.privileged();
         self.history.push(state.com_x);
-        if state.tick % u64::from(self.opts.every_ticks.max(1)) != 0 {
+        if !state.tick.is_multiple_of(u64::from(self.opts.every_ticks.max(1))) {
             return Ok(());
         }
         self.draw(sim, command_vx);

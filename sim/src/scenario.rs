@@ -173,8 +173,11 @@ impl Scenario {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Scenario, SimError> {
-        let scenario: Scenario = toml::from_str(text)
-            .map_err(|e| SimError::Parse { file: origin.into(), message: one_line(&e.to_string()) })?;
+        let scenario: Scenario = toml::from_str(text).map_err(|e| SimError::Parse {
+            file: origin.into(),
+            what: "scenario",
+            message: one_line(&e.to_string()),
+        })?;
         scenario.validate(origin)?;
         Ok(scenario)
     }
@@ -329,10 +332,10 @@ pub(crate) fn uniform(rng: &mut Xoshiro256PlusPlus, [lo, hi]: [f64; 2]) -> f64 {
 }
 
 /// toml's messages span several lines (a source excerpt); keep the first and the reason.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next().unwrap_or_default().to_string();
-    match lines.last() {
+    match lines.next_back() {
         Some(reason) if !reason.starts_with('|') && !reason.starts_with('^') => format!("{first}: {reason}"),
         _ => first,
     }

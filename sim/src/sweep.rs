@@ -10,6 +10,7 @@ use strider_robot::RobotSpec;
 
 use crate::episode::{RunOptions, RunSummary, run_expert};
 use crate::error::SimError;
+use crate::expert::ExpertParams;
 use crate::scenario::{Push, Randomize, Scenario, StartPush, TerrainSpec};
 use crate::simulator::{Sim, SimConfig};
 
@@ -125,7 +126,7 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
 /// link, motor ×U(0.8, 1.2), sensor noise 1×, latency 1 tick, and the ground alternating by
 /// seed between ±2 cm steps and a slope spread over −4…+4°.
 pub fn all_at_once(seed: u64) -> Scenario {
-    let terrain = if seed % 2 == 0 {
+    let terrain = if seed.is_multiple_of(2) {
         TerrainSpec::Steps { height_m: 0.02, tread_m: [0.3, 0.6], start_x_m: 1.0 }
     } else {
         let k = (seed / 2 % 9) as f64;
@@ -176,6 +177,7 @@ pub fn push_suite(commands: &[f64], forces: &[f64], at_s: f64, seconds: f64) -> 
 pub fn run_cases(
     spec: &RobotSpec,
     config: SimConfig,
+    expert: ExpertParams,
     cases: &[Case],
     threads: usize,
     done: &(dyn Fn(usize) + Sync),
@@ -199,7 +201,8 @@ pub fn run_cases(
                     let opts = RunOptions {
                         command_vx: case.command_vx,
                         seconds: case.seconds,
-                        ..RunOptions::default()
+                        steady_from_s: None,
+                        expert,
                     };
                     let r = run_expert(&mut sim, &case.scenario, case.seed, &opts, |_| {});
                     results.lock().expect("no panics while held")[i] = Some(r);

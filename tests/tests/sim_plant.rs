@@ -44,12 +44,8 @@ fn the_pd_loop_holds_the_default_pose_without_falling() {
     assert!(p.torso_pitch.abs() < 0.05 && p.torso_x.abs() < 0.05, "drifted: {p:?}");
     assert!(last.foot_contact == [true, true], "feet off the ground: {:?}", last.foot_contact);
     let pose = sim.spec().default_pose_rad();
-    for j in 0..6 {
-        assert!(
-            (f64::from(last.joint_pos[j]) - pose[j]).abs() < 0.1,
-            "joint {j} sagged to {}",
-            last.joint_pos[j]
-        );
+    for (j, (&q, want)) in last.joint_pos.iter().zip(pose).enumerate() {
+        assert!((f64::from(q) - want).abs() < 0.1, "joint {j} sagged to {q}");
     }
 }
 
@@ -180,4 +176,16 @@ fn the_expert_follows_a_slow_and_a_backward_command() {
         assert!(!s.fell, "fell at {v} m/s");
         assert!(s.speed_error_mps.abs() < 0.1, "command {v}: mean speed {}", s.mean_speed_mps);
     }
+}
+
+#[test]
+fn a_non_finite_target_is_refused_and_nothing_moves() {
+    let mut sim = sim();
+    sim.reset(0, &quiet()).unwrap();
+    let mut target = sim.spec().default_pose_rad().map(|q| q as f32);
+    target[4] = f32::NAN;
+    let err = sim.step(&Command::Track(Action { joint_target: target })).unwrap_err();
+    assert!(matches!(err, strider_robot::PlantError::Fault { .. }), "{err:?}");
+    assert_eq!(sim.privileged().tick, 0);
+    assert_eq!(sim.physics_steps(), 0);
 }

@@ -1,0 +1,66 @@
+//! `strider sim` as a user runs it: the JSON summary, the GIF, and a bad scenario file.
+
+use std::process::Command;
+
+fn strider() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_strider"))
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("strider-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn json_summary_is_one_object_with_the_run_facts() {
+    let out = strider()
+        .args(["sim", "--speed", "0.6", "--seconds", "4", "--seed", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.trim().lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["controller"], "expert");
+    assert_eq!(v["command_vx"], 0.6);
+    assert_eq!(v["seed"], 2);
+    assert_eq!(v["fell"], false);
+    assert!(v["distance_m"].as_f64().unwrap() > 1.0, "{v}");
+    assert!(v["physics_steps"].as_u64().unwrap() == 2000, "{v}");
+    assert!(v["realtime_factor"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn gif_option_writes_an_animation() {
+    let path = scratch("walk.gif");
+    let out = strider().args(["sim", "--seconds", "1"]).arg("--gif").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[..6], b"GIF89a");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("26 frames"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_bad_scenario_field_is_one_line_naming_file_and_field() {
+    let path = scratch("typo.toml");
+    std::fs::write(&path, "[randomize]\nfriction = [0.5, 1.5]\n").unwrap();
+    let out = strider().arg("sim").arg("--scenario").arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("typo.toml") && err.contains("`friction`") && err.contains("friction_scale"),
+        "{err}"
+    );
+}
+
+#[test]
+fn only_the_expert_controller_exists_yet() {
+    let out = strider().args(["sim", "--controller", "policy"]).output().unwrap();
+    assert!(!out.status.success());
+}
