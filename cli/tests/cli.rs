@@ -1,6 +1,7 @@
 //! The `strider` binary, run as a user runs it.
 //!
 //! Modules, one per command group:
+//! - `sim_cli`: `strider sim` prints a JSON summary, writes a GIF, refuses a bad scenario.
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
 //! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot;
 //!   `strider export lerobot` writes a LeRobot dataset from it.
@@ -9,6 +10,8 @@
 //!   zero divergence (and measurable divergence on a different robot).
 //! - `link`: `strider virtual-robot` serves the simulator on a pseudo-terminal and
 //!   `strider link probe` handshakes with it over the real serial protocol.
+
+mod sim_cli;
 
 /// Runs the binary; returns (success, stdout, stderr).
 fn strider(args: &[&str]) -> (bool, String, String) {

@@ -1,8 +1,21 @@
 //! Integration tests across crates and documents, one binary.
 //!
 //! Modules:
+//! - `sim_plant`: the simulator behind the `Plant` seam (built from the description, PD,
+//!   disarm, latency, falls, scenario refusals, the expert walks).
+//! - `sim_determinism`: same seed and scenario, bit-identical trajectories.
+//! - `sim_regression`: regressions of the expert, each named after its failure.
+//! - `link_pty`: host driver against the virtual firmware over real pseudo-terminals
+//!   (handshake refusals, 10^5 round trips, injected faults, disconnect and re-seed).
+//! - `link_firmware`: the virtual firmware spoken to byte for byte.
 //! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
 //!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
+
+mod link_firmware;
+mod link_pty;
+mod sim_determinism;
+mod sim_plant;
+mod sim_regression;
 
 mod docs {
     use std::path::Path;
