@@ -53,8 +53,9 @@ pub struct CollectArgs {
     /// Episodes per shard file.
     #[arg(long, default_value_t = 25)]
     shard_episodes: u32,
-    /// Standard deviation of the noise added to executed actions, rad (0 = none).
-    #[arg(long, default_value_t = 0.05)]
+    /// Standard deviation of the noise added to executed actions, rad (0 = none). At 0.05
+    /// the expert falls in about 9 % of randomised episodes, at 0.02 in none of 100.
+    #[arg(long, default_value_t = 0.02)]
     action_noise: f64,
     /// Slowest commanded speed, m/s.
     #[arg(long, default_value_t = -0.5, allow_negative_numbers = true)]
