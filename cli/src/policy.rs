@@ -38,7 +38,11 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
 }
 
 fn manifest_path(model: &Path) -> PathBuf {
-    if model.extension().is_some_and(|e| e == "onnx") { model.with_extension("toml") } else { model.to_path_buf() }
+    if model.extension().is_some_and(|e| e == "onnx") {
+        model.with_extension("toml")
+    } else {
+        model.to_path_buf()
+    }
 }
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
@@ -63,10 +67,23 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("manifest     {} (format {})", manifest.display(), m.format_version);
-    println!("robot        {} (contract {}), joints {}", m.robot.name, m.robot.contract_id, m.robot.joints.join(", "));
+    println!(
+        "robot        {} (contract {}), joints {}",
+        m.robot.name,
+        m.robot.contract_id,
+        m.robot.joints.join(", ")
+    );
     println!("timing       {} Hz, action delay {} ticks", m.timing.control_hz, m.timing.action_delay_ticks);
-    println!("context      {} ticks ({} tokens), positions {}", m.context.ticks, 2 * m.context.ticks, m.context.position);
-    println!("model        {} layers, width {}, {} heads, {} parameters", m.model.layers, m.model.width, m.model.heads, m.model.parameters);
+    println!(
+        "context      {} ticks ({} tokens), positions {}",
+        m.context.ticks,
+        2 * m.context.ticks,
+        m.context.position
+    );
+    println!(
+        "model        {} layers, width {}, {} heads, {} parameters",
+        m.model.layers, m.model.width, m.model.heads, m.model.parameters
+    );
     println!("graph        {} opset {}, sha256 {}", m.onnx.file, m.onnx.opset, m.onnx.sha256);
     println!("             {} initializer scalars (weights + baked attention bias)", s.initializer_scalars);
     for f in m.observation.iter().chain(&m.action) {
@@ -79,10 +96,15 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             f.clamp.map_or("-".to_string(), |c| c.to_string())
         );
     }
-    let hist = |h: &std::collections::BTreeMap<String, usize>| h.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+    let hist = |h: &std::collections::BTreeMap<String, usize>| {
+        h.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    };
     println!("onnx ops     {}", hist(&s.onnx_ops));
     println!("tract ops    {}", hist(&s.optimised_ops));
-    println!("latency      p50 {p50:.0} µs, p99 {p99:.0} µs per step ({} steps, one thread, full window)", args.ticks);
+    println!(
+        "latency      p50 {p50:.0} µs, p99 {p99:.0} µs per step ({} steps, one thread, full window)",
+        args.ticks
+    );
     Ok(())
 }
 

@@ -40,7 +40,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let out = cfg.out_dir.clone();
     if out.join("model.onnx").exists() && !args.resume && !args.force {
-        bail!("{}: a model is already there; pass --force to replace it, --resume to continue, or --out DIR", out.display());
+        bail!(
+            "{}: a model is already there; pass --force to replace it, --resume to continue, or --out DIR",
+            out.display()
+        );
     }
     // Recorded logs are not readable yet: train on the synthetic linear system.
     let source = SyntheticLinear::new(cfg.optim.seed, cfg.data.synthetic_episodes, cfg.data.episode_ticks);
@@ -51,7 +54,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(cfg.optim.steps as u64) };
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} steps  {msg}").expect("valid template"),
+        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} steps  {msg}")
+            .expect("valid template"),
     );
     bar.set_position(trainer.step() as u64);
     let mut last_eval = String::new();
@@ -80,7 +84,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         println!("parameters  {}", report.parameters);
         println!("steps       {} (final training loss {:.4})", report.steps, report.final_train_loss);
         if let Some(e) = last {
-            println!("held-out    action MSE {:.4}, next-observation MSE {:.4} (normalised units)", e.action_mse, e.obs_mse);
+            println!(
+                "held-out    action MSE {:.4}, next-observation MSE {:.4} (normalised units)",
+                e.action_mse, e.obs_mse
+            );
         }
         println!("wrote       {}, {}", exported.onnx.display(), exported.manifest.display());
         println!("            {}, {}", out.join("report.toml").display(), out.join("loss.png").display());

@@ -54,9 +54,7 @@ impl GraphIo {
         let t = |name: &str, dims: &[usize]| TensorSpec {
             name: name.to_string(),
             dtype: "f32".to_string(),
-            shape: std::iter::once(BATCH_DIM.to_string())
-                .chain(dims.iter().map(|d| d.to_string()))
-                .collect(),
+            shape: std::iter::once(BATCH_DIM.to_string()).chain(dims.iter().map(|d| d.to_string())).collect(),
         };
         GraphIo {
             inputs: vec![
@@ -66,10 +64,7 @@ impl GraphIo {
                 t(input::ACT_MISSING, &[ticks, ACTION_DIM]),
                 t(input::TICK_VALID, &[ticks]),
             ],
-            outputs: vec![
-                t(output::ACTION, &[ticks, ACTION_DIM]),
-                t(output::NEXT_OBS, &[ticks, OBS_DIM]),
-            ],
+            outputs: vec![t(output::ACTION, &[ticks, ACTION_DIM]), t(output::NEXT_OBS, &[ticks, OBS_DIM])],
         }
     }
 }

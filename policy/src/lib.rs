@@ -22,8 +22,8 @@ mod window;
 pub use error::PolicyError;
 pub use graph_io::{GraphIo, TensorSpec, input, output};
 pub use manifest::{
-    ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection,
-    RobotSection, TimingSection, sha256_hex,
+    ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection, RobotSection,
+    TimingSection, sha256_hex,
 };
 pub use runtime::{GraphSummary, Policy, StepOutput, inspect_graph};
 pub use tokens::{DEFAULT_CLAMP, Normaliser, Tokenizer};

@@ -136,7 +136,11 @@ impl Manifest {
             found,
         };
         if self.format_version != FORMAT_VERSION {
-            return Err(mismatch("format_version", FORMAT_VERSION.to_string(), self.format_version.to_string()));
+            return Err(mismatch(
+                "format_version",
+                FORMAT_VERSION.to_string(),
+                self.format_version.to_string(),
+            ));
         }
         let id = spec.contract_id().to_string();
         if self.robot.contract_id != id {
@@ -179,7 +183,10 @@ impl Manifest {
             });
         }
         if self.context.position != "alibi" {
-            return Err(invalid("context.position", format!("`{}` is not supported; use \"alibi\"", self.context.position)));
+            return Err(invalid(
+                "context.position",
+                format!("`{}` is not supported; use \"alibi\"", self.context.position),
+            ));
         }
         Ok(())
     }
@@ -272,17 +279,35 @@ fn check_fields(section: &str, got: &[FieldNorm], layout: &[Field], file: &str) 
     Ok(())
 }
 
-fn check_tensors(section: &str, expected: &[TensorSpec], found: &[TensorSpec], file: &str) -> Result<(), PolicyError> {
-    let mismatch = |field: String, e: String, f: String| PolicyError::Mismatch { file: file.into(), field, expected: e, found: f };
+fn check_tensors(
+    section: &str,
+    expected: &[TensorSpec],
+    found: &[TensorSpec],
+    file: &str,
+) -> Result<(), PolicyError> {
+    let mismatch = |field: String, e: String, f: String| PolicyError::Mismatch {
+        file: file.into(),
+        field,
+        expected: e,
+        found: f,
+    };
     if expected.len() != found.len() {
-        return Err(mismatch(format!("{section} (count)"), expected.len().to_string(), found.len().to_string()));
+        return Err(mismatch(
+            format!("{section} (count)"),
+            expected.len().to_string(),
+            found.len().to_string(),
+        ));
     }
     for (i, (e, f)) in expected.iter().zip(found).enumerate() {
         if e.name != f.name {
             return Err(mismatch(format!("{section}[{i}].name"), e.name.clone(), f.name.clone()));
         }
         if e.dtype != f.dtype {
-            return Err(mismatch(format!("{section}[{i}] ({}).dtype", e.name), e.dtype.clone(), f.dtype.clone()));
+            return Err(mismatch(
+                format!("{section}[{i}] ({}).dtype", e.name),
+                e.dtype.clone(),
+                f.dtype.clone(),
+            ));
         }
         if e.shape != f.shape {
             return Err(mismatch(

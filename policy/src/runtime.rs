@@ -11,7 +11,7 @@ use tract_onnx::prelude::*;
 use strider_robot::{ACTION_DIM, Action, OBS_DIM, Observation, RobotSpec};
 
 use crate::error::PolicyError;
-use crate::graph_io::{GraphIo, TensorSpec, BATCH_DIM, output};
+use crate::graph_io::{BATCH_DIM, GraphIo, TensorSpec, output};
 use crate::manifest::{Manifest, check_graph_io};
 use crate::tokens::Tokenizer;
 use crate::window::ContextWindow;
@@ -81,8 +81,10 @@ impl Policy {
         let bytes = std::fs::read(&onnx_path)
             .map_err(|e| PolicyError::Read { file: onnx_file.clone(), message: e.to_string() })?;
         manifest.check_hash(&bytes, &file)?;
-        let proto = pb::ModelProto::decode(bytes.as_slice())
-            .map_err(|e| PolicyError::Parse { file: onnx_file.clone(), message: format!("not an ONNX model: {e}") })?;
+        let proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| PolicyError::Parse {
+            file: onnx_file.clone(),
+            message: format!("not an ONNX model: {e}"),
+        })?;
         check_opset(&proto, &manifest, &file)?;
         check_graph_io(&manifest, &declared_io(&proto), &file)?;
         let (plan, summary) = optimise(&proto, &manifest.onnx.inputs).map_err(engine(&onnx_file))?;
@@ -145,7 +147,8 @@ impl Policy {
         let a: [f32; ACTION_DIM] = action_z[(k - 1) * ACTION_DIM..].try_into().expect("ACTION_DIM slice");
         finite(output::ACTION, &a)?;
         let predicted_obs = if self.window.len() >= 2 {
-            let o: [f32; OBS_DIM] = next_obs[(k - 2) * OBS_DIM..(k - 1) * OBS_DIM].try_into().expect("OBS_DIM slice");
+            let o: [f32; OBS_DIM] =
+                next_obs[(k - 2) * OBS_DIM..(k - 1) * OBS_DIM].try_into().expect("OBS_DIM slice");
             finite(output::NEXT_OBS, &o)?;
             Some(self.tokenizer.detokenize_observation(&o))
         } else {
@@ -159,7 +162,13 @@ impl Policy {
     /// (normalised, all K positions).
     fn run_window(&mut self) -> Result<(Vec<f32>, Vec<f32>), PolicyError> {
         let b = &mut self.inputs;
-        self.window.write_inputs(&mut b.obs, &mut b.obs_missing, &mut b.act, &mut b.act_missing, &mut b.tick_valid);
+        self.window.write_inputs(
+            &mut b.obs,
+            &mut b.obs_missing,
+            &mut b.act,
+            &mut b.act_missing,
+            &mut b.tick_valid,
+        );
         let tensors = self.inputs.tensors(self.window.capacity()).map_err(engine(&self.file))?;
         let out = self.state.run(tensors).map_err(engine(&self.file))?;
         outputs(&out).map_err(engine(&self.file))
@@ -256,7 +265,11 @@ pub(crate) fn declared_io(proto: &pb::ModelProto) -> GraphIo {
     let spec = |v: &pb::ValueInfoProto| {
         let (dtype, shape) = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
             Some(pb::type_proto::Value::TensorType(t)) => {
-                let dtype = if t.elem_type == pb::tensor_proto::DataType::Float as i32 { "f32".to_string() } else { format!("onnx type {}", t.elem_type) };
+                let dtype = if t.elem_type == pb::tensor_proto::DataType::Float as i32 {
+                    "f32".to_string()
+                } else {
+                    format!("onnx type {}", t.elem_type)
+                };
                 let shape = t.shape.as_ref().map_or(vec![], |s| s.dim.iter().map(dim_text).collect());
                 (dtype, shape)
             }
@@ -307,13 +320,19 @@ fn onnx_histogram(proto: &pb::ModelProto) -> BTreeMap<String, usize> {
 }
 
 fn initializer_scalars(proto: &pb::ModelProto) -> u64 {
-    proto.graph.iter().flat_map(|g| g.initializer.iter()).map(|t| t.dims.iter().product::<i64>().max(0) as u64).sum()
+    proto
+        .graph
+        .iter()
+        .flat_map(|g| g.initializer.iter())
+        .map(|t| t.dims.iter().product::<i64>().max(0) as u64)
+        .sum()
 }
 
 /// The summary of an ONNX file without a manifest or robot (for inspecting any file).
 pub fn inspect_graph(onnx_path: &Path) -> Result<GraphSummary, PolicyError> {
     let file = onnx_path.display().to_string();
-    let bytes = std::fs::read(onnx_path).map_err(|e| PolicyError::Read { file: file.clone(), message: e.to_string() })?;
+    let bytes = std::fs::read(onnx_path)
+        .map_err(|e| PolicyError::Read { file: file.clone(), message: e.to_string() })?;
     let proto = pb::ModelProto::decode(bytes.as_slice())
         .map_err(|e| PolicyError::Parse { file: file.clone(), message: format!("not an ONNX model: {e}") })?;
     let io = declared_io(&proto);

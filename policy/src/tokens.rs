@@ -121,10 +121,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn norm() -> impl Strategy<Value = Normaliser> {
-        (
-            prop::collection::vec(-10.0f32..10.0, OBS_DIM),
-            prop::collection::vec(0.01f32..20.0, OBS_DIM),
-        )
+        (prop::collection::vec(-10.0f32..10.0, OBS_DIM), prop::collection::vec(0.01f32..20.0, OBS_DIM))
             .prop_map(|(mean, std)| Normaliser { mean, std, clamp: vec![DEFAULT_CLAMP; OBS_DIM] })
     }
 

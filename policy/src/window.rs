@@ -128,7 +128,13 @@ mod tests {
 
     fn inputs(w: &ContextWindow) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let k = w.capacity();
-        let mut v = (vec![9.0; k * OBS_DIM], vec![9.0; k * OBS_DIM], vec![9.0; k * ACTION_DIM], vec![9.0; k * ACTION_DIM], vec![9.0; k]);
+        let mut v = (
+            vec![9.0; k * OBS_DIM],
+            vec![9.0; k * OBS_DIM],
+            vec![9.0; k * ACTION_DIM],
+            vec![9.0; k * ACTION_DIM],
+            vec![9.0; k],
+        );
         w.write_inputs(&mut v.0, &mut v.1, &mut v.2, &mut v.3, &mut v.4);
         v
     }

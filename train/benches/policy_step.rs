@@ -22,7 +22,9 @@ fn step(c: &mut Criterion) {
         for _ in 0..ticks {
             policy.step(&obs).expect("step");
         }
-        group.bench_function(format!("k{ticks}"), |b| b.iter(|| policy.step(std::hint::black_box(&obs)).expect("step")));
+        group.bench_function(format!("k{ticks}"), |b| {
+            b.iter(|| policy.step(std::hint::black_box(&obs)).expect("step"))
+        });
         let _ = std::fs::remove_dir_all(&dir);
     }
     group.finish();

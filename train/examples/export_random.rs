@@ -25,6 +25,12 @@ fn main() {
         }
     }
     let model = Model::new(&cfg, 1).expect("model");
-    let e = write_model(&model, &Tokenizer::identity(), &RobotSpec::reference(), &out, "model").expect("export");
-    println!("{} ({} parameters, {} ticks)", e.manifest.display(), model.parameter_count(), cfg.context_ticks);
+    let e =
+        write_model(&model, &Tokenizer::identity(), &RobotSpec::reference(), &out, "model").expect("export");
+    println!(
+        "{} ({} parameters, {} ticks)",
+        e.manifest.display(),
+        model.parameter_count(),
+        cfg.context_ticks
+    );
 }

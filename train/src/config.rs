@@ -122,9 +122,10 @@ impl Default for TrainConfig {
 impl TrainConfig {
     pub fn load(path: &Path) -> Result<TrainConfig, TrainError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io { file: file.clone(), message: e.to_string() })?;
-        let cfg: TrainConfig =
-            toml::from_str(&text).map_err(|e| TrainError::Config { file: file.clone(), message: e.message().to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Io { file: file.clone(), message: e.to_string() })?;
+        let cfg: TrainConfig = toml::from_str(&text)
+            .map_err(|e| TrainError::Config { file: file.clone(), message: e.message().to_string() })?;
         cfg.validate(&file)?;
         Ok(cfg)
     }

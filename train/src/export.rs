@@ -13,8 +13,8 @@ use prost::Message;
 
 use strider_policy::onnx_pb as pb;
 use strider_policy::{
-    ContextSection, FORMAT_VERSION, GraphIo, Manifest, ModelSection, OnnxSection, RobotSection,
-    TensorSpec, TimingSection, Tokenizer, input, output, sha256_hex,
+    ContextSection, FORMAT_VERSION, GraphIo, Manifest, ModelSection, OnnxSection, RobotSection, TensorSpec,
+    TimingSection, Tokenizer, input, output, sha256_hex,
 };
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
@@ -32,11 +32,21 @@ struct Graph {
 }
 
 fn attr_int(name: &str, i: i64) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Int as i32, i, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Int as i32,
+        i,
+        ..Default::default()
+    }
 }
 
 fn attr_float(name: &str, f: f32) -> pb::AttributeProto {
-    pb::AttributeProto { name: name.into(), r#type: pb::attribute_proto::AttributeType::Float as i32, f, ..Default::default() }
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: pb::attribute_proto::AttributeType::Float as i32,
+        f,
+        ..Default::default()
+    }
 }
 
 fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
@@ -114,7 +124,13 @@ impl Graph {
         Ok(self.f32(name, &dims, &data))
     }
 
-    fn linear(&mut self, x: &str, lin: &candle_nn::Linear, name: &str, out: Option<&str>) -> Result<String, TrainError> {
+    fn linear(
+        &mut self,
+        x: &str,
+        lin: &candle_nn::Linear,
+        name: &str,
+        out: Option<&str>,
+    ) -> Result<String, TrainError> {
         let w = self.param(&format!("{name}.weight_t"), lin.weight(), true)?;
         let b = self.param(&format!("{name}.bias"), lin.bias().expect("every linear has a bias"), false)?;
         let mm = self.op("MatMul", &[x, &w], vec![]);
@@ -124,10 +140,19 @@ impl Graph {
         })
     }
 
-    fn layer_norm(&mut self, x: &str, ln: &crate::model::LayerNorm, name: &str) -> Result<String, TrainError> {
+    fn layer_norm(
+        &mut self,
+        x: &str,
+        ln: &crate::model::LayerNorm,
+        name: &str,
+    ) -> Result<String, TrainError> {
         let w = self.param(&format!("{name}.weight"), &ln.weight, false)?;
         let b = self.param(&format!("{name}.bias"), &ln.bias, false)?;
-        Ok(self.op("LayerNormalization", &[x, &w, &b], vec![attr_int("axis", -1), attr_float("epsilon", LN_EPS as f32)]))
+        Ok(self.op(
+            "LayerNormalization",
+            &[x, &w, &b],
+            vec![attr_int("axis", -1), attr_float("epsilon", LN_EPS as f32)],
+        ))
     }
 }
 
@@ -156,20 +181,22 @@ fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
 /// The ONNX file's bytes for `model` at its configured context length.
 pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
     let cfg = &model.cfg;
-    let (k, t, w, heads) = (cfg.context_ticks as i64, 2 * cfg.context_ticks as i64, cfg.width as i64, cfg.heads as i64);
+    let (k, t, w, heads) =
+        (cfg.context_ticks as i64, 2 * cfg.context_ticks as i64, cfg.width as i64, cfg.heads as i64);
     let dh = w / heads;
     let mut g = Graph::new();
 
     // Embeddings with [M] substitution: z·(1 − m) + [M]·m.
     let one = g.f32("one", &[], &[1.0]);
-    let mut embed = |g: &mut Graph, z: &str, m: &str, mask: &Tensor, lin, name: &str| -> Result<String, TrainError> {
-        let mask = g.param(&format!("{name}.mask"), mask, false)?;
-        let keep = g.op("Sub", &[&one, m], vec![]);
-        let kept = g.op("Mul", &[z, &keep], vec![]);
-        let filled = g.op("Mul", &[m, &mask], vec![]);
-        let zin = g.op("Add", &[&kept, &filled], vec![]);
-        g.linear(&zin, lin, name, None)
-    };
+    let embed =
+        |g: &mut Graph, z: &str, m: &str, mask: &Tensor, lin, name: &str| -> Result<String, TrainError> {
+            let mask = g.param(&format!("{name}.mask"), mask, false)?;
+            let keep = g.op("Sub", &[&one, m], vec![]);
+            let kept = g.op("Mul", &[z, &keep], vec![]);
+            let filled = g.op("Mul", &[m, &mask], vec![]);
+            let zin = g.op("Add", &[&kept, &filled], vec![]);
+            g.linear(&zin, lin, name, None)
+        };
     let eo = embed(&mut g, input::OBS, input::OBS_MISSING, &model.mask_obs, &model.embed_obs, "embed_obs")?;
     let ea = embed(&mut g, input::ACT, input::ACT_MISSING, &model.mask_act, &model.embed_act, "embed_act")?;
     let axis2 = g.i64s("axes_2", &[2]);
@@ -198,7 +225,7 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
     for (i, blk) in model.blocks.iter().enumerate() {
         let p = format!("blocks.{i}");
         let h = g.layer_norm(&x, &blk.ln1, &format!("{p}.ln1"))?;
-        let mut proj = |g: &mut Graph, lin, n: &str, perm: &[i64]| -> Result<String, TrainError> {
+        let proj = |g: &mut Graph, lin, n: &str, perm: &[i64]| -> Result<String, TrainError> {
             let y = g.linear(&h, lin, &format!("{p}.attn.{n}"), None)?;
             let y = g.op("Reshape", &[&y, &heads_shape], vec![]);
             Ok(g.op("Transpose", &[&y], vec![attr_ints("perm", perm)]))
@@ -265,11 +292,19 @@ pub struct Exported {
 }
 
 /// Writes `<dir>/<stem>.onnx` and `<dir>/<stem>.toml` (the manifest).
-pub fn write_model(model: &Model, tokenizer: &Tokenizer, spec: &RobotSpec, dir: &Path, stem: &str) -> Result<Exported, TrainError> {
-    std::fs::create_dir_all(dir).map_err(|e| TrainError::Io { file: dir.display().to_string(), message: e.to_string() })?;
+pub fn write_model(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    spec: &RobotSpec,
+    dir: &Path,
+    stem: &str,
+) -> Result<Exported, TrainError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| TrainError::Io { file: dir.display().to_string(), message: e.to_string() })?;
     let bytes = onnx_bytes(model)?;
     let onnx = dir.join(format!("{stem}.onnx"));
-    std::fs::write(&onnx, &bytes).map_err(|e| TrainError::Io { file: onnx.display().to_string(), message: e.to_string() })?;
+    std::fs::write(&onnx, &bytes)
+        .map_err(|e| TrainError::Io { file: onnx.display().to_string(), message: e.to_string() })?;
     let manifest_data = manifest_for(model, tokenizer, spec, &format!("{stem}.onnx"), &bytes);
     let manifest = dir.join(format!("{stem}.toml"));
     std::fs::write(&manifest, manifest_data.to_toml_string())
@@ -278,7 +313,13 @@ pub fn write_model(model: &Model, tokenizer: &Tokenizer, spec: &RobotSpec, dir: 
 }
 
 /// The manifest describing `model` exported as `onnx_file` with contents `bytes`.
-pub fn manifest_for(model: &Model, tokenizer: &Tokenizer, spec: &RobotSpec, onnx_file: &str, bytes: &[u8]) -> Manifest {
+pub fn manifest_for(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    spec: &RobotSpec,
+    onnx_file: &str,
+    bytes: &[u8],
+) -> Manifest {
     let cfg = &model.cfg;
     let io = GraphIo::for_ticks(cfg.context_ticks);
     debug_assert_eq!((tokenizer.obs.dim(), tokenizer.act.dim()), (OBS_DIM, ACTION_DIM));
@@ -295,9 +336,20 @@ pub fn manifest_for(model: &Model, tokenizer: &Tokenizer, spec: &RobotSpec, onnx
             token_layout: vec!["observation".into(), "action".into()],
             position: "alibi".into(),
         },
-        model: ModelSection { layers: cfg.layers, width: cfg.width, heads: cfg.heads, parameters: model.parameter_count() },
+        model: ModelSection {
+            layers: cfg.layers,
+            width: cfg.width,
+            heads: cfg.heads,
+            parameters: model.parameter_count(),
+        },
         observation: Manifest::fields(&spec.observation_layout(), &tokenizer.obs),
         action: Manifest::fields(&spec.action_layout(), &tokenizer.act),
-        onnx: OnnxSection { file: onnx_file.into(), sha256: sha256_hex(bytes), opset: OPSET, inputs: io.inputs, outputs: io.outputs },
+        onnx: OnnxSection {
+            file: onnx_file.into(),
+            sha256: sha256_hex(bytes),
+            opset: OPSET,
+            inputs: io.inputs,
+            outputs: io.outputs,
+        },
     }
 }

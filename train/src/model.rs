@@ -151,7 +151,9 @@ impl Model {
             embed_act: candle_nn::linear(ACTION_DIM, w, vb.pp("embed_act"))?,
             mask_obs: vb.get_with_hints(OBS_DIM, "mask_obs", candle_nn::init::ZERO)?,
             mask_act: vb.get_with_hints(ACTION_DIM, "mask_act", candle_nn::init::ZERO)?,
-            blocks: (0..cfg.layers).map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}")))).collect::<candle_core::Result<_>>()?,
+            blocks: (0..cfg.layers)
+                .map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}"))))
+                .collect::<candle_core::Result<_>>()?,
             ln_f: LayerNorm::new(w, vb.pp("ln_f"))?,
             head_act: candle_nn::linear(w, ACTION_DIM, vb.pp("head_act"))?,
             head_obs: candle_nn::linear(w, OBS_DIM, vb.pp("head_obs"))?,
@@ -194,7 +196,12 @@ impl Model {
     pub fn randomize_all(&self, seed: u64, scale: f32) -> Result<(), TrainError> {
         let mut rng = Rng::new(seed);
         for (name, var) in self.named_vars() {
-            let base = if name.ends_with("ln1.weight") || name.ends_with("ln2.weight") || name == "ln_f.weight" { 1.0 } else { 0.0 };
+            let base =
+                if name.ends_with("ln1.weight") || name.ends_with("ln2.weight") || name == "ln_f.weight" {
+                    1.0
+                } else {
+                    0.0
+                };
             // Matrices scaled by 1/√fan-in keep activations O(1) at any width.
             let std = if var.rank() == 2 { scale / (var.dims()[1] as f32).sqrt() } else { scale };
             let data: Vec<f32> = (0..var.elem_count()).map(|_| base + std * rng.normal()).collect();
@@ -211,8 +218,12 @@ impl Model {
         let eo = self.embed_obs.forward(&fill_masked(&batch.obs, &batch.obs_missing, &self.mask_obs)?)?;
         let ea = self.embed_act.forward(&fill_masked(&batch.act, &batch.act_missing, &self.mask_act)?)?;
         let mut x = Tensor::stack(&[&eo, &ea], 2)?.reshape((b, 2 * n, w))?;
-        let mut bias = Tensor::from_vec(alibi_causal_bias(self.cfg.heads, 2 * n), (self.cfg.heads, 2 * n, 2 * n), &Device::Cpu)?
-            .unsqueeze(0)?;
+        let mut bias = Tensor::from_vec(
+            alibi_causal_bias(self.cfg.heads, 2 * n),
+            (self.cfg.heads, 2 * n, 2 * n),
+            &Device::Cpu,
+        )?
+        .unsqueeze(0)?;
         if let Some(valid) = &batch.tick_valid {
             bias = bias.broadcast_add(&key_bias(valid)?)?;
         }

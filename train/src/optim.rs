@@ -71,7 +71,11 @@ impl AdamW {
                 let key = format!("{prefix}/{name}");
                 let found = tensors.get(&key).ok_or_else(|| format!("missing tensor `{key}`"))?;
                 if found.dims() != slot.dims() {
-                    return Err(format!("tensor `{key}` has shape {:?}, expected {:?}", found.dims(), slot.dims()));
+                    return Err(format!(
+                        "tensor `{key}` has shape {:?}, expected {:?}",
+                        found.dims(),
+                        slot.dims()
+                    ));
                 }
                 *slot = found.clone();
             }

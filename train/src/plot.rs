@@ -40,7 +40,11 @@ impl Canvas {
 }
 
 /// Writes `train` (step, loss) and `eval` (step, loss) as a PNG at `path`.
-pub fn write_loss_curve(path: &Path, train: &[(usize, f32)], eval: &[(usize, f32)]) -> Result<(), TrainError> {
+pub fn write_loss_curve(
+    path: &Path,
+    train: &[(usize, f32)],
+    eval: &[(usize, f32)],
+) -> Result<(), TrainError> {
     let all = train.iter().chain(eval).filter(|(_, l)| l.is_finite() && *l > 0.0);
     let (mut lo, mut hi, mut last) = (f64::MAX, f64::MIN, 1usize);
     for &(s, l) in all {
@@ -69,7 +73,8 @@ pub fn write_loss_curve(path: &Path, train: &[(usize, f32)], eval: &[(usize, f32
     c.line((left, bottom), (right, bottom), [0, 0, 0]);
     c.line((left, top), (left, bottom), [0, 0, 0]);
     for (series, rgb) in [(train, [30, 90, 200]), (eval, [210, 40, 40])] {
-        let pts: Vec<_> = series.iter().filter(|(_, l)| l.is_finite() && *l > 0.0).map(|&(s, l)| map(s, l)).collect();
+        let pts: Vec<_> =
+            series.iter().filter(|(_, l)| l.is_finite() && *l > 0.0).map(|&(s, l)| map(s, l)).collect();
         for w in pts.windows(2) {
             c.line(w[0], w[1], rgb);
         }

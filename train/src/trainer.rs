@@ -99,16 +99,23 @@ impl Trainer {
         let mut episodes = source.episodes()?;
         let need = cfg.model.context_ticks + 1;
         if let Some(i) = episodes.iter().position(|e| e.len() < need) {
-            return Err(TrainError::Data(format!("episode {i} has {} ticks; need at least {need}", episodes[i].len())));
+            return Err(TrainError::Data(format!(
+                "episode {i} has {} ticks; need at least {need}",
+                episodes[i].len()
+            )));
         }
-        let n_held = ((episodes.len() as f64 * cfg.data.held_out_fraction).ceil() as usize).min(episodes.len().saturating_sub(1));
+        let n_held = ((episodes.len() as f64 * cfg.data.held_out_fraction).ceil() as usize)
+            .min(episodes.len().saturating_sub(1));
         let held = episodes.split_off(episodes.len() - n_held);
         if episodes.iter().all(|e| e.act.is_none()) {
             return Err(TrainError::Data("no training episode has actions".into()));
         }
         let tokenizer = Tokenizer {
             obs: Normaliser::fit(OBS_DIM, episodes.iter().flat_map(|e| e.obs.iter().map(|r| &r[..]))),
-            act: Normaliser::fit(ACTION_DIM, episodes.iter().filter_map(|e| e.act.as_ref()).flat_map(|a| a.iter().map(|r| &r[..]))),
+            act: Normaliser::fit(
+                ACTION_DIM,
+                episodes.iter().filter_map(|e| e.act.as_ref()).flat_map(|a| a.iter().map(|r| &r[..])),
+            ),
         };
         let model = Model::new(&cfg.model, cfg.optim.seed)?;
         let opt = AdamW::new(model.named_vars(), cfg.optim.weight_decay)?;
@@ -137,7 +144,11 @@ impl Trainer {
 
     /// Runs until `cfg.optim.steps`, calling `progress` after each step; checkpoints into
     /// `checkpoint_dir` (if any) every `checkpoint_every` steps and at the end.
-    pub fn run(&mut self, checkpoint_dir: Option<&Path>, progress: &mut dyn FnMut(&Progress)) -> Result<(), TrainError> {
+    pub fn run(
+        &mut self,
+        checkpoint_dir: Option<&Path>,
+        progress: &mut dyn FnMut(&Progress),
+    ) -> Result<(), TrainError> {
         let o = self.cfg.optim.clone();
         while self.step < o.steps {
             let lr = lr_at(&o, self.step);
@@ -251,8 +262,10 @@ impl Trainer {
     pub fn write_outputs(&self, spec: &RobotSpec, dir: &Path) -> Result<Exported, TrainError> {
         let exported = write_model(&self.model, &self.tokenizer, spec, dir, "model")?;
         let report = dir.join("report.toml");
-        let text = toml::to_string(&self.report()).map_err(|e| TrainError::Io { file: report.display().to_string(), message: e.to_string() })?;
-        std::fs::write(&report, text).map_err(|e| TrainError::Io { file: report.display().to_string(), message: e.to_string() })?;
+        let text = toml::to_string(&self.report())
+            .map_err(|e| TrainError::Io { file: report.display().to_string(), message: e.to_string() })?;
+        std::fs::write(&report, text)
+            .map_err(|e| TrainError::Io { file: report.display().to_string(), message: e.to_string() })?;
         let evals: Vec<(usize, f32)> = self.evals.iter().map(|e| (e.step, e.loss)).collect();
         write_loss_curve(&dir.join("loss.png"), &self.losses, &evals)?;
         Ok(exported)
@@ -261,7 +274,10 @@ impl Trainer {
     /// Weights and optimiser moments (`checkpoint.safetensors`) and the loop's state
     /// (`checkpoint.toml`).
     pub fn save_checkpoint(&self, dir: &Path) -> Result<(), TrainError> {
-        let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Checkpoint { file: p.display().to_string(), message: e.to_string() };
+        let io = |p: &Path, e: &dyn std::fmt::Display| TrainError::Checkpoint {
+            file: p.display().to_string(),
+            message: e.to_string(),
+        };
         std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
         let mut tensors: HashMap<String, Tensor> = self.opt.state();
         for (name, var) in self.model.named_vars() {
@@ -286,12 +302,16 @@ impl Trainer {
     pub fn resume(&mut self, dir: &Path) -> Result<(), TrainError> {
         let st = dir.join("checkpoint.safetensors");
         let bad = |p: &Path, m: String| TrainError::Checkpoint { file: p.display().to_string(), message: m };
-        let tensors = candle_core::safetensors::load(&st, &Device::Cpu).map_err(|e| bad(&st, e.to_string()))?;
+        let tensors =
+            candle_core::safetensors::load(&st, &Device::Cpu).map_err(|e| bad(&st, e.to_string()))?;
         for (name, var) in self.model.named_vars() {
             let key = format!("param/{name}");
             let t = tensors.get(&key).ok_or_else(|| bad(&st, format!("missing tensor `{key}`")))?;
             if t.dims() != var.dims() {
-                return Err(bad(&st, format!("`{key}` has shape {:?}, the config gives {:?}", t.dims(), var.dims())));
+                return Err(bad(
+                    &st,
+                    format!("`{key}` has shape {:?}, the config gives {:?}", t.dims(), var.dims()),
+                ));
             }
             var.set(t)?;
         }
@@ -366,7 +386,11 @@ fn windows(
             let (o, a) = ((bi * k + j) * OBS_DIM, (bi * k + j) * ACTION_DIM);
             let (os, as_) = (o..o + OBS_DIM, a..a + ACTION_DIM);
             tok.obs.normalise(&ep.obs[s + j], &mut w.obs[os.clone()], &mut w.obs_missing[os.clone()]);
-            tok.obs.normalise(&ep.obs[s + j + 1], &mut w.next_obs[os.clone()], &mut w.next_obs_missing[os.clone()]);
+            tok.obs.normalise(
+                &ep.obs[s + j + 1],
+                &mut w.next_obs[os.clone()],
+                &mut w.next_obs_missing[os.clone()],
+            );
             if dropout > 0.0 {
                 for i in os.clone() {
                     if rng.uniform() < dropout {
@@ -380,7 +404,8 @@ fn windows(
                     w.act_target[as_.clone()].copy_from_slice(&w.act[as_.clone()]);
                     w.act_target_missing[as_.clone()].copy_from_slice(&w.act_missing[as_.clone()]);
                     if j == k - 1 {
-                        w.act_target_last[bi * ACTION_DIM..(bi + 1) * ACTION_DIM].copy_from_slice(&w.act[as_.clone()]);
+                        w.act_target_last[bi * ACTION_DIM..(bi + 1) * ACTION_DIM]
+                            .copy_from_slice(&w.act[as_.clone()]);
                         if mask_last_action {
                             // The input is [M] as at run time; the target still scores it.
                             w.act[as_.clone()].fill(0.0);

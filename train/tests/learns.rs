@@ -46,12 +46,24 @@ fn learns_a_linear_feedback_policy() {
     let before = t.evaluate().unwrap();
     t.run(None, &mut |_| {}).unwrap();
     let after = t.evaluate().unwrap();
-    eprintln!("action variance {variance:.3}; held-out action MSE {:.4} → {:.4}; obs MSE {:.4} → {:.4}",
-        before.action_mse, after.action_mse, before.obs_mse, after.obs_mse);
+    eprintln!(
+        "action variance {variance:.3}; held-out action MSE {:.4} → {:.4}; obs MSE {:.4} → {:.4}",
+        before.action_mse, after.action_mse, before.obs_mse, after.obs_mse
+    );
     assert!(variance > 0.5, "normalised held-out action variance {variance}");
     assert!(before.action_mse > 0.5 * variance, "untrained model already good: {}", before.action_mse);
-    assert!(after.action_mse < 0.1 * variance, "held-out action MSE {} not under {}", after.action_mse, 0.1 * variance);
-    assert!(after.obs_mse < 0.5 * before.obs_mse, "observation head did not learn: {} → {}", before.obs_mse, after.obs_mse);
+    assert!(
+        after.action_mse < 0.1 * variance,
+        "held-out action MSE {} not under {}",
+        after.action_mse,
+        0.1 * variance
+    );
+    assert!(
+        after.obs_mse < 0.5 * before.obs_mse,
+        "observation head did not learn: {} → {}",
+        before.obs_mse,
+        after.obs_mse
+    );
 }
 
 fn held_out_action_variance(t: &Trainer) -> f32 {
@@ -94,17 +106,29 @@ fn resume_continues_exactly() {
     let (a, b) = (straight.report(), second.report());
     assert_eq!(a.steps, b.steps);
     let diff = (a.final_train_loss - b.final_train_loss).abs();
-    assert!(diff <= 1e-5 * a.final_train_loss.abs(), "final loss {} vs {}", a.final_train_loss, b.final_train_loss);
+    assert!(
+        diff <= 1e-5 * a.final_train_loss.abs(),
+        "final loss {} vs {}",
+        a.final_train_loss,
+        b.final_train_loss
+    );
     for ((na, va), (nb, vb)) in straight.model.named_vars().iter().zip(second.model.named_vars().iter()) {
         assert_eq!(na, nb);
-        let d: f32 = (va.as_tensor() - vb.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        let d: f32 =
+            (va.as_tensor() - vb.as_tensor()).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
         assert!(d <= 1e-5, "{na} differs by {d}");
     }
 }
 
 #[test]
 fn warmup_then_cosine() {
-    let o = OptimConfig { steps: 1000, warmup_steps: 100, learning_rate: 1e-3, final_lr_fraction: 0.1, ..OptimConfig::default() };
+    let o = OptimConfig {
+        steps: 1000,
+        warmup_steps: 100,
+        learning_rate: 1e-3,
+        final_lr_fraction: 0.1,
+        ..OptimConfig::default()
+    };
     assert!((lr_at(&o, 0) - 1e-5).abs() < 1e-12);
     assert!((lr_at(&o, 99) - 1e-3).abs() < 1e-12);
     assert!((lr_at(&o, 550) - 0.55e-3).abs() < 1e-9, "midpoint of the cosine is halfway to the floor");

@@ -42,6 +42,7 @@ pub fn small_config(ticks: usize) -> ModelConfig {
 pub fn export_random(cfg: &ModelConfig, seed: u64, dir: &Path) -> (Model, Exported) {
     let model = Model::new(cfg, seed).expect("model");
     model.randomize_all(seed, 1.0).expect("randomize");
-    let exported = write_model(&model, &Tokenizer::identity(), &RobotSpec::reference(), dir, "model").expect("export");
+    let exported =
+        write_model(&model, &Tokenizer::identity(), &RobotSpec::reference(), dir, "model").expect("export");
     (model, exported)
 }

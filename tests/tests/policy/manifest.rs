@@ -52,7 +52,8 @@ fn robot_with_other_joint_order_is_refused() {
     let (_, exported) = export_random(&small_config(4), 1, dir.path());
     let mut spec = RobotSpec::reference();
     spec.joints.swap(0, 3);
-    let err = Policy::load(&exported.manifest, &spec).expect_err("accepted for another joint order").to_string();
+    let err =
+        Policy::load(&exported.manifest, &spec).expect_err("accepted for another joint order").to_string();
     assert_names(&err, "robot.contract_id");
 }
 
@@ -130,7 +131,8 @@ fn wrong_opset_or_format_version() {
 fn unknown_key_is_refused() {
     let dir = Scratch::new("manifest-key");
     let (_, exported) = export_random(&small_config(4), 1, dir.path());
-    let text = std::fs::read_to_string(&exported.manifest).unwrap().replace("[timing]", "[timing]\nlatency_ms = 3");
+    let text =
+        std::fs::read_to_string(&exported.manifest).unwrap().replace("[timing]", "[timing]\nlatency_ms = 3");
     std::fs::write(&exported.manifest, text).unwrap();
     let err = Policy::load(&exported.manifest, &RobotSpec::reference()).unwrap_err().to_string();
     assert_names(&err, "latency_ms");

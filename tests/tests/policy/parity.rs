@@ -42,9 +42,13 @@ fn history(n: usize, masks: Masks, rng: &mut Rng) -> History {
     };
     match masks {
         Masks::None => {}
-        Masks::RandomFields => h.obs_missing.iter_mut().for_each(|m| *m = f32::from(u8::from(rng.uniform() < 0.2))),
+        Masks::RandomFields => {
+            h.obs_missing.iter_mut().for_each(|m| *m = f32::from(u8::from(rng.uniform() < 0.2)))
+        }
         Masks::NoActions => h.act_missing.fill(1.0),
-        Masks::ObsEveryOtherTick => (0..n).step_by(2).for_each(|t| h.obs_missing[t * OBS_DIM..(t + 1) * OBS_DIM].fill(1.0)),
+        Masks::ObsEveryOtherTick => {
+            (0..n).step_by(2).for_each(|t| h.obs_missing[t * OBS_DIM..(t + 1) * OBS_DIM].fill(1.0))
+        }
         Masks::PendingAction => h.act_missing[(n - 1) * ACTION_DIM..].fill(1.0),
     }
     // As the tokenizer does: a masked field's value is 0.
@@ -71,7 +75,14 @@ fn padded(h: &History, k: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec
     (obs, om, act, am, valid)
 }
 
-fn candle_forward(model: &Model, obs: &[f32], om: &[f32], act: &[f32], am: &[f32], valid: Option<&[f32]>) -> (Vec<f32>, Vec<f32>) {
+fn candle_forward(
+    model: &Model,
+    obs: &[f32],
+    om: &[f32],
+    act: &[f32],
+    am: &[f32],
+    valid: Option<&[f32]>,
+) -> (Vec<f32>, Vec<f32>) {
     let n = obs.len() / OBS_DIM;
     let t = |v: &[f32], d: usize| Tensor::from_slice(v, (1, n, d), &Device::Cpu).unwrap();
     let batch = Batch {
@@ -121,7 +132,8 @@ fn check_all_fill_levels(cfg: &ModelConfig, seed: u64, patterns: &[Masks]) {
     eprintln!("parity {cfg:?}: worst max |Δ| = {worst:e}");
 }
 
-const ALL: [Masks; 5] = [Masks::None, Masks::RandomFields, Masks::NoActions, Masks::ObsEveryOtherTick, Masks::PendingAction];
+const ALL: [Masks; 5] =
+    [Masks::None, Masks::RandomFields, Masks::NoActions, Masks::ObsEveryOtherTick, Masks::PendingAction];
 
 #[test]
 fn small_model_matches_at_every_fill_level_and_mask_pattern() {
@@ -157,8 +169,10 @@ fn policy_step_matches_candle_on_the_same_history() {
         obs_hist.push(o);
         let n = obs_hist.len().min(cfg.context_ticks);
         let first = obs_hist.len() - n;
-        let mut om: Vec<f32> = obs_hist[first..].iter().flatten().map(|v| f32::from(u8::from(!v.is_finite()))).collect();
-        let obs: Vec<f32> = obs_hist[first..].iter().flatten().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
+        let mut om: Vec<f32> =
+            obs_hist[first..].iter().flatten().map(|v| f32::from(u8::from(!v.is_finite()))).collect();
+        let obs: Vec<f32> =
+            obs_hist[first..].iter().flatten().map(|v| if v.is_finite() { *v } else { 0.0 }).collect();
         let mut act: Vec<f32> = act_hist[first..].iter().flatten().copied().collect();
         act.extend([0.0; ACTION_DIM]);
         let mut am = vec![0.0; (n - 1) * ACTION_DIM];
@@ -180,10 +194,18 @@ fn non_finite_output_is_an_error() {
     let model = Model::new(&cfg, 3).unwrap();
     for (name, var) in model.named_vars() {
         if name == "head_act.bias" {
-            var.set(&Tensor::from_vec(vec![f32::NAN; ACTION_DIM], ACTION_DIM, &Device::Cpu).unwrap()).unwrap();
+            var.set(&Tensor::from_vec(vec![f32::NAN; ACTION_DIM], ACTION_DIM, &Device::Cpu).unwrap())
+                .unwrap();
         }
     }
-    let exported = strider_train::write_model(&model, &strider_policy::Tokenizer::identity(), &RobotSpec::reference(), dir.path(), "model").unwrap();
+    let exported = strider_train::write_model(
+        &model,
+        &strider_policy::Tokenizer::identity(),
+        &RobotSpec::reference(),
+        dir.path(),
+        "model",
+    )
+    .unwrap();
     let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("load");
     let err = policy.step(&Observation::default()).expect_err("NaN action returned");
     assert!(matches!(err, strider_policy::PolicyError::NonFinite { output: "action", .. }), "{err}");
