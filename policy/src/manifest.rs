@@ -270,10 +270,10 @@ fn check_fields(section: &str, got: &[FieldNorm], layout: &[Field], file: &str) 
             Some(s) if !(s.is_finite() && s > 0.0) => return Err(bad("std", "must be finite and > 0")),
             _ => {}
         }
-        if let Some(c) = f.clamp {
-            if !(c.is_finite() && c > 0.0) {
-                return Err(bad("clamp", "must be finite and > 0 (standard deviations)"));
-            }
+        if let Some(c) = f.clamp
+            && !(c.is_finite() && c > 0.0)
+        {
+            return Err(bad("clamp", "must be finite and > 0 (standard deviations)"));
         }
     }
     Ok(())

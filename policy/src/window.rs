@@ -98,7 +98,7 @@ impl ContextWindow {
         act_missing: &mut [f32],
         tick_valid: &mut [f32],
     ) {
-        for p in 0..self.capacity {
+        for (p, valid) in tick_valid.iter_mut().enumerate().take(self.capacity) {
             let (o, a) = (p * OBS_DIM..(p + 1) * OBS_DIM, p * ACTION_DIM..(p + 1) * ACTION_DIM);
             match self.slot(p) {
                 Some(s) => {
@@ -107,14 +107,14 @@ impl ContextWindow {
                     obs_missing[o].copy_from_slice(&self.obs_missing[so]);
                     act[a.clone()].copy_from_slice(&self.act[sa.clone()]);
                     act_missing[a].copy_from_slice(&self.act_missing[sa]);
-                    tick_valid[p] = 1.0;
+                    *valid = 1.0;
                 }
                 None => {
                     obs[o.clone()].fill(0.0);
                     obs_missing[o].fill(1.0);
                     act[a.clone()].fill(0.0);
                     act_missing[a].fill(1.0);
-                    tick_valid[p] = 0.0;
+                    *valid = 0.0;
                 }
             }
         }
@@ -126,7 +126,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn inputs(w: &ContextWindow) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    /// obs, obs_missing, act, act_missing, tick_valid.
+    type Inputs = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+    fn inputs(w: &ContextWindow) -> Inputs {
         let k = w.capacity();
         let mut v = (
             vec![9.0; k * OBS_DIM],

@@ -162,10 +162,11 @@ impl Trainer {
             } else {
                 None
             };
-            if let Some(dir) = checkpoint_dir {
-                if (o.checkpoint_every > 0 && self.step % o.checkpoint_every == 0) || self.step == o.steps {
-                    self.save_checkpoint(dir)?;
-                }
+            let due = (o.checkpoint_every > 0 && self.step % o.checkpoint_every == 0) || self.step == o.steps;
+            if let Some(dir) = checkpoint_dir
+                && due
+            {
+                self.save_checkpoint(dir)?;
             }
             progress(&Progress { step: self.step, steps: o.steps, loss, lr, eval });
         }
@@ -229,9 +230,9 @@ impl Trainer {
                     act_n += ACTION_DIM as f64;
                 }
             }
-            for i in 0..op.len() {
-                if w.next_obs_missing[i] == 0.0 {
-                    obs_se += f64::from(op[i] - w.next_obs[i]).powi(2);
+            for ((p, t), m) in op.iter().zip(&w.next_obs).zip(&w.next_obs_missing) {
+                if *m == 0.0 {
+                    obs_se += f64::from(p - t).powi(2);
                     obs_n += 1.0;
                 }
             }

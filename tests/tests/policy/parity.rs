@@ -60,8 +60,11 @@ fn history(n: usize, masks: Masks, rng: &mut Rng) -> History {
     h
 }
 
+/// Graph inputs: obs, obs_missing, act, act_missing, tick_valid.
+type Inputs = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// The history right-aligned in a window of `k` ticks, empty slots on the left.
-fn padded(h: &History, k: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+fn padded(h: &History, k: usize) -> Inputs {
     let pad = k - h.n;
     let mut obs = vec![0.0; pad * OBS_DIM];
     let mut om = vec![1.0; pad * OBS_DIM];
