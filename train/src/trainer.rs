@@ -423,3 +423,54 @@ fn windows(
     }
     w
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    /// A target marked `[M]` changes neither the loss nor the gradient, whatever value it
+    /// holds; known targets are averaged over their count only.
+    #[test]
+    fn masked_targets_carry_no_loss_or_gradient() {
+        let dev = &Device::Cpu;
+        let pred = Var::from_vec(vec![1f32, 2.0, 3.0, 4.0], (1, 2, 2), dev).unwrap();
+        let missing = [0.0, 1.0, 0.0, 1.0];
+        let t1 = Tensor::from_vec(vec![0f32, 2.0, 0.0, 4.0], (1, 2, 2), dev).unwrap();
+        let t2 = Tensor::from_vec(vec![0f32, 99.0, 0.0, -7.0], (1, 2, 2), dev).unwrap();
+        let l1 = masked_mse(&pred, &t1, &missing).unwrap();
+        let l2 = masked_mse(&pred, &t2, &missing).unwrap();
+        assert_eq!(l1.to_scalar::<f32>().unwrap(), 5.0, "(1² + 3²) / 2 known targets");
+        assert_eq!(l2.to_scalar::<f32>().unwrap(), 5.0);
+        let grads = l2.backward().unwrap();
+        let g: Vec<f32> = grads.get(pred.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(g, vec![1.0, 0.0, 3.0, 0.0]);
+    }
+
+    /// Windows of an action-free episode mark every action target `[M]`; at evaluation the
+    /// newest action input is `[M]` while its target is still scored.
+    #[test]
+    fn windows_mark_unknown_action_targets() {
+        let k = 3;
+        let ep = |act: bool| Episode {
+            obs: (0..5).map(|t| [t as f32; OBS_DIM]).collect(),
+            act: act.then(|| (0..5).map(|t| [t as f32 + 0.5; ACTION_DIM]).collect()),
+        };
+        let eps = vec![ep(true), ep(false)];
+        let mut rng = Rng::new(0);
+        let w = windows(&eps, &Tokenizer::identity(), &[(0, 1), (1, 1)], k, 0.0, &mut rng, true);
+        let row = |v: &[f32], b: usize, j: usize| v[(b * k + j) * ACTION_DIM];
+        assert_eq!(
+            (row(&w.act, 0, 0), row(&w.act_missing, 0, 0), row(&w.act_target_missing, 0, 0)),
+            (1.5, 0.0, 0.0)
+        );
+        assert_eq!((row(&w.act, 0, 2), row(&w.act_missing, 0, 2)), (0.0, 1.0), "pending action is [M]");
+        assert_eq!(
+            (row(&w.act_target, 0, 2), row(&w.act_target_missing, 0, 2)),
+            (3.5, 0.0),
+            "but still scored"
+        );
+        assert!((0..k).all(|j| row(&w.act_target_missing, 1, j) == 1.0 && row(&w.act_missing, 1, j) == 1.0));
+        assert_eq!(w.next_obs[(k - 1) * OBS_DIM], 4.0, "observation target is the next tick");
+    }
+}
