@@ -8,10 +8,12 @@ use clap::{Parser, Subcommand};
 mod collect;
 mod export;
 mod link;
+mod policy;
 mod record;
 mod replay;
 mod robot;
 mod sim;
+mod train;
 mod virtual_robot;
 
 /// Walk legged robots with a causal trajectory transformer running on the robot's CPU.
@@ -41,6 +43,11 @@ enum Command {
     /// The serial link to a robot: probe a port (handshake, firmware, latency, errors).
     #[command(subcommand)]
     Link(link::LinkCommand),
+    /// Inspect a trained model (manifest, size, graph, latency).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Train the trajectory transformer and export model.onnx + model.toml.
+    Train(train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +60,8 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(*args),
         Command::VirtualRobot(args) => virtual_robot::run(args),
         Command::Link(cmd) => link::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,9 @@
 //!
 //! `cargo bench -p strider-firmware-host --bench codec`
 
-use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_main};
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use strider_firmware_host::{
     Accumulator, Feed, JOINTS, JointCommand, JointTarget, MAX_FRAME, Message, SensorFrame, encode,
 };

@@ -1,0 +1,127 @@
+//! `strider policy …`: look inside a model file.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use strider_policy::Policy;
+use strider_robot::{Observation, Sensors};
+
+use crate::robot::RobotArg;
+
+#[derive(Subcommand)]
+pub enum PolicyCommand {
+    /// Print a model's manifest, parameter count, graph op histogram and a latency estimate.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The model: its manifest (`model.toml`) or the `.onnx` beside it.
+    model: PathBuf,
+    #[command(flatten)]
+    robot: RobotArg,
+    /// Steps timed for the latency estimate (one thread, after a full window and n/10 warm-up steps).
+    #[arg(long, default_value_t = 300)]
+    ticks: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCommand::Inspect(args) => inspect(&args),
+    }
+}
+
+fn manifest_path(model: &Path) -> PathBuf {
+    if model.extension().is_some_and(|e| e == "onnx") {
+        model.with_extension("toml")
+    } else {
+        model.to_path_buf()
+    }
+}
+
+fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
+    let spec = args.robot.load()?;
+    let manifest = manifest_path(&args.model);
+    let mut policy = Policy::load(&manifest, &spec).context("loading model")?;
+    let (p50, p99) = latency_us(&mut policy, args.ticks.max(1))?;
+    let m = policy.manifest().clone();
+    let s = policy.summary().clone();
+    if args.json {
+        let v = serde_json::json!({
+            "manifest": manifest, "format_version": m.format_version,
+            "robot": {"name": m.robot.name, "contract_id": m.robot.contract_id, "joints": m.robot.joints},
+            "context_ticks": m.context.ticks, "position": m.context.position,
+            "model": {"layers": m.model.layers, "width": m.model.width, "heads": m.model.heads, "parameters": m.model.parameters},
+            "initializer_scalars": s.initializer_scalars,
+            "onnx": {"file": m.onnx.file, "sha256": m.onnx.sha256, "opset": m.onnx.opset},
+            "onnx_ops": s.onnx_ops, "optimised_ops": s.optimised_ops,
+            "latency_us": {"p50": p50, "p99": p99, "ticks": args.ticks, "threads": 1},
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("manifest     {} (format {})", manifest.display(), m.format_version);
+    println!(
+        "robot        {} (contract {}), joints {}",
+        m.robot.name,
+        m.robot.contract_id,
+        m.robot.joints.join(", ")
+    );
+    println!("timing       {} Hz, action delay {} ticks", m.timing.control_hz, m.timing.action_delay_ticks);
+    println!(
+        "context      {} ticks ({} tokens), positions {}",
+        m.context.ticks,
+        2 * m.context.ticks,
+        m.context.position
+    );
+    println!(
+        "model        {} layers, width {}, {} heads, {} parameters",
+        m.model.layers, m.model.width, m.model.heads, m.model.parameters
+    );
+    println!("graph        {} opset {}, sha256 {}", m.onnx.file, m.onnx.opset, m.onnx.sha256);
+    println!("             {} initializer scalars (weights + baked attention bias)", s.initializer_scalars);
+    for f in m.observation.iter().chain(&m.action) {
+        println!(
+            "  {:<28} {:<6} mean {:>9.4}  std {:>9.4}  clamp {}",
+            f.name,
+            f.unit,
+            f.mean.unwrap_or(f32::NAN),
+            f.std.unwrap_or(f32::NAN),
+            f.clamp.map_or("-".to_string(), |c| c.to_string())
+        );
+    }
+    let hist = |h: &std::collections::BTreeMap<String, usize>| {
+        h.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+    };
+    println!("onnx ops     {}", hist(&s.onnx_ops));
+    println!("tract ops    {}", hist(&s.optimised_ops));
+    println!(
+        "latency      p50 {p50:.0} µs, p99 {p99:.0} µs per step ({} steps, one thread, full window)",
+        args.ticks
+    );
+    Ok(())
+}
+
+/// Per-step latency percentiles in µs over `n` steps after filling the window.
+fn latency_us(policy: &mut Policy, n: usize) -> anyhow::Result<(f64, f64)> {
+    let obs = Observation::new(Sensors::default(), 0.5);
+    // Fill the window, then let caches and the allocator settle.
+    for _ in 0..policy.manifest().context.ticks + n / 10 {
+        policy.step(&obs)?;
+    }
+    let mut t: Vec<f64> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        policy.step(&obs)?;
+        t.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    t.sort_by(f64::total_cmp);
+    let q = |p: f64| t[((t.len() - 1) as f64 * p).round() as usize];
+    Ok((q(0.5), q(0.99)))
+}

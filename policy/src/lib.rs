@@ -1,0 +1,36 @@
+//! The trajectory policy at run time: what a token means, what a model file promises, and
+//! how a window of past ticks becomes the next action.
+//!
+//! This crate owns the token spec (`docs/TOKENS.md`): per-field normalisation and the
+//! `[M]` masks ([`Tokenizer`]), the fixed-size context window of the last K ticks
+//! ([`ContextWindow`]), the model manifest that ships beside every `.onnx` file and its
+//! checks against the robot contract and the graph ([`Manifest`]), and the tract runtime
+//! ([`Policy`]). It is the only crate that names a tract type (all of them live in
+//! `runtime.rs`; [`onnx_pb`] re-exports the ONNX protobuf schema for the exporter).
+//!
+//! It does not train or export models (`strider-train` does), pace the control loop or
+//! apply safety limits (`strider-controller`), or define observations and actions
+//! (`strider-robot`).
+
+mod error;
+mod graph_io;
+mod manifest;
+mod runtime;
+mod tokens;
+mod window;
+
+pub use error::PolicyError;
+pub use graph_io::{GraphIo, TensorSpec, input, output};
+pub use manifest::{
+    ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection, RobotSection,
+    TimingSection, sha256_hex,
+};
+pub use runtime::{GraphSummary, Policy, StepOutput, inspect_graph};
+pub use tokens::{DEFAULT_CLAMP, Normaliser, Tokenizer};
+pub use window::ContextWindow;
+
+/// The ONNX protobuf schema (the `onnx.proto` messages as prost types), for writing model
+/// files. Re-exported from tract so that reader and writer agree on one schema.
+pub mod onnx_pb {
+    pub use tract_onnx::pb::*;
+}

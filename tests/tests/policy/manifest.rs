@@ -1,0 +1,139 @@
+//! Each kind of mismatch between a manifest, its ONNX file and the robot is refused with
+//! an error that names the offending field.
+
+use std::path::Path;
+
+use strider_policy::{Manifest, Policy, sha256_hex};
+use strider_robot::RobotSpec;
+
+use super::common::{Scratch, export_random, small_config};
+
+/// Exports a small model, lets `edit` change the manifest, and returns the load error.
+fn load_after(edit: impl FnOnce(&mut Manifest, &Path)) -> String {
+    let dir = Scratch::new("manifest");
+    let (_, exported) = export_random(&small_config(4), 1, dir.path());
+    let mut m = exported.manifest_data.clone();
+    edit(&mut m, dir.path());
+    std::fs::write(&exported.manifest, m.to_toml_string()).unwrap();
+    match Policy::load(&exported.manifest, &RobotSpec::reference()) {
+        Ok(_) => panic!("a mismatched model was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_names(err: &str, field: &str) {
+    assert!(err.contains(field), "error does not name `{field}`: {err}");
+    assert!(!err.contains('\n'), "error is not one line: {err}");
+}
+
+#[test]
+fn unedited_export_loads() {
+    let dir = Scratch::new("manifest-ok");
+    let (_, exported) = export_random(&small_config(4), 1, dir.path());
+    let policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("a fresh export loads");
+    assert_eq!(policy.manifest().context.ticks, 4);
+}
+
+#[test]
+fn wrong_joint_order() {
+    let err = load_after(|m, _| m.robot.joints.swap(0, 3));
+    assert_names(&err, "robot.joints");
+}
+
+#[test]
+fn wrong_contract_id() {
+    let err = load_after(|m, _| m.robot.contract_id = "0123456789abcdef".into());
+    assert_names(&err, "robot.contract_id");
+}
+
+#[test]
+fn robot_with_other_joint_order_is_refused() {
+    let dir = Scratch::new("manifest-robot");
+    let (_, exported) = export_random(&small_config(4), 1, dir.path());
+    let mut spec = RobotSpec::reference();
+    spec.joints.swap(0, 3);
+    let err =
+        Policy::load(&exported.manifest, &spec).expect_err("accepted for another joint order").to_string();
+    assert_names(&err, "robot.contract_id");
+}
+
+#[test]
+fn edited_onnx_file() {
+    let err = load_after(|m, dir| {
+        let path = dir.join(&m.onnx.file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(path, bytes).unwrap();
+    });
+    assert_names(&err, "onnx.sha256");
+}
+
+#[test]
+fn missing_normalisation() {
+    let err = load_after(|m, _| m.observation[3].std = None);
+    assert_names(&err, "observation[3] (joint_pos.left_hip).std");
+    let err = load_after(|m, _| m.action[5].mean = None);
+    assert_names(&err, "action[5] (joint_target.left_ankle).mean");
+}
+
+#[test]
+fn invalid_normalisation() {
+    let err = load_after(|m, _| m.observation[0].std = Some(0.0));
+    assert_names(&err, "observation[0] (joint_pos.right_hip).std");
+}
+
+#[test]
+fn wrong_field_unit_or_name() {
+    let err = load_after(|m, _| m.observation[0].unit = "deg".into());
+    assert_names(&err, "observation[0] (joint_pos.right_hip).unit");
+    let err = load_after(|m, _| m.action.swap(0, 1));
+    assert_names(&err, "action[0] (joint_target.right_hip).name");
+}
+
+#[test]
+fn wrong_control_rate() {
+    let err = load_after(|m, _| m.timing.control_hz = 100);
+    assert_names(&err, "timing.control_hz");
+}
+
+#[test]
+fn wrong_shapes_in_manifest() {
+    let err = load_after(|m, _| m.onnx.inputs[0].shape[1] = "16".into());
+    assert_names(&err, "onnx.inputs[0] (obs).shape");
+}
+
+#[test]
+fn context_length_disagrees_with_graph() {
+    // A manifest for 8 ticks in front of a graph built for 4 (hash updated, so only the
+    // graph's declared shapes can tell).
+    let err = load_after(|m, dir| {
+        let other = Scratch::new("manifest-other");
+        let (_, e8) = export_random(&small_config(8), 1, other.path());
+        let m8 = e8.manifest_data;
+        m.context.ticks = 8;
+        m.onnx.inputs = m8.onnx.inputs;
+        m.onnx.outputs = m8.onnx.outputs;
+        m.onnx.sha256 = sha256_hex(&std::fs::read(dir.join(&m.onnx.file)).unwrap());
+    });
+    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[0] (obs).shape");
+}
+
+#[test]
+fn wrong_opset_or_format_version() {
+    let err = load_after(|m, _| m.onnx.opset = 13);
+    assert_names(&err, "onnx.opset");
+    let err = load_after(|m, _| m.format_version = 99);
+    assert_names(&err, "format_version");
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    let dir = Scratch::new("manifest-key");
+    let (_, exported) = export_random(&small_config(4), 1, dir.path());
+    let text =
+        std::fs::read_to_string(&exported.manifest).unwrap().replace("[timing]", "[timing]\nlatency_ms = 3");
+    std::fs::write(&exported.manifest, text).unwrap();
+    let err = Policy::load(&exported.manifest, &RobotSpec::reference()).unwrap_err().to_string();
+    assert_names(&err, "latency_ms");
+}

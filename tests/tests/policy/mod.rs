@@ -1,0 +1,11 @@
+//! The trajectory policy end to end: a model trained in candle, exported to ONNX by
+//! `strider-train`, loaded and run by tract in `strider-policy`.
+//!
+//! - `parity`: candle and tract compute the same outputs on the exported file, at every
+//!   window fill level and with `[M]` masks, and `Policy::step` matches candle on the
+//!   same history.
+//! - `manifest`: every kind of manifest mismatch is refused, naming the field.
+
+mod common;
+mod manifest;
+mod parity;

@@ -1,0 +1,19 @@
+//! What can go wrong training or exporting.
+
+/// A training run or export that could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrainError {
+    #[error("{file}: {message}")]
+    Io { file: String, message: String },
+    #[error("{file}: invalid training config: {message}")]
+    Config { file: String, message: String },
+    #[error("{file}: checkpoint: {message}")]
+    Checkpoint { file: String, message: String },
+    #[error("dataset: {0}")]
+    Data(String),
+    #[error("training diverged at step {step}: loss is {loss}")]
+    Diverged { step: usize, loss: f32 },
+    #[error("tensor engine: {0}")]
+    Candle(#[from] candle_core::Error),
+}
