@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use strider_train::{SyntheticLinear, TrainConfig, Trainer};
+use strider_train::{EpisodeSource, LogEpisodes, SyntheticLinear, TrainConfig, Trainer};
 
 use crate::robot::RobotArg;
 
@@ -45,9 +45,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             out.display()
         );
     }
-    // Recorded logs are not readable yet: train on the synthetic linear system.
-    let source = SyntheticLinear::new(cfg.optim.seed, cfg.data.synthetic_episodes, cfg.data.episode_ticks);
-    let mut trainer = Trainer::new(cfg.clone(), &source).context("preparing training")?;
+    let source: Box<dyn EpisodeSource> = match &cfg.data.logs {
+        Some(logs) => Box::new(LogEpisodes { files: crate::export::log_files(logs)?, spec: spec.clone() }),
+        None => Box::new(SyntheticLinear::new(
+            cfg.optim.seed,
+            cfg.data.synthetic_episodes,
+            cfg.data.episode_ticks,
+        )),
+    };
+    let mut trainer = Trainer::new(cfg.clone(), source.as_ref()).context("preparing training")?;
     let checkpoint = out.join("checkpoint");
     if args.resume {
         trainer.resume(&checkpoint).context("resuming")?;

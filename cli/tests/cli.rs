@@ -7,7 +7,8 @@
 //!   `strider export lerobot` writes a LeRobot dataset from it.
 //! - `collect`: `strider collect` writes shards that resume after an interruption without
 //!   touching finished ones, refuses changed options, and replays into the simulator with
-//!   zero divergence (and measurable divergence on a different robot).
+//!   zero divergence (and measurable divergence on a different robot); `strider train`
+//!   learns from those logs and refuses logs of another joint order.
 //! - `link`: `strider virtual-robot` serves the simulator on a pseudo-terminal and
 //!   `strider link probe` handshakes with it over the real serial protocol.
 
@@ -302,6 +303,48 @@ mod collect {
             collect(&out, &["--episodes", "6", "--seconds", "8", "--shard-episodes", "1", "--seed", "9"]);
         assert!(!ok);
         assert!(err.contains("collect.toml: `seed` is 0 there but 9 now"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn train_learns_from_collected_logs_and_refuses_another_layout() {
+        let dir = scratch("collect-train");
+        let out = dir.join("data");
+        let (ok, _, err) = collect(&out, &["--episodes", "4", "--seconds", "4", "--shard-episodes", "2"]);
+        assert!(ok, "{err}");
+        let config = dir.join("train.toml");
+        let run = dir.join("run");
+        std::fs::write(
+            &config,
+            format!(
+                "out_dir = {run:?}\n[model]\nlayers = 1\nwidth = 32\nheads = 2\ncontext_ticks = 4\n\
+                 [optim]\nsteps = 150\nbatch_size = 16\neval_every = 150\n[data]\nlogs = {out:?}\nheld_out_fraction = 0.25\n"
+            ),
+        )
+        .unwrap();
+        let (ok, stdout, err) = strider(&["train", "--config", config.to_str().unwrap(), "--json"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert!(v["data"].as_str().unwrap().contains("2 recorded logs"), "{v}");
+        // Normalised actions have unit variance: a model that learned nothing scores ~1.
+        let mse = v["held_out"]["action_mse"].as_f64().unwrap();
+        assert!(mse < 0.5, "held-out action MSE {mse}");
+        assert!(run.join("model.onnx").exists() && run.join("model.toml").exists());
+
+        let mut swapped = strider_robot::RobotSpec::reference();
+        swapped.joints.swap(1, 4);
+        let robot = dir.join("swapped.toml");
+        std::fs::write(&robot, swapped.to_toml_string()).unwrap();
+        let (ok, _, err) = strider(&[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--robot",
+            robot.to_str().unwrap(),
+            "--force",
+        ]);
+        assert!(!ok);
+        assert!(err.contains("observation field 1 is `joint_pos.right_knee` in the log"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

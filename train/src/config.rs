@@ -82,7 +82,10 @@ impl Default for OptimConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Synthetic linear-system episodes (until recorded logs are readable; default 64).
+    /// Recorded logs to train on: an MCAP file or a directory of them (`strider collect`
+    /// output), relative to the working directory. Default none: synthetic episodes.
+    pub logs: Option<PathBuf>,
+    /// Synthetic linear-system episodes, used when `logs` is not set (default 64).
     pub synthetic_episodes: usize,
     /// Ticks per synthetic episode (default 200).
     pub episode_ticks: usize,
@@ -92,7 +95,7 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { synthetic_episodes: 64, episode_ticks: 200, held_out_fraction: 0.125 }
+        DataConfig { logs: None, synthetic_episodes: 64, episode_ticks: 200, held_out_fraction: 0.125 }
     }
 }
 

@@ -4,7 +4,10 @@
 //! is the built-in source: a known linear system under a known linear feedback policy,
 //! so that what a model should learn is known exactly.
 
-use strider_robot::{ACTION_DIM, OBS_DIM};
+use std::path::PathBuf;
+
+use strider_log::Log;
+use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
 use crate::error::TrainError;
 use crate::rng::Rng;
@@ -15,7 +18,8 @@ use crate::rng::Rng;
 pub struct Episode {
     pub obs: Vec<[f32; OBS_DIM]>,
     /// `None` for an action-free log (e.g. observations only); its action tokens are `[M]`
-    /// and carry no loss.
+    /// and carry no loss. Otherwise the action at each tick; a recorded episode's last tick
+    /// (its final state) has none, so this may be one shorter than `obs`.
     pub act: Option<Vec<[f32; ACTION_DIM]>>,
 }
 
@@ -187,4 +191,49 @@ pub struct Windows {
     pub next_obs: Vec<f32>,
     /// 1 where that target is unknown (failed field), else 0.
     pub next_obs_missing: Vec<f32>,
+}
+
+/// Recorded MCAP logs (`strider collect`, or any Strider log), each checked against the
+/// robot contract before its first tick is used.
+#[derive(Debug, Clone)]
+pub struct LogEpisodes {
+    pub files: Vec<PathBuf>,
+    pub spec: RobotSpec,
+}
+
+impl EpisodeSource for LogEpisodes {
+    fn describe(&self) -> String {
+        match self.files.as_slice() {
+            [one] => format!("recorded log {}", one.display()),
+            many => format!("{} recorded logs ({} … )", many.len(), many[0].display()),
+        }
+    }
+
+    fn episodes(&self) -> Result<Vec<Episode>, TrainError> {
+        let mut out = Vec::new();
+        for path in &self.files {
+            let log = Log::read(path).map_err(|e| TrainError::Data(e.to_string()))?;
+            log.check_against(&self.spec).map_err(|e| TrainError::Data(e.to_string()))?;
+            for episode in &log.episodes {
+                let obs: Vec<_> = episode.ticks.iter().map(|t| t.observation.to_array()).collect();
+                // Labels, in order, up to the first tick without one (the final state).
+                let act: Vec<_> =
+                    episode.ticks.iter().map_while(|t| t.action.as_ref().map(|a| a.joint_target)).collect();
+                let act = match act.len() {
+                    0 => None,
+                    n if n + 1 >= obs.len() => Some(act),
+                    n => {
+                        return Err(TrainError::Data(format!(
+                            "{}: episode {} has actions for its first {n} of {} ticks only",
+                            path.display(),
+                            episode.start.episode,
+                            obs.len()
+                        )));
+                    }
+                };
+                out.push(Episode { obs, act });
+            }
+        }
+        Ok(out)
+    }
 }

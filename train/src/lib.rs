@@ -20,7 +20,7 @@ mod rng;
 mod trainer;
 
 pub use config::{DataConfig, ModelConfig, OptimConfig, TrainConfig};
-pub use data::{Episode, EpisodeSource, LinearSystem, SyntheticLinear, Windows};
+pub use data::{Episode, EpisodeSource, LinearSystem, LogEpisodes, SyntheticLinear, Windows};
 pub use error::TrainError;
 pub use export::{Exported, OPSET, manifest_for, onnx_bytes, write_model};
 pub use model::{Batch, LN_EPS, MASKED_SCORE, Model, alibi_causal_bias, alibi_slopes};
