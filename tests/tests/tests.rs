@@ -53,6 +53,14 @@ mod docs {
     }
 
     #[test]
+    fn shipped_training_config_loads_with_the_paper_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/train.toml");
+        let cfg = strider_train::TrainConfig::load(&path).unwrap();
+        assert_eq!(cfg, strider_train::TrainConfig { data: cfg.data.clone(), ..Default::default() });
+        assert_eq!(cfg.data.logs.as_deref(), Some(Path::new("data")));
+    }
+
+    #[test]
     fn readme_quotes_the_reference_contract_id() {
         let id = RobotSpec::reference().contract_id().to_string();
         assert!(
