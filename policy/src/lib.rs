@@ -9,7 +9,7 @@
 //! `runtime.rs`; [`onnx_pb`] re-exports the ONNX protobuf schema for the exporter).
 //!
 //! It does not train or export models (`strider-train` does), pace the control loop or
-//! apply safety limits (`strider-controller`), or define observations and actions
+//! apply safety limits (the real-time controller, still to come), or define observations and actions
 //! (`strider-robot`).
 
 mod error;

@@ -6,8 +6,8 @@
 //! [`Plant`] trait that the simulator and the serial robot implement.
 //!
 //! It does not simulate (`strider-sim`), talk to hardware (`strider-firmware-host`), run
-//! models (`strider-policy`) or pace a loop (`strider-controller`); every one of those
-//! depends on this crate, and this crate depends on none of them.
+//! models (`strider-policy`) or pace a loop (the real-time controller, still to come);
+//! every one of those depends on this crate, and this crate depends on none of them.
 
 mod error;
 mod layout;
