@@ -18,7 +18,12 @@ fn small(steps: usize) -> TrainConfig {
             checkpoint_every: 0,
             ..OptimConfig::default()
         },
-        data: DataConfig { synthetic_episodes: 48, episode_ticks: 120, held_out_fraction: 0.25 },
+        data: DataConfig {
+            synthetic_episodes: 48,
+            episode_ticks: 120,
+            held_out_fraction: 0.25,
+            ..Default::default()
+        },
         ..TrainConfig::default()
     }
 }
