@@ -69,10 +69,10 @@ fn summary_text(s: &LogSummary) -> String {
                 s.deadline_misses,
                 if median < 0.5 * period_ms { "; unpaced run (faster than real time)" } else { "" }
             );
-            let _ = writeln!(out, "jitter       tick interval − nominal, µs:");
+            let _ = writeln!(out, "jitter       tick interval minus nominal, µs:");
             for (i, count) in s.tick_interval_error_histogram.iter().enumerate() {
-                let lo = i.checked_sub(1).map_or("−∞".into(), |j| JITTER_EDGES_US[j].to_string());
-                let hi = JITTER_EDGES_US.get(i).map_or("+∞".into(), |e| e.to_string());
+                let lo = i.checked_sub(1).map_or("-inf".into(), |j| JITTER_EDGES_US[j].to_string());
+                let hi = JITTER_EDGES_US.get(i).map_or("+inf".into(), |e| e.to_string());
                 let _ = writeln!(out, "  [{lo:>6}, {hi:>6})  {count}");
             }
         }
