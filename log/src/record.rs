@@ -158,7 +158,14 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
         json!({"type": "integer", "minimum": 0, "description": "control tick index within the episode"});
     let episode = json!({"type": "integer", "minimum": 0, "description": "episode index within the file"});
     let num = |desc: &str| json!({"type": "number", "description": desc});
-    let object = |title: &str, props: Value, required: &[&str]| {
+    // Every property is required except those named optional.
+    let object = |title: &str, props: Value, optional: &[&str]| {
+        let required: Vec<&String> = props
+            .as_object()
+            .expect("properties are an object")
+            .keys()
+            .filter(|k| !optional.contains(&k.as_str()))
+            .collect();
         json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "type": "object",
                "properties": props, "required": required, "additionalProperties": false})
     };
@@ -170,7 +177,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
                 "strider.EpisodeStart",
                 json!({"episode": episode, "seed": {"type": ["integer", "null"], "description": "plant reset seed"},
                        "conditions": {"type": "string", "description": "scenario and randomised factors"}}),
-                &["episode", "seed", "conditions"],
+                &[],
             ),
         ),
         (
@@ -184,17 +191,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
                        "torso_pitch": num("torso pitch, rad, counter-clockwise positive (leaning back)"),
                        "torso_pitch_rate": num("torso pitch rate, rad/s"),
                        "foot_contact": contacts, "command_vx": num("commanded forward velocity, m/s")}),
-                &[
-                    "episode",
-                    "tick",
-                    "plant_time_s",
-                    "joint_pos",
-                    "joint_vel",
-                    "torso_pitch",
-                    "torso_pitch_rate",
-                    "foot_contact",
-                    "command_vx",
-                ],
+                &[],
             ),
         ),
         (
@@ -205,7 +202,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
                 json!({"episode": episode, "tick": tick,
                        "joint_target": joints("joint position targets (the label)", "rad"),
                        "applied": joints("targets actually sent, when they differ from the label", "rad")}),
-                &["episode", "tick", "joint_target"],
+                &["applied"],
             ),
         ),
         (
@@ -214,7 +211,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
             object(
                 "strider.Command",
                 json!({"episode": episode, "tick": tick, "command_vx": num("commanded forward velocity, m/s")}),
-                &["episode", "tick", "command_vx"],
+                &[],
             ),
         ),
         (
@@ -229,20 +226,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
                        "com_x": num("centre of mass x, m"), "com_y": num("centre of mass y, m"),
                        "com_vx": num("centre of mass x velocity, m/s"), "com_vy": num("centre of mass y velocity, m/s"),
                        "foot_contact": contacts, "fallen": {"type": "boolean", "description": "fall detected"}}),
-                &[
-                    "episode",
-                    "tick",
-                    "torso_x",
-                    "torso_y",
-                    "height",
-                    "pitch",
-                    "com_x",
-                    "com_y",
-                    "com_vx",
-                    "com_vy",
-                    "foot_contact",
-                    "fallen",
-                ],
+                &[],
             ),
         ),
         (
@@ -254,7 +238,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
                        "tick_start_ns": {"type": "integer", "minimum": 0, "description": "measured tick start, ns since the run began"},
                        "decide_us": num("controller decision time, µs"),
                        "deadline_missed": {"type": "boolean", "description": "the tick overran its deadline"}}),
-                &["episode", "tick", "tick_start_ns", "decide_us", "deadline_missed"],
+                &[],
             ),
         ),
     ]
