@@ -21,7 +21,7 @@ use strider_log::{
     ActionMsg, EpisodeStart, FieldStats, Log, LogMeta, LogSummary, LogWriter, ObservationMsg, TickRecord,
     Timing, WriterOptions, now_ns,
 };
-use strider_robot::{Action, Command, NUM_JOINTS, Observation, Plant, RobotSpec};
+use strider_robot::{Action, Command, Observation, Plant, RobotSpec};
 use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
 
 use crate::record::sim_state;
@@ -144,9 +144,8 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     let todo: Vec<usize> = (0..shards).filter(|&k| !shard_path(&args.out, k).exists()).collect();
     let jobs =
         args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let ticks_per_episode = (plan.seconds * f64::from(spec.control.control_hz)).round() as u64;
     let todo_ticks: u64 =
-        todo.iter().map(|&k| u64::from(shard_episodes(&plan, k).len() as u32) * ticks_per_episode).sum();
+        todo.iter().map(|&k| shard_episodes(&plan, k).len() as u64 * plan.ticks_per_episode(&spec)).sum();
 
     let bar = ProgressBar::new(todo_ticks).with_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} ticks  {per_sec}  ETA {eta}  {msg}")
@@ -202,6 +201,13 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl Plan {
+    /// Control ticks in a full episode (one fewer than the observations recorded).
+    fn ticks_per_episode(&self, spec: &RobotSpec) -> u64 {
+        (self.seconds * f64::from(spec.control.control_hz)).round() as u64
+    }
+}
+
 fn shard_path(out: &Path, k: usize) -> PathBuf {
     out.join(format!("shard-{k:04}.mcap"))
 }
@@ -253,7 +259,7 @@ fn write_shard(spec: &RobotSpec, plan: &Plan, out: &Path, k: usize, bar: &Progre
     let meta = LogMeta::new(spec, "expert", &scenario_toml, Some(plan.seed));
     let mut writer = LogWriter::create(&partial, &meta, WriterOptions::default())?;
     let mut sim = Sim::new(spec.clone(), SimConfig::default())?;
-    let ticks_per_episode = (plan.seconds * f64::from(spec.control.control_hz)).round() as u64;
+    let ticks_per_episode = plan.ticks_per_episode(spec);
     for (local, i) in shard_episodes(plan, k).enumerate() {
         let seed = episode_seed(plan.seed, i);
         writer.begin_episode(&EpisodeStart {
@@ -332,7 +338,7 @@ fn with_noise(action: Action, std: f64, rng: &mut Xoshiro256PlusPlus) -> Action 
         return action;
     }
     let mut noisy = action;
-    for target in noisy.joint_target.iter_mut().take(NUM_JOINTS) {
+    for target in &mut noisy.joint_target {
         // Box–Muller: a standard normal from two uniforms.
         let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
         *target += (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32;
