@@ -1,11 +1,12 @@
 //! `strider export …`: our logs in other ecosystems' formats.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use strider_log::{Log, export_lerobot};
 
+use crate::logs::log_files;
 use crate::robot::RobotArg;
 
 #[derive(Subcommand)]
@@ -56,19 +57,4 @@ pub fn run(cmd: ExportCommand) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// `path` itself, or the `*.mcap` files in it, sorted by name.
-pub fn log_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if !path.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("{}: cannot list", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "mcap"))
-        .collect();
-    files.sort();
-    anyhow::ensure!(!files.is_empty(), "{}: no .mcap files in this directory", path.display());
-    Ok(files)
 }

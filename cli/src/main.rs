@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod collect;
 mod export;
 mod link;
+mod logs;
 mod policy;
 mod record;
 mod replay;

@@ -46,7 +46,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     let source: Box<dyn EpisodeSource> = match &cfg.data.logs {
-        Some(logs) => Box::new(LogEpisodes { files: crate::export::log_files(logs)?, spec: spec.clone() }),
+        Some(logs) => Box::new(LogEpisodes { files: crate::logs::log_files(logs)?, spec: spec.clone() }),
         None => Box::new(SyntheticLinear::new(
             cfg.optim.seed,
             cfg.data.synthetic_episodes,
