@@ -1,5 +1,10 @@
 """Per-step latency of a Strider model in ONNX Runtime, one thread, same inputs as tract.
 
+The graph is a streaming step (docs/TOKENS.md): each call takes the tick's two new tokens
+and every layer's key/value cache, and returns the updated caches, which the next call
+takes back, as `Policy::step` does with tract. Timed: `session.run` of a warm stream whose
+caches are full (every key valid).
+
 Usage: python3 bench/ort_latency.py MODEL.onnx [--calls 3000] [--warmup 300]
 Prints one JSON line: {"engine": "onnxruntime", "version", "ticks", "p50_us", "p99_us", "min_us"}.
 The reference for docs/BENCHMARKS.md; not needed by any cargo command.
@@ -27,23 +32,30 @@ def main():
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
 
     shapes = {i.name: [1 if isinstance(d, str) else d for d in i.shape] for i in sess.get_inputs()}
-    k = shapes["tick_valid"][1]
+    keys = shapes["key_valid"][1]
+    k = (keys - 1) // 2
     rng = np.random.default_rng(0)
     feed = {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
-    # A full window as at run time: everything known except the pending action.
     feed["obs_missing"][:] = 0
     feed["act_missing"][:] = 0
-    feed["act_missing"][:, -1, :] = 1
-    feed["act"][:, -1, :] = 0
-    feed["tick_valid"][:] = 1
+    feed["key_valid"][:] = 1
+    outputs = [o.name for o in sess.get_outputs()]
+    caches = [(n.replace("present_", "past_"), i) for i, n in enumerate(outputs) if n.startswith("present_")]
+
+    def step():
+        out = sess.run(None, feed)
+        for name, i in caches:
+            feed[name] = out[i]
 
     for _ in range(args.warmup):
-        sess.run(None, feed)
+        step()
     t = np.empty(args.calls)
     for i in range(args.calls):
         s = time.perf_counter()
-        sess.run(None, feed)
+        out = sess.run(None, feed)
         t[i] = (time.perf_counter() - s) * 1e6
+        for name, j in caches:
+            feed[name] = out[j]
     print(json.dumps({
         "engine": "onnxruntime", "version": ort.__version__, "ticks": k,
         "p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),

@@ -17,7 +17,8 @@ PYTHON=${PYTHON:-python3}
 CPU=${CPU:-1}
 CALLS=${CALLS:-3000}
 dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-cargo build -q --profile "$PROFILE" -p strider-cli -p strider-train --example export_random
+cargo build -q --profile "$PROFILE" -p strider-cli
+cargo build -q --profile "$PROFILE" -p strider-train --example export_random
 for k in 16 32 64; do
   out=bench/out/k$k
   "target/$dir/examples/export_random" --ticks "$k" --out "$out" >/dev/null

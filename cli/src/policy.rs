@@ -23,9 +23,13 @@ pub struct InspectArgs {
     model: PathBuf,
     #[command(flatten)]
     robot: RobotArg,
-    /// Steps timed for the latency estimate (one thread, after a full window and n/10 warm-up steps).
+    /// Steps timed for the latency estimate (one thread, after a full context and n/10 warm-up steps).
     #[arg(long, default_value_t = 300)]
     ticks: usize,
+    /// Also time every op of the optimised graph over this many steps and print where a
+    /// step's time goes, by op type.
+    #[arg(long, value_name = "STEPS")]
+    profile: Option<usize>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -50,9 +54,15 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let manifest = manifest_path(&args.model);
     let mut policy = Policy::load(&manifest, &spec).context("loading model")?;
     let (p50, p99) = latency_us(&mut policy, args.ticks.max(1))?;
+    let profile = args.profile.map(|n| policy.profile(n.max(1))).transpose()?;
     let m = policy.manifest().clone();
     let s = policy.summary().clone();
     if args.json {
+        let profile = profile.as_ref().map(|p| {
+            p.iter()
+                .map(|o| serde_json::json!({"op": o.op, "nodes": o.nodes, "us_per_step": o.us_per_step}))
+                .collect::<Vec<_>>()
+        });
         let v = serde_json::json!({
             "manifest": manifest, "format_version": m.format_version,
             "robot": {"name": m.robot.name, "contract_id": m.robot.contract_id, "joints": m.robot.joints},
@@ -62,6 +72,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "onnx": {"file": m.onnx.file, "sha256": m.onnx.sha256, "opset": m.onnx.opset},
             "onnx_ops": s.onnx_ops, "optimised_ops": s.optimised_ops,
             "latency_us": {"p50": p50, "p99": p99, "ticks": args.ticks, "threads": 1},
+            "profile": profile,
         });
         println!("{v}");
         return Ok(());
@@ -102,16 +113,29 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     println!("onnx ops     {}", hist(&s.onnx_ops));
     println!("tract ops    {}", hist(&s.optimised_ops));
     println!(
-        "latency      p50 {p50:.0} µs, p99 {p99:.0} µs per step ({} steps, one thread, full window)",
+        "latency      p50 {p50:.0} µs, p99 {p99:.0} µs per step ({} steps, one thread, full context)",
         args.ticks
     );
+    if let Some(p) = profile {
+        let total: f64 = p.iter().map(|o| o.us_per_step).sum();
+        println!("profile      µs per step by op type (timed op by op; total {total:.0} µs)");
+        for o in p {
+            println!(
+                "  {:<28} {:>3} nodes {:>8.1} µs {:>5.1} %",
+                o.op,
+                o.nodes,
+                o.us_per_step,
+                100.0 * o.us_per_step / total
+            );
+        }
+    }
     Ok(())
 }
 
-/// Per-step latency percentiles in µs over `n` steps after filling the window.
+/// Per-step latency percentiles in µs over `n` steps after filling the context.
 fn latency_us(policy: &mut Policy, n: usize) -> anyhow::Result<(f64, f64)> {
     let obs = Observation::new(Sensors::default(), 0.5);
-    // Fill the window, then let caches and the allocator settle.
+    // Fill the context, then let caches and the allocator settle.
     for _ in 0..policy.manifest().context.ticks + n / 10 {
         policy.step(&obs)?;
     }

@@ -331,6 +331,26 @@ mod collect {
         assert!(mse < 0.5, "held-out action MSE {mse}");
         assert!(run.join("model.onnx").exists() && run.join("model.toml").exists());
 
+        // The trained model loads, steps and profiles: every op of the plan is timed.
+        let manifest = run.join("model.toml");
+        let (ok, stdout, err) = strider(&[
+            "policy",
+            "inspect",
+            manifest.to_str().unwrap(),
+            "--ticks",
+            "20",
+            "--profile",
+            "20",
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(v["context_ticks"], 4);
+        let ops: Vec<&str> =
+            v["profile"].as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
+        assert!(ops.contains(&"OptMatMul"), "{ops:?}");
+        assert!(v["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+
         let mut swapped = strider_robot::RobotSpec::reference();
         swapped.joints.swap(1, 4);
         let robot = dir.join("swapped.toml");

@@ -2,10 +2,11 @@
 //! how a window of past ticks becomes the next action.
 //!
 //! This crate owns the token spec (`docs/TOKENS.md`): per-field normalisation and the
-//! `[M]` masks ([`Tokenizer`]), the fixed-size context window of the last K ticks
-//! ([`ContextWindow`]), the model manifest that ships beside every `.onnx` file and its
+//! `[M]` masks ([`Tokenizer`]), the per-step token inputs of the streaming graph
+//! ([`TokenStream`]), the model manifest that ships beside every `.onnx` file and its
 //! checks against the robot contract and the graph ([`Manifest`]), and the tract runtime
-//! ([`Policy`]). It is the only crate that names a tract type (all of them live in
+//! ([`Policy`]), which keeps each layer's key/value cache between ticks so that a tick
+//! costs two tokens of compute whatever the context length. It is the only crate that names a tract type (all of them live in
 //! `runtime.rs`; [`onnx_pb`] re-exports the ONNX protobuf schema for the exporter).
 //!
 //! It does not train or export models (`strider-train` does), pace the control loop or
@@ -16,18 +17,20 @@ mod error;
 mod graph_io;
 mod manifest;
 mod runtime;
+mod stream;
 mod tokens;
-mod window;
 
 pub use error::PolicyError;
-pub use graph_io::{GraphIo, TensorSpec, input, output};
+pub use graph_io::{
+    GraphIo, Span, TensorSpec, input, output, past_key, past_value, present_key, present_value,
+};
 pub use manifest::{
     ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection, RobotSection,
     TimingSection, sha256_hex,
 };
-pub use runtime::{GraphSummary, Policy, StepOutput, inspect_graph};
+pub use runtime::{GraphSummary, OpTime, Policy, StepOutput, inspect_graph};
+pub use stream::{Token, TokenStream};
 pub use tokens::{DEFAULT_CLAMP, Normaliser, Tokenizer};
-pub use window::ContextWindow;
 
 /// The ONNX protobuf schema (the `onnx.proto` messages as prost types), for writing model
 /// files. Re-exported from tract so that reader and writer agree on one schema.

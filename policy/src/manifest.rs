@@ -13,7 +13,7 @@ use crate::graph_io::{GraphIo, TensorSpec};
 use crate::tokens::{Normaliser, Tokenizer};
 
 /// The manifest format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything deployment must know about a model file. See `docs/TOKENS.md`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +58,8 @@ pub struct TimingSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContextSection {
-    /// Window length K in ticks (2K tokens).
+    /// Context K in ticks: every token attends to itself and the 2K − 1 tokens before it
+    /// (so the action at `O_k` sees the last K observations and K − 1 actions).
     pub ticks: usize,
     /// Token modalities within a tick, in order: `["observation", "action"]`.
     pub token_layout: Vec<String>,
@@ -66,7 +67,8 @@ pub struct ContextSection {
     pub position: String,
 }
 
-/// The network's size (informational; the graph is the truth).
+/// The network's size; `layers`, `width` and `heads` fix the shapes of the graph's
+/// key/value caches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
@@ -160,7 +162,8 @@ impl Manifest {
         check_fields("observation", &self.observation, &spec.observation_layout(), file)?;
         check_fields("action", &self.action, &spec.action_layout(), file)?;
         self.check_context(file)?;
-        let io = GraphIo::for_ticks(self.context.ticks);
+        let m = &self.model;
+        let io = GraphIo::streaming(self.context.ticks, m.layers, m.heads, m.width / m.heads);
         check_tensors("onnx.inputs", &io.inputs, &self.onnx.inputs, file)?;
         check_tensors("onnx.outputs", &io.outputs, &self.onnx.outputs, file)
     }
@@ -173,6 +176,18 @@ impl Manifest {
         };
         if self.context.ticks == 0 {
             return Err(invalid("context.ticks", "must be at least 1".into()));
+        }
+        if self.model.layers == 0
+            || self.model.heads == 0
+            || !self.model.width.is_multiple_of(self.model.heads)
+        {
+            return Err(invalid(
+                "model",
+                format!(
+                    "layers {} and heads {} must be at least 1 and width {} a multiple of heads",
+                    self.model.layers, self.model.heads, self.model.width
+                ),
+            ));
         }
         if self.context.token_layout != ["observation", "action"] {
             return Err(PolicyError::Mismatch {

@@ -11,10 +11,10 @@ use tract_onnx::prelude::*;
 use strider_robot::{ACTION_DIM, Action, OBS_DIM, Observation, RobotSpec};
 
 use crate::error::PolicyError;
-use crate::graph_io::{BATCH_DIM, GraphIo, TensorSpec, output};
+use crate::graph_io::{BATCH_DIM, FIRST_CACHE_INPUT, FIRST_CACHE_OUTPUT, GraphIo, TensorSpec, output};
 use crate::manifest::{Manifest, check_graph_io};
+use crate::stream::{Token, TokenStream};
 use crate::tokens::Tokenizer;
-use crate::window::ContextWindow;
 
 /// What one control tick produced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,21 +41,28 @@ pub struct GraphSummary {
 
 type Plan = Arc<TypedRunnableModel>;
 
-/// A loaded, checked, optimised and warmed-up model with its context window.
+/// A loaded, checked, optimised and warmed-up model with its streaming state: the key/value
+/// caches of the tokens seen so far (in tract tensors, fed back each step without a copy)
+/// and the inputs of the next step.
 pub struct Policy {
     manifest: Manifest,
     tokenizer: Tokenizer,
-    window: ContextWindow,
-    plan: Plan,
     state: TypedSimpleState,
     file: String,
     summary: GraphSummary,
-    inputs: Inputs,
+    stream: TokenStream,
+    /// One per cache input, in graph order; empty while a step runs.
+    caches: TVec<TValue>,
+    /// `A_{k−1}` as a normalised token, `None` before the first action of a stream.
+    last_action: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
 }
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy").field("file", &self.file).field("ticks", &self.window.capacity()).finish()
+        f.debug_struct("Policy")
+            .field("file", &self.file)
+            .field("ticks", &self.manifest.context.ticks)
+            .finish()
     }
 }
 
@@ -89,17 +96,17 @@ impl Policy {
         check_graph_io(&manifest, &declared_io(&proto), &file)?;
         let (plan, summary) = optimise(&proto, &manifest.onnx.inputs).map_err(engine(&onnx_file))?;
         let state = plan.spawn().map_err(engine(&onnx_file))?;
-        let manifest_ticks = manifest.context.ticks;
         let mut policy = Policy {
             tokenizer: manifest.tokenizer(),
-            window: ContextWindow::new(manifest.context.ticks),
+            stream: TokenStream::new(manifest.context.ticks),
+            caches: tvec![],
+            last_action: None,
             manifest,
-            plan,
             state,
             file: onnx_file,
             summary,
-            inputs: Inputs::new(manifest_ticks),
         };
+        policy.reset();
         policy.warm_up()?;
         Ok(policy)
     }
@@ -112,14 +119,19 @@ impl Policy {
         &self.summary
     }
 
-    /// Ticks of history currently in the window.
+    /// Ticks stepped since the last reset.
     pub fn history_len(&self) -> usize {
-        self.window.len()
+        self.stream.ticks()
     }
 
-    /// Forgets the history (a new episode).
+    /// Forgets the history (a new episode): empty, zeroed caches.
     pub fn reset(&mut self) {
-        self.window.clear();
+        self.stream.clear();
+        self.last_action = None;
+        self.caches = self.manifest.onnx.inputs[FIRST_CACHE_INPUT..]
+            .iter()
+            .map(|spec| Tensor::zero::<f32>(&spec.concrete_shape(1)).expect("f32 zeros").into_tvalue())
+            .collect();
     }
 
     // The first runs of a plan page in weights and size scratch buffers. Outputs are not
@@ -127,113 +139,132 @@ impl Policy {
     fn warm_up(&mut self) -> Result<(), PolicyError> {
         let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
         self.tokenizer.observation(&Observation::default(), &mut z, &mut m);
-        for _ in 0..3 {
-            self.window.push_observation(&z, &m);
-            self.run_window()?;
+        for t in 0..3 {
+            let prev = (t > 0).then_some((&[0.0; ACTION_DIM], &[1.0; ACTION_DIM]));
+            self.advance(prev, (&z, &m))?;
         }
         self.reset();
         Ok(())
     }
 
-    /// One control tick: appends `obs` to the history, runs the model and returns the
-    /// action `A_k`. A non-finite output is an error and is not added to the history (the
-    /// window keeps `[M]` for that action); the caller holds its last safe command.
+    /// One control tick: runs the model on the previous action and `obs` and returns the
+    /// action `A_k`. A non-finite output is an error, and that action enters the history as
+    /// `[M]`; the caller holds its last safe command.
     pub fn step(&mut self, obs: &Observation) -> Result<StepOutput, PolicyError> {
         let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
         self.tokenizer.observation(obs, &mut z, &mut m);
-        self.window.push_observation(&z, &m);
-        let (action_z, next_obs) = self.run_window()?;
-        let k = self.window.capacity();
-        let a: [f32; ACTION_DIM] = action_z[(k - 1) * ACTION_DIM..].try_into().expect("ACTION_DIM slice");
+        let prev = self.last_action.take();
+        let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
+        self.last_action = Some(([0.0; ACTION_DIM], [1.0; ACTION_DIM]));
         finite(output::ACTION, &a)?;
-        let predicted_obs = if self.window.len() >= 2 {
-            let o: [f32; OBS_DIM] =
-                next_obs[(k - 2) * OBS_DIM..(k - 1) * OBS_DIM].try_into().expect("OBS_DIM slice");
-            finite(output::NEXT_OBS, &o)?;
-            Some(self.tokenizer.detokenize_observation(&o))
-        } else {
-            None
+        let predicted_obs = match prev {
+            Some(_) => {
+                finite(output::NEXT_OBS, &o)?;
+                Some(self.tokenizer.detokenize_observation(&o))
+            }
+            None => None,
         };
-        self.window.set_action(&a, &[0.0; ACTION_DIM]);
+        self.last_action = Some((a, [0.0; ACTION_DIM]));
         Ok(StepOutput { action: self.tokenizer.detokenize_action(&a), predicted_obs })
     }
 
-    /// Runs the graph on the current window; returns the `action` and `next_obs` outputs
-    /// (normalised, all K positions).
-    fn run_window(&mut self) -> Result<(Vec<f32>, Vec<f32>), PolicyError> {
-        let b = &mut self.inputs;
-        self.window.write_inputs(
-            &mut b.obs,
-            &mut b.obs_missing,
-            &mut b.act,
-            &mut b.act_missing,
-            &mut b.tick_valid,
-        );
-        let tensors = self.inputs.tensors(self.window.capacity()).map_err(engine(&self.file))?;
-        let out = self.state.run(tensors).map_err(engine(&self.file))?;
-        outputs(&out).map_err(engine(&self.file))
-    }
-
-    /// Runs the raw graph on explicit inputs (batch 1, K ticks, normalised, see
-    /// [`crate::input`]); returns `(action, next_obs)` for all K positions. For parity
+    /// Advances the stream by one tick with explicit normalised tokens: `prev_action` is
+    /// `A_{k−1}` (`None` on the first tick), `obs` is `O_k`. Returns the outputs read at
+    /// `O_k` (the action) and at `A_{k−1}` (the prediction of `O_k`), unchecked. For parity
     /// checks and offline evaluation; the control loop uses [`Policy::step`].
-    pub fn run_raw(
+    pub fn advance(
         &mut self,
-        obs: &[f32],
-        obs_missing: &[f32],
-        act: &[f32],
-        act_missing: &[f32],
-        tick_valid: &[f32],
-    ) -> Result<(Vec<f32>, Vec<f32>), PolicyError> {
-        let raw = Inputs {
-            obs: obs.to_vec(),
-            obs_missing: obs_missing.to_vec(),
-            act: act.to_vec(),
-            act_missing: act_missing.to_vec(),
-            tick_valid: tick_valid.to_vec(),
+        prev_action: Option<Token<ACTION_DIM>>,
+        obs: Token<OBS_DIM>,
+    ) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
+        self.stream.push(prev_action, obs);
+        let inputs = self.step_inputs();
+        let run = inputs.and_then(|i| self.state.run(i));
+        let mut out = match run {
+            Ok(out) => out,
+            Err(e) => {
+                // The caches went into the failed run: start the stream afresh.
+                self.reset();
+                return Err(engine(&self.file)(e));
+            }
         };
-        let tensors = raw.tensors(self.window.capacity()).map_err(engine(&self.file))?;
-        let out = self.plan.run(tensors).map_err(engine(&self.file))?;
-        outputs(&out).map_err(engine(&self.file))
+        let heads = (|| -> TractResult<_> {
+            let a = out[0].try_as_plain_ram()?.as_slice::<f32>()?.try_into()?;
+            let o = out[1].try_as_plain_ram()?.as_slice::<f32>()?.try_into()?;
+            Ok((a, o))
+        })();
+        self.caches = out.drain(FIRST_CACHE_OUTPUT..).collect();
+        heads.map_err(engine(&self.file))
     }
-}
 
-/// Graph input buffers for batch 1, allocated once per policy.
-struct Inputs {
-    obs: Vec<f32>,
-    obs_missing: Vec<f32>,
-    act: Vec<f32>,
-    act_missing: Vec<f32>,
-    tick_valid: Vec<f32>,
-}
+    /// The graph inputs of the pushed step; takes the caches.
+    fn step_inputs(&mut self) -> TractResult<TVec<TValue>> {
+        let s = &self.stream;
+        let mut v = tvec!(
+            Tensor::from_shape(&[1, 1, OBS_DIM], &s.obs)?.into_tvalue(),
+            Tensor::from_shape(&[1, 1, OBS_DIM], &s.obs_missing)?.into_tvalue(),
+            Tensor::from_shape(&[1, 1, ACTION_DIM], &s.act)?.into_tvalue(),
+            Tensor::from_shape(&[1, 1, ACTION_DIM], &s.act_missing)?.into_tvalue(),
+            Tensor::from_shape(&[1, s.key_valid.len()], &s.key_valid)?.into_tvalue(),
+        );
+        v.extend(std::mem::take(&mut self.caches));
+        Ok(v)
+    }
 
-impl Inputs {
-    fn new(k: usize) -> Inputs {
-        Inputs {
-            obs: vec![0.0; k * OBS_DIM],
-            obs_missing: vec![0.0; k * OBS_DIM],
-            act: vec![0.0; k * ACTION_DIM],
-            act_missing: vec![0.0; k * ACTION_DIM],
-            tick_valid: vec![0.0; k],
+    /// Where a tick's time goes: wall time per optimised op type, summed over `steps`
+    /// steps of a stream whose context is full, largest first. Resets the stream.
+    pub fn profile(&mut self, steps: usize) -> Result<Vec<OpTime>, PolicyError> {
+        use std::time::{Duration, Instant};
+        self.reset();
+        let (z, m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
+        let act = ([0.0; ACTION_DIM], [0.0; ACTION_DIM]);
+        for _ in 0..self.manifest.context.ticks {
+            self.advance(Some((&act.0, &act.1)), (&z, &m))?;
         }
-    }
-
-    // tract takes its inputs by value, so each run copies the buffers into fresh tensors.
-    fn tensors(&self, k: usize) -> TractResult<TVec<TValue>> {
-        Ok(tvec!(
-            Tensor::from_shape(&[1, k, OBS_DIM], &self.obs)?.into_tvalue(),
-            Tensor::from_shape(&[1, k, OBS_DIM], &self.obs_missing)?.into_tvalue(),
-            Tensor::from_shape(&[1, k, ACTION_DIM], &self.act)?.into_tvalue(),
-            Tensor::from_shape(&[1, k, ACTION_DIM], &self.act_missing)?.into_tvalue(),
-            Tensor::from_shape(&[1, k], &self.tick_valid)?.into_tvalue(),
-        ))
+        let mut per_node: Vec<Duration> = vec![];
+        for _ in 0..steps {
+            self.stream.push(Some((&act.0, &act.1)), (&z, &m));
+            let inputs = self.step_inputs().map_err(engine(&self.file))?;
+            let out = self
+                .state
+                .run_plan_with_eval(inputs, |ctx, state, node, inputs| {
+                    let t = Instant::now();
+                    let r = tract_onnx::tract_core::plan::eval(ctx, state, node, inputs);
+                    if per_node.len() <= node.id {
+                        per_node.resize(node.id + 1, Duration::ZERO);
+                    }
+                    per_node[node.id] += t.elapsed();
+                    r
+                })
+                .map_err(engine(&self.file))?;
+            self.caches = out.into_iter().skip(FIRST_CACHE_OUTPUT).collect();
+        }
+        let model = self.state.model();
+        let mut by_op: BTreeMap<String, (Duration, usize)> = BTreeMap::new();
+        for (id, d) in per_node.iter().enumerate() {
+            let e = by_op.entry(model.node(id).op.name().to_string()).or_default();
+            e.0 += *d;
+            e.1 += 1;
+        }
+        let mut v: Vec<OpTime> = by_op
+            .into_iter()
+            .map(|(op, (d, nodes))| OpTime { op, nodes, us_per_step: d.as_secs_f64() * 1e6 / steps as f64 })
+            .collect();
+        v.sort_by(|a, b| b.us_per_step.total_cmp(&a.us_per_step));
+        self.reset();
+        Ok(v)
     }
 }
 
-fn outputs(out: &[TValue]) -> TractResult<(Vec<f32>, Vec<f32>)> {
-    let a = out[0].try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-    let o = out[1].try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-    Ok((a, o))
+/// One line of [`Policy::profile`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpTime {
+    /// tract's name of the op type.
+    pub op: String,
+    /// Nodes of that type in the plan.
+    pub nodes: usize,
+    /// Mean wall time per step, all those nodes together.
+    pub us_per_step: f64,
 }
 
 fn finite(name: &'static str, v: &[f32]) -> Result<(), PolicyError> {
@@ -298,7 +329,12 @@ fn optimise(proto: &pb::ModelProto, inputs: &[TensorSpec]) -> TractResult<(Plan,
         debug_assert!(spec.shape.first().map(String::as_str) == Some(BATCH_DIM));
         model.set_input_fact(i, f32::fact(spec.concrete_shape(1)).into())?;
     }
-    let optimised = model.into_optimized()?;
+    // tract lowers each ONNX `Attention` to its flash kernel by default, which measured
+    // 1.5× slower per step here than its matmul + softmax decomposition (2 queries on
+    // 2K + 1 keys is too little work to tile; docs/BENCHMARKS.md): pick the latter for
+    // every key length this runtime streams.
+    let scope = tract_onnx::tract_core::knobs::KnobScope::new([("TRACT_FLASH_SDPA_MIN_SEQ_LEN", "1000000")])?;
+    let optimised = scope.enter(|| model.into_optimized())?;
     let summary = GraphSummary {
         initializer_scalars: initializer_scalars(proto),
         onnx_ops: onnx_histogram(proto),

@@ -1,5 +1,5 @@
-//! One `Policy::step` (tokenize, window, tract run, detokenize) of the default-size model
-//! (4 layers, width 192, 4 heads) with a full window of 16, 32 and 64 ticks, one thread.
+//! One `Policy::step` (tokenize, tract streaming step, detokenize) of the default-size model
+//! (4 layers, width 192, 4 heads) with a full context of 16, 32 and 64 ticks, one thread.
 //! `cargo bench -p strider-train --bench policy_step`; the ONNX Runtime comparison on
 //! the same files is `bench/policy_latency.sh` (see docs/BENCHMARKS.md).
 

@@ -34,8 +34,13 @@ impl Default for ModelConfig {
 pub struct OptimConfig {
     /// Optimiser steps (default 2000).
     pub steps: usize,
-    /// Windows per step (default 32).
+    /// Sequences per step (default 32).
     pub batch_size: usize,
+    /// Ticks per training sequence (default 32; at least `model.context_ticks`). Each
+    /// token attends only to the 2K tokens up to itself, as at run time; sequences longer
+    /// than K also train the deeper layers on the older history that reaches them through
+    /// the key/value caches when the policy streams.
+    pub sequence_ticks: usize,
     /// Peak learning rate (default 1e-3).
     pub learning_rate: f64,
     /// Linear warm-up steps before the cosine decay (default 100).
@@ -64,6 +69,7 @@ impl Default for OptimConfig {
         OptimConfig {
             steps: 2000,
             batch_size: 32,
+            sequence_ticks: 32,
             learning_rate: 1e-3,
             warmup_steps: 100,
             final_lr_fraction: 0.1,
@@ -147,8 +153,11 @@ impl TrainConfig {
         if self.optim.batch_size == 0 || self.optim.steps == 0 {
             return bad("optim", "steps and batch_size must be at least 1");
         }
-        if self.data.episode_ticks < m.context_ticks + 1 {
-            return bad("data.episode_ticks", "must exceed model.context_ticks");
+        if self.optim.sequence_ticks < m.context_ticks {
+            return bad("optim.sequence_ticks", "must be at least model.context_ticks");
+        }
+        if self.data.episode_ticks < self.optim.sequence_ticks + 1 {
+            return bad("data.episode_ticks", "must exceed optim.sequence_ticks");
         }
         if !(0.0..1.0).contains(&self.data.held_out_fraction) {
             return bad("data.held_out_fraction", "must be in [0, 1)");

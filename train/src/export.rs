@@ -1,10 +1,12 @@
 //! ONNX export: writes exactly the computation of [`Model::forward`] as a standard opset-17
 //! graph (no custom ops), plus the manifest that ships beside it.
 //!
-//! Shapes are fixed at the context length K (2K tokens) with a symbolic batch; the causal
-//! mask and the ALiBi bias are baked into one `[1, H, 2K, 2K]` initializer, and a partly
-//! filled window is handled by the `tick_valid` input (empty slots, on the left, are
-//! masked out as keys), so start-up needs no other graph.
+//! The graph is one streaming step: it embeds the tick's two new tokens (`A_{k−1}`, `O_k`),
+//! runs every block on them against that block's cache of the 2K − 1 tokens before them,
+//! and returns the two heads' outputs and the shifted caches. Shapes are fixed by the
+//! context length K with a symbolic batch; the causal + window mask and the ALiBi bias for
+//! the two queries are one `[1, H, 2, 2K + 1]` initializer, and empty cache slots at
+//! start-up are masked by the `key_valid` input, so start-up needs no other graph.
 
 use std::path::{Path, PathBuf};
 
@@ -13,16 +15,17 @@ use prost::Message;
 
 use strider_policy::onnx_pb as pb;
 use strider_policy::{
-    ContextSection, FORMAT_VERSION, GraphIo, Manifest, ModelSection, OnnxSection, RobotSection, TensorSpec,
-    TimingSection, Tokenizer, input, output, sha256_hex,
+    ContextSection, FORMAT_VERSION, GraphIo, Manifest, ModelSection, OnnxSection, RobotSection, Span,
+    TensorSpec, TimingSection, Tokenizer, input, output, past_key, past_value, present_key, present_value,
+    sha256_hex,
 };
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
 use crate::error::TrainError;
-use crate::model::{LN_EPS, MASKED_SCORE, Model, alibi_causal_bias};
+use crate::model::{LN_EPS, MASKED_SCORE, Model, alibi_window_bias};
 
 /// The ONNX operator set written (17: `LayerNormalization` is standard from here).
-pub const OPSET: i64 = 17;
+pub const OPSET: i64 = 23;
 
 /// Builds a graph node by node; every value gets a unique name.
 struct Graph {
@@ -45,15 +48,6 @@ fn attr_float(name: &str, f: f32) -> pb::AttributeProto {
         name: name.into(),
         r#type: pb::attribute_proto::AttributeType::Float as i32,
         f,
-        ..Default::default()
-    }
-}
-
-fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: ints.to_vec(),
         ..Default::default()
     }
 }
@@ -81,17 +75,6 @@ impl Graph {
             dims: vec![data.len() as i64],
             data_type: pb::tensor_proto::DataType::Int64 as i32,
             raw_data: data.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            ..Default::default()
-        });
-        name.into()
-    }
-
-    fn scalar_i64(&mut self, name: &str, v: i64) -> String {
-        self.inits.push(pb::TensorProto {
-            name: name.into(),
-            dims: vec![],
-            data_type: pb::tensor_proto::DataType::Int64 as i32,
-            raw_data: v.to_le_bytes().to_vec(),
             ..Default::default()
         });
         name.into()
@@ -178,12 +161,14 @@ fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
     }
 }
 
-/// The ONNX file's bytes for `model` at its configured context length.
+/// The ONNX file's bytes for `model`: one streaming step (see [`strider_policy::GraphIo`]).
 pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
     let cfg = &model.cfg;
-    let (k, t, w, heads) =
-        (cfg.context_ticks as i64, 2 * cfg.context_ticks as i64, cfg.width as i64, cfg.heads as i64);
+    let (w, heads) = (cfg.width as i64, cfg.heads as i64);
     let dh = w / heads;
+    let span = Span::for_ticks(cfg.context_ticks);
+    // Keys of each step: the C cached tokens, then the two new ones at positions C, C + 1.
+    let (c, keys) = (span.cached as i64, span.cached as i64 + 2);
     let mut g = Graph::new();
 
     // Embeddings with [M] substitution: z·(1 − m) + [M]·m.
@@ -197,49 +182,55 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
             let zin = g.op("Add", &[&kept, &filled], vec![]);
             g.linear(&zin, lin, name, None)
         };
-    let eo = embed(&mut g, input::OBS, input::OBS_MISSING, &model.mask_obs, &model.embed_obs, "embed_obs")?;
     let ea = embed(&mut g, input::ACT, input::ACT_MISSING, &model.mask_act, &model.embed_act, "embed_act")?;
-    let axis2 = g.i64s("axes_2", &[2]);
-    let eo = g.op("Unsqueeze", &[&eo, &axis2], vec![]);
-    let ea = g.op("Unsqueeze", &[&ea, &axis2], vec![]);
-    let pair = g.op("Concat", &[&eo, &ea], vec![attr_int("axis", 2)]);
-    let tokens_shape = g.i64s("shape_tokens", &[0, t, w]);
-    let mut x = g.op("Reshape", &[&pair, &tokens_shape], vec![]);
+    let eo = embed(&mut g, input::OBS, input::OBS_MISSING, &model.mask_obs, &model.embed_obs, "embed_obs")?;
+    // [batch, 2, width]: A_{k−1}, then O_k.
+    let mut x = g.op("Concat", &[&ea, &eo], vec![attr_int("axis", 1)]);
 
-    // Attention bias: baked ALiBi + causal, plus the empty-slot key bias from tick_valid.
-    let alibi = g.f32("alibi_causal_bias", &[1, heads, t, t], &alibi_causal_bias(cfg.heads, t as usize));
-    let v = g.op("Unsqueeze", &[input::TICK_VALID, &axis2], vec![]);
-    let vv = g.op("Concat", &[&v, &v], vec![attr_int("axis", 2)]);
-    let key_shape = g.i64s("shape_key_bias", &[0, 1, 1, t]);
-    let vv = g.op("Reshape", &[&vv, &key_shape], vec![]);
+    // Attention bias: baked ALiBi + causal + window for the two queries, plus the
+    // empty-slot key bias from key_valid.
+    let window = alibi_window_bias(cfg.heads, &[span.cached, span.cached + 1], keys as usize, span.tokens);
+    let alibi = g.f32("alibi_window_bias", &[1, heads, 2, keys], &window);
+    let key_shape = g.i64s("shape_key_bias", &[0, 1, 1, keys]);
+    let kv = g.op("Reshape", &[input::KEY_VALID, &key_shape], vec![]);
     let neg = g.f32("masked_score_neg", &[], &[-MASKED_SCORE]);
     let pos = g.f32("masked_score", &[], &[MASKED_SCORE]);
-    let kb = g.op("Mul", &[&vv, &neg], vec![]);
+    let kb = g.op("Mul", &[&kv, &neg], vec![]);
     let kb = g.op("Add", &[&kb, &pos], vec![]);
     let bias = g.op("Add", &[&alibi, &kb], vec![]);
 
-    let heads_shape = g.i64s("shape_heads", &[0, t, heads, dh]);
-    let scale = g.f32("attn_scale", &[], &[1.0 / (dh as f32).sqrt()]);
+    let shift = (g.i64s("shift_start", &[2]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2]));
     let sqrt2 = g.f32("sqrt2", &[], &[std::f32::consts::SQRT_2]);
     let half = g.f32("half", &[], &[0.5]);
     for (i, blk) in model.blocks.iter().enumerate() {
         let p = format!("blocks.{i}");
         let h = g.layer_norm(&x, &blk.ln1, &format!("{p}.ln1"))?;
-        let proj = |g: &mut Graph, lin, n: &str, perm: &[i64]| -> Result<String, TrainError> {
-            let y = g.linear(&h, lin, &format!("{p}.attn.{n}"), None)?;
-            let y = g.op("Reshape", &[&y, &heads_shape], vec![]);
-            Ok(g.op("Transpose", &[&y], vec![attr_ints("perm", perm)]))
-        };
-        let q = proj(&mut g, &blk.q, "q", &[0, 2, 1, 3])?;
-        let kt = proj(&mut g, &blk.k, "k", &[0, 2, 3, 1])?;
-        let vh = proj(&mut g, &blk.v, "v", &[0, 2, 1, 3])?;
-        let s = g.op("MatMul", &[&q, &kt], vec![]);
-        let s = g.op("Mul", &[&s, &scale], vec![]);
-        let s = g.op("Add", &[&s, &bias], vec![]);
-        let pr = g.op("Softmax", &[&s], vec![attr_int("axis", -1)]);
-        let a = g.op("MatMul", &[&pr, &vh], vec![]);
-        let a = g.op("Transpose", &[&a], vec![attr_ints("perm", &[0, 2, 1, 3])]);
-        let a = g.op("Reshape", &[&a, &tokens_shape], vec![]);
+        // ONNX `Attention` (opset 23): Q, K, V as [batch, 2, width] split into heads by
+        // the op, the caches appended as past keys and values, ALiBi + window + empty-slot
+        // mask as the additive `attn_mask`. Its present caches hold all 2K + 1 keys; ours
+        // drop the two oldest.
+        let q = g.linear(&h, &blk.q, &format!("{p}.attn.q"), None)?;
+        let k = g.linear(&h, &blk.k, &format!("{p}.attn.k"), None)?;
+        let v = g.linear(&h, &blk.v, &format!("{p}.attn.v"), None)?;
+        let (pk, pv) = (past_key(i), past_value(i));
+        g.count += 1;
+        let (y, all_k, all_v) =
+            (format!("attention_{}", g.count), format!("keys_{}", g.count), format!("values_{}", g.count));
+        g.nodes.push(pb::NodeProto {
+            name: format!("Attention_{}", g.count),
+            op_type: "Attention".into(),
+            input: vec![q, k, v, bias.clone(), pk, pv],
+            output: vec![y.clone(), all_k.clone(), all_v.clone()],
+            attribute: vec![
+                attr_int("q_num_heads", heads),
+                attr_int("kv_num_heads", heads),
+                attr_float("scale", 1.0 / (dh as f32).sqrt()),
+            ],
+            ..Default::default()
+        });
+        g.named("Slice", &[&all_k, &shift.0, &shift.1, &shift.2], vec![], &present_key(i));
+        g.named("Slice", &[&all_v, &shift.0, &shift.1, &shift.2], vec![], &present_value(i));
+        let a = y;
         let a = g.linear(&a, &blk.o, &format!("{p}.attn.o"), None)?;
         x = g.op("Add", &[&x, &a], vec![]);
         let h2 = g.layer_norm(&x, &blk.ln2, &format!("{p}.ln2"))?;
@@ -254,16 +245,41 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
         x = g.op("Add", &[&x, &m], vec![]);
     }
     let hf = g.layer_norm(&x, &model.ln_f, "ln_f")?;
-    let ticks_shape = g.i64s("shape_ticks", &[0, k, 2, w]);
-    let hf = g.op("Reshape", &[&hf, &ticks_shape], vec![]);
-    let i0 = g.scalar_i64("index_obs_token", 0);
-    let i1 = g.scalar_i64("index_act_token", 1);
-    let h_o = g.op("Gather", &[&hf, &i0], vec![attr_int("axis", 2)]);
-    let h_a = g.op("Gather", &[&hf, &i1], vec![attr_int("axis", 2)]);
-    g.linear(&h_o, &model.head_act, "head_act", Some(output::ACTION))?;
-    g.linear(&h_a, &model.head_obs, "head_obs", Some(output::NEXT_OBS))?;
+    // Both heads as one matmul on the two tokens side by side, [batch, 1, 2·width]: rows
+    // of A_{k−1} feed the observation head, rows of O_k the action head. (Slicing the two
+    // tokens apart instead makes tract split the whole last block per token, reading its
+    // weights twice.)
+    let pair_shape = g.i64s("shape_token_pair", &[0, 1, 2 * w]);
+    let pair = g.op("Reshape", &[&hf, &pair_shape], vec![]);
+    let (wo, wa) = (model.head_obs.weight().t()?, model.head_act.weight().t()?);
+    let (no, na) = (OBS_DIM, ACTION_DIM);
+    let (wo, wa): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (wo.to_vec2()?, wa.to_vec2()?);
+    let mut heads_w = vec![0f32; 2 * w as usize * (na + no)];
+    for r in 0..w as usize {
+        // Output columns: the action (na), then the observation (no).
+        heads_w[r * (na + no) + na..(r + 1) * (na + no)].copy_from_slice(&wo[r]);
+        let r2 = r + w as usize;
+        heads_w[r2 * (na + no)..r2 * (na + no) + na].copy_from_slice(&wa[r]);
+    }
+    let heads_w = g.f32("heads.weight_t", &[2 * w, (na + no) as i64], &heads_w);
+    let mut heads_b: Vec<f32> = model.head_act.bias().expect("bias").to_vec1()?;
+    heads_b.extend(model.head_obs.bias().expect("bias").to_vec1::<f32>()?);
+    let heads_b = g.f32("heads.bias", &[(na + no) as i64], &heads_b);
+    let y = g.op("MatMul", &[&pair, &heads_w], vec![]);
+    let y = g.op("Add", &[&y, &heads_b], vec![]);
+    let cols = |g: &mut Graph, from: usize, to: usize, out: &str| {
+        let (s, e, a) = (
+            g.i64s(&format!("{out}_start"), &[from as i64]),
+            g.i64s(&format!("{out}_end"), &[to as i64]),
+            g.i64s(&format!("{out}_axis"), &[2]),
+        );
+        g.named("Slice", &[&y, &s, &e, &a], vec![], out);
+    };
+    cols(&mut g, 0, na, output::ACTION);
+    cols(&mut g, na, na + no, output::NEXT_OBS);
+    debug_assert_eq!(c + 2, keys);
 
-    let io = GraphIo::for_ticks(cfg.context_ticks);
+    let io = graph_io(cfg);
     let graph = pb::GraphProto {
         name: "strider_trajectory_transformer".into(),
         node: g.nodes,
@@ -273,7 +289,7 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
         ..Default::default()
     };
     let proto = pb::ModelProto {
-        ir_version: 8,
+        ir_version: 11,
         opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: OPSET }],
         producer_name: "strider-train".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
@@ -281,6 +297,10 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
         ..Default::default()
     };
     Ok(proto.encode_to_vec())
+}
+
+fn graph_io(cfg: &crate::config::ModelConfig) -> GraphIo {
+    GraphIo::streaming(cfg.context_ticks, cfg.layers, cfg.heads, cfg.width / cfg.heads)
 }
 
 /// What was written by [`write_model`].
@@ -321,7 +341,7 @@ pub fn manifest_for(
     bytes: &[u8],
 ) -> Manifest {
     let cfg = &model.cfg;
-    let io = GraphIo::for_ticks(cfg.context_ticks);
+    let io = graph_io(cfg);
     debug_assert_eq!((tokenizer.obs.dim(), tokenizer.act.dim()), (OBS_DIM, ACTION_DIM));
     Manifest {
         format_version: FORMAT_VERSION,

@@ -2,8 +2,9 @@
 //!
 //! Tokens `O_1 A_1 … O_n A_n`; each modality has a linear embedding and a learned `[M]`
 //! vector in input space (a masked field takes its `[M]` value before the embedding);
-//! pre-LayerNorm blocks with ALiBi-biased causal attention; the action head is read at
-//! `O` positions and the observation head at `A` positions. `export.rs` writes exactly
+//! pre-LayerNorm blocks with ALiBi-biased causal attention over a sliding window of 2K
+//! tokens (K = the context in ticks), so a sequence of any length is one forward pass;
+//! the action head is read at `O` positions and the observation head at `A` positions. `export.rs` writes exactly
 //! this computation as ONNX; keep the two in step (the parity test checks them).
 
 use candle_core::{D, DType, Device, Module, Tensor, Var};
@@ -27,18 +28,27 @@ pub fn alibi_slopes(heads: usize) -> Vec<f32> {
     (0..heads).map(|h| 2f32.powf(-8.0 * (h as f32 + 1.0) / heads as f32)).collect()
 }
 
-/// The constant `[H, T, T]` attention bias: −slope·(i − j) for key j ≤ query i, else
-/// [`MASKED_SCORE`]. It depends only on i − j, so a window that slides keeps its meaning.
-pub fn alibi_causal_bias(heads: usize, tokens: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(heads * tokens * tokens);
+/// The ALiBi + sliding-window attention bias, `[H, queries.len(), keys]` flattened: for the
+/// query at token position `i` and the key at position `j` (keys sit at `0..keys`),
+/// −slope·(i − j) when `j ≤ i` and `i − j < span`, else [`MASKED_SCORE`]. Every token sees
+/// itself and the `span − 1` tokens before it, and nothing else; the bias depends only on
+/// `i − j`, which is what lets the runtime stream with a key/value cache.
+pub fn alibi_window_bias(heads: usize, queries: &[usize], keys: usize, span: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(heads * queries.len() * keys);
     for slope in alibi_slopes(heads) {
-        for i in 0..tokens {
-            for j in 0..tokens {
-                out.push(if j <= i { -slope * (i - j) as f32 } else { MASKED_SCORE });
+        for &i in queries {
+            for j in 0..keys {
+                out.push(if j <= i && i - j < span { -slope * (i - j) as f32 } else { MASKED_SCORE });
             }
         }
     }
     out
+}
+
+/// Keys a token attends to (itself included) with a context of `ticks`: 2K, so `O_k`
+/// sees `O_{k−K+1} … O_k` and the actions between them.
+pub fn attention_span(ticks: usize) -> usize {
+    2 * ticks
 }
 
 pub(crate) struct LayerNorm {
@@ -129,8 +139,6 @@ pub struct Batch {
     pub obs_missing: Tensor,
     pub act: Tensor,
     pub act_missing: Tensor,
-    /// `[B, n]`, 1 = tick holds data; `None` = every tick does.
-    pub tick_valid: Option<Tensor>,
 }
 
 impl Model {
@@ -210,23 +218,23 @@ impl Model {
         Ok(())
     }
 
-    /// The forward pass: `(action [B, n, ACTION_DIM], next_obs [B, n, OBS_DIM])`, both
-    /// normalised. `action[k]` is read at `O_k`, `next_obs[k]` at `A_k`.
+    /// The forward pass over sequences of any length n: `(action [B, n, ACTION_DIM],
+    /// next_obs [B, n, OBS_DIM])`, both normalised. `action[k]` is read at `O_k`,
+    /// `next_obs[k]` at `A_k`; each token attends to the 2K tokens up to itself.
     pub fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, n, _) = batch.obs.dims3()?;
         let w = self.cfg.width;
         let eo = self.embed_obs.forward(&fill_masked(&batch.obs, &batch.obs_missing, &self.mask_obs)?)?;
         let ea = self.embed_act.forward(&fill_masked(&batch.act, &batch.act_missing, &self.mask_act)?)?;
         let mut x = Tensor::stack(&[&eo, &ea], 2)?.reshape((b, 2 * n, w))?;
-        let mut bias = Tensor::from_vec(
-            alibi_causal_bias(self.cfg.heads, 2 * n),
+        let positions: Vec<usize> = (0..2 * n).collect();
+        let span = attention_span(self.cfg.context_ticks);
+        let bias = Tensor::from_vec(
+            alibi_window_bias(self.cfg.heads, &positions, 2 * n, span),
             (self.cfg.heads, 2 * n, 2 * n),
             &Device::Cpu,
         )?
         .unsqueeze(0)?;
-        if let Some(valid) = &batch.tick_valid {
-            bias = bias.broadcast_add(&key_bias(valid)?)?;
-        }
         for block in &self.blocks {
             x = block.forward(&x, &bias, self.cfg.heads)?;
         }
@@ -243,9 +251,23 @@ fn fill_masked(z: &Tensor, m: &Tensor, mask_value: &Tensor) -> candle_core::Resu
     (z * keep)? + m.broadcast_mul(mask_value)?
 }
 
-/// `[B, 1, 1, 2n]`: 0 for tokens of valid ticks, [`MASKED_SCORE`] for empty slots.
-fn key_bias(valid: &Tensor) -> candle_core::Result<Tensor> {
-    let (b, n) = valid.dims2()?;
-    let per_token = Tensor::stack(&[valid, valid], 2)?.reshape((b, 2 * n))?;
-    per_token.affine(-f64::from(MASKED_SCORE), f64::from(MASKED_SCORE))?.reshape((b, 1, 1, 2 * n))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With a 2-tick context, token 5 (`O_3`) sees tokens 2–5 (`O_2 A_2 O_3` and itself's
+    /// predecessor `A_2`): four keys, ALiBi by distance; older and future keys are masked.
+    #[test]
+    fn window_bias_admits_exactly_the_span() {
+        let span = attention_span(2);
+        let bias = alibi_window_bias(1, &[5], 8, span);
+        let slope = alibi_slopes(1)[0];
+        for (j, b) in bias.iter().enumerate() {
+            if (2..=5).contains(&j) {
+                assert_eq!(*b, -slope * (5 - j) as f32, "key {j}");
+            } else {
+                assert_eq!(*b, MASKED_SCORE, "key {j}");
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ use crate::rng::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub step: usize,
-    /// Action MSE at the newest tick of full windows, with that tick's action input
+    /// Action MSE at the newest tick of held-out sequences, with that tick's action input
     /// `[M]` as at run time (action-labelled episodes only).
     pub action_mse: f32,
     /// Next-observation MSE over all positions whose target is known.
@@ -97,7 +97,7 @@ impl Trainer {
     pub fn new(cfg: TrainConfig, source: &dyn EpisodeSource) -> Result<Trainer, TrainError> {
         cfg.validate("training config")?;
         let mut episodes = source.episodes()?;
-        let need = cfg.model.context_ticks + 1;
+        let need = cfg.optim.sequence_ticks + 1;
         if let Some(i) = episodes.iter().position(|e| e.len() < need) {
             return Err(TrainError::Data(format!(
                 "episode {i} has {} ticks; need at least {need}",
@@ -175,7 +175,7 @@ impl Trainer {
     }
 
     fn train_step(&mut self, lr: f64) -> Result<f32, TrainError> {
-        let (b, k) = (self.cfg.optim.batch_size, self.cfg.model.context_ticks);
+        let (b, k) = (self.cfg.optim.batch_size, self.cfg.optim.sequence_ticks);
         let starts: Vec<(usize, usize)> = (0..b)
             .map(|_| {
                 let e = self.rng.below(self.train.len());
@@ -206,9 +206,10 @@ impl Trainer {
         Ok((la + (lo * self.cfg.optim.obs_loss_weight)?)?)
     }
 
-    /// Held-out metrics on fixed, non-overlapping full windows.
+    /// Held-out metrics on fixed, non-overlapping sequences; the action error is scored
+    /// at the last tick of each, with its action input `[M]` as at run time.
     pub fn evaluate(&self) -> Result<Evaluation, TrainError> {
-        let k = self.cfg.model.context_ticks;
+        let k = self.cfg.optim.sequence_ticks;
         let starts: Vec<(usize, usize)> = self
             .held
             .iter()
@@ -343,7 +344,6 @@ fn to_batch(w: &Windows) -> Result<(Batch, Targets), TrainError> {
             obs_missing: t(&w.obs_missing, OBS_DIM)?,
             act: t(&w.act, ACTION_DIM)?,
             act_missing: t(&w.act_missing, ACTION_DIM)?,
-            tick_valid: None,
         },
         Targets { act: t(&w.act_target, ACTION_DIM)?, next_obs: t(&w.next_obs, OBS_DIM)? },
     ))
@@ -356,7 +356,7 @@ fn masked_mse(pred: &Tensor, target: &Tensor, missing: &[f32]) -> Result<Tensor,
     Ok(((pred - target)?.sqr()? * keep)?.sum_all()?.affine(1.0 / f64::from(n), 0.0)?)
 }
 
-/// Builds windows of `k` ticks at `(episode, start)`. Observation fields are dropped to
+/// Builds sequences of `k` ticks at `(episode, start)`. Observation fields are dropped to
 /// `[M]` with probability `dropout` (inputs only; targets keep them). With
 /// `mask_last_action`, the newest tick's action input is `[M]`, as at run time.
 fn windows(

@@ -116,7 +116,7 @@ fn context_length_disagrees_with_graph() {
         m.onnx.outputs = m8.onnx.outputs;
         m.onnx.sha256 = sha256_hex(&std::fs::read(dir.join(&m.onnx.file)).unwrap());
     });
-    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[0] (obs).shape");
+    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[4] (key_valid).shape");
 }
 
 #[test]

@@ -1,0 +1,128 @@
+//! The per-step inputs of the streaming graph other than the caches: the tick's two new
+//! tokens with their `[M]` masks, and which attention keys hold a token. Buffers are
+//! allocated once, when the stream is built.
+
+use strider_robot::{ACTION_DIM, OBS_DIM};
+
+use crate::graph_io::Span;
+
+/// A normalised token and its mask (1 = `[M]`).
+pub type Token<'a, const N: usize> = (&'a [f32; N], &'a [f32; N]);
+
+/// The inputs of one step, and the validity of every cached key.
+///
+/// `key_valid` mirrors the caches the graph keeps: its first `C` entries are the cached
+/// tokens, oldest first, and the last two are this step's `A_{k−1}` and `O_k`. Each step
+/// shifts it left by two, as the graph shifts its caches.
+#[derive(Debug, Clone)]
+pub struct TokenStream {
+    pub obs: [f32; OBS_DIM],
+    pub obs_missing: [f32; OBS_DIM],
+    pub act: [f32; ACTION_DIM],
+    pub act_missing: [f32; ACTION_DIM],
+    pub key_valid: Vec<f32>,
+    ticks: usize,
+}
+
+impl TokenStream {
+    pub fn new(context_ticks: usize) -> TokenStream {
+        assert!(context_ticks > 0, "a context holds at least one tick");
+        TokenStream {
+            obs: [0.0; OBS_DIM],
+            obs_missing: [1.0; OBS_DIM],
+            act: [0.0; ACTION_DIM],
+            act_missing: [1.0; ACTION_DIM],
+            key_valid: vec![0.0; Span::for_ticks(context_ticks).cached + 2],
+            ticks: 0,
+        }
+    }
+
+    /// Ticks pushed since the stream was built or cleared.
+    pub fn ticks(&self) -> usize {
+        self.ticks
+    }
+
+    /// Forgets the history: every cached key becomes an empty slot.
+    pub fn clear(&mut self) {
+        self.key_valid.fill(0.0);
+        self.ticks = 0;
+    }
+
+    /// Prepares the step of tick k: `prev_action` is `A_{k−1}` (`None` on the first tick of
+    /// a stream, when there is none: its slot is then an empty key) and `obs` is `O_k`.
+    pub fn push(&mut self, prev_action: Option<Token<ACTION_DIM>>, obs: Token<OBS_DIM>) {
+        let n = self.key_valid.len();
+        self.key_valid.copy_within(2.., 0);
+        self.key_valid[n - 2] = f32::from(u8::from(prev_action.is_some()));
+        self.key_valid[n - 1] = 1.0;
+        match prev_action {
+            Some((z, m)) => masked_copy(z, m, &mut self.act, &mut self.act_missing),
+            None => {
+                self.act.fill(0.0);
+                self.act_missing.fill(1.0);
+            }
+        }
+        masked_copy(obs.0, obs.1, &mut self.obs, &mut self.obs_missing);
+        self.ticks += 1;
+    }
+}
+
+/// A masked field is stored as 0 whatever the caller passed: the graph computes
+/// `z·(1 − m) + [M]·m`, and 0·NaN would still be NaN.
+fn masked_copy<const N: usize>(z: &[f32; N], m: &[f32; N], z_out: &mut [f32; N], m_out: &mut [f32; N]) {
+    for i in 0..N {
+        z_out[i] = if m[i] != 0.0 { 0.0 } else { z[i] };
+    }
+    *m_out = *m;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// After n ticks, the keys that hold a token are exactly the newest tokens of those
+        /// ticks, right-aligned: `A_0` does not exist, so the oldest slot of the first
+        /// tick stays empty until it is shifted out.
+        #[test]
+        fn key_validity_after_wrap_around(k in 1usize..12, n in 0usize..60) {
+            let mut s = TokenStream::new(k);
+            for t in 0..n {
+                let prev = (t > 0).then_some((&[0.5; ACTION_DIM], &[0.0; ACTION_DIM]));
+                s.push(prev, (&[t as f32; OBS_DIM], &[0.0; OBS_DIM]));
+            }
+            let len = s.key_valid.len();
+            prop_assert_eq!(len, 2 * k + 1);
+            // Tokens streamed so far: A_0 (empty), O_1, A_1, O_2 … A_{n−1}, O_n.
+            for (p, &v) in s.key_valid.iter().enumerate() {
+                let from_end = len - 1 - p; // 0 = O_n
+                let want = n > 0 && from_end < 2 * n - 1;
+                prop_assert_eq!(v, f32::from(u8::from(want)), "slot {} of {} after {} ticks", p, len, n);
+            }
+            prop_assert_eq!(s.ticks(), n);
+            if n > 0 {
+                prop_assert!(s.obs.iter().all(|&x| x == (n - 1) as f32));
+            }
+        }
+
+        /// A masked field reaches the graph as value 0 with mask 1, whatever was measured,
+        /// and a tick without a previous action gives an all-`[M]` action token.
+        #[test]
+        fn masks_never_leak_values(secret in 1.0f32..100.0, field in 0usize..OBS_DIM, start in any::<bool>()) {
+            let mut s = TokenStream::new(4);
+            let mut obs = [secret; OBS_DIM];
+            let mut missing = [0.0; OBS_DIM];
+            obs[field] = f32::NAN;
+            missing[field] = 1.0;
+            let act = ([secret; ACTION_DIM], [1.0; ACTION_DIM]);
+            let prev = (!start).then_some((&act.0, &act.1));
+            s.push(prev, (&obs, &missing));
+            prop_assert_eq!(s.obs[field], 0.0);
+            prop_assert_eq!(s.obs_missing[field], 1.0);
+            prop_assert!(s.act.iter().all(|&x| x == 0.0));
+            prop_assert!(s.act_missing.iter().all(|&x| x == 1.0));
+            prop_assert_eq!(s.key_valid[s.key_valid.len() - 2], f32::from(u8::from(!start)));
+        }
+    }
+}
