@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod collect;
+mod deploy;
 mod export;
 mod link;
 mod logs;
+mod model;
 mod policy;
 mod record;
 mod replay;
@@ -39,6 +41,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Run a controller on the bundled simulator and print a run summary (or `sim eval`).
     Sim(Box<sim::SimArgs>),
+    /// Walk a robot over its serial link: the policy through the real-time controller
+    /// (homing, safety envelope, damping on a fall or Ctrl-C).
+    Deploy(deploy::DeployArgs),
     /// Serve the simulator on a pseudo-terminal as a robot speaking the serial protocol.
     VirtualRobot(virtual_robot::VirtualRobotArgs),
     /// The serial link to a robot: probe a port (handshake, firmware, latency, errors).
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Export(cmd) => export::run(cmd),
         Command::Collect(args) => collect::run(args),
         Command::Sim(args) => sim::run(*args),
+        Command::Deploy(args) => deploy::run(args),
         Command::VirtualRobot(args) => virtual_robot::run(args),
         Command::Link(cmd) => link::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),

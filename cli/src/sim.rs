@@ -4,11 +4,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::AtomicBool;
+
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
+use strider_controller::{Controller as Loop, RunConfig, RunReport, SafetyConfig};
 use strider_sim::sweep::{self, Case, Row};
 use strider_sim::{
-    ExpertParams, GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim, SimConfig, run_expert,
+    EpisodeTracker, ExpertParams, GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim,
+    SimConfig, SimError, run_expert,
 };
 
 use crate::robot::RobotArg;
@@ -29,16 +33,24 @@ enum SimCommand {
 }
 
 /// Which controller drives the robot.
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 enum Controller {
-    /// The SIMBICON-style expert (privileged state, position targets at the control rate).
+    /// The trajectory transformer (`--model`), through the real-time controller's safety
+    /// envelope, seeing only the robot's sensors.
+    Policy,
+    /// The SIMBICON-style expert it learned from (privileged state, position targets at
+    /// the control rate).
     Expert,
 }
 
 #[derive(Args)]
 struct RunArgs {
-    #[arg(long, value_enum, default_value = "expert")]
+    #[arg(long, value_enum, default_value = "policy")]
     controller: Controller,
+    /// The policy's manifest (`model.toml`, the `.onnx` beside it). Default: the model
+    /// built into strider (models/walker2d-biped).
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
     /// Commanded forward speed, m/s.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     speed: f64,
@@ -81,6 +93,11 @@ enum Suite {
 struct EvalArgs {
     #[arg(long, value_enum)]
     suite: Suite,
+    #[arg(long, value_enum, default_value = "policy")]
+    controller: Controller,
+    /// The policy's manifest. Default: the built-in model.
+    #[arg(long, value_name = "FILE")]
+    model: Option<PathBuf>,
     /// Seeds per condition (speed and envelope suites).
     #[arg(long, default_value_t = 10)]
     seeds: u64,
@@ -121,7 +138,6 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
 }
 
 fn run_one(args: RunArgs) -> anyhow::Result<()> {
-    let Controller::Expert = args.controller;
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         anyhow::bail!("--seconds {}: use a positive duration", args.seconds);
     }
@@ -129,6 +145,10 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     let scenario = match &args.scenario {
         Some(path) => Scenario::load(path).context("loading scenario")?,
         None => Scenario::default(),
+    };
+    let policy = match args.controller {
+        Controller::Policy => Some(crate::model::load(args.model.as_deref(), &spec)?),
+        Controller::Expert => None,
     };
     let mut sim = Sim::new(spec, SimConfig::default()).context("building the simulator")?;
     let mut recorder = match &args.gif {
@@ -141,6 +161,9 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         steady_from_s: None,
         expert: load_expert(args.expert.as_ref())?,
     };
+    if let Some(policy) = policy {
+        return run_policy(&args, policy, sim, &scenario, &opts, recorder);
+    }
     let period = Duration::from_secs_f64(strider_robot::Plant::spec(&sim).control_dt_s());
     let start = Instant::now();
     let mut render_error = None;
@@ -174,7 +197,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         }
         println!("{value}");
     } else {
-        print!("{}", summary_text(&summary));
+        print!("{}", summary_text(&summary, "expert"));
         if let (Some(path), Some(frames)) = (&args.gif, frames) {
             println!("gif        {} ({frames} frames)", path.display());
         }
@@ -182,13 +205,101 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn summary_text(s: &RunSummary) -> String {
+/// One episode of the policy through the real-time controller on `sim`; `each_tick` sees
+/// the world after the reset and after every tick (for pictures).
+fn policy_episode(
+    control: &mut Loop,
+    sim: &mut Sim,
+    scenario: &Scenario,
+    seed: u64,
+    opts: &RunOptions,
+    realtime: bool,
+    mut each_tick: impl FnMut(&Sim) -> Result<(), SimError>,
+) -> anyhow::Result<(RunSummary, RunReport)> {
+    let first = sim.reset(seed, scenario).context("resetting the simulator")?;
+    let mut tracker = EpisodeTracker::start(sim);
+    each_tick(sim)?;
+    let dt = strider_robot::Plant::spec(sim).control_dt_s();
+    let cfg =
+        RunConfig { ticks: (opts.seconds / dt).round() as u64, realtime, command_vx: opts.command_vx as f32 };
+    let mut tick_error = None;
+    let report = control.run(sim, first, &cfg, &AtomicBool::new(false), |_, sim| {
+        tracker.tick(sim);
+        if tick_error.is_none() {
+            tick_error = each_tick(sim).err();
+        }
+    })?;
+    if let Some(e) = tick_error {
+        return Err(e.into());
+    }
+    Ok((tracker.finish(sim, scenario, seed, opts, None), report))
+}
+
+/// The policy through the real-time controller, on the simulator.
+fn run_policy(
+    args: &RunArgs,
+    policy: crate::model::Loaded,
+    mut sim: Sim,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    mut recorder: Option<GifRecorder>,
+) -> anyhow::Result<()> {
+    let spec = strider_robot::Plant::spec(&sim).clone();
+    let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
+    let (summary, report) = policy_episode(
+        &mut control,
+        &mut sim,
+        scenario,
+        args.seed,
+        opts,
+        args.realtime,
+        |sim| match recorder.as_mut() {
+            Some(rec) => rec.tick(sim, args.speed),
+            None => Ok(()),
+        },
+    )?;
+    let frames = match recorder {
+        Some(rec) => Some(rec.finish()?),
+        None => None,
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&summary)?;
+        value["controller"] = "policy".into();
+        value["model"] = policy.name.clone().into();
+        value["control"] = serde_json::to_value(&report)?;
+        if let Some(path) = &args.gif {
+            value["gif"] = path.display().to_string().into();
+        }
+        println!("{value}");
+        return Ok(());
+    }
+    print!("{}", summary_text(&summary, &format!("policy {}", policy.name)));
+    let (l, reason) = (&report.policy_latency, serde_json::to_value(&report.ending)?);
+    println!(
+        "control    {} ticks: {} homing, {} running, {} damping; {} missed; clamped: {} rate, {} joint limit; ended: {}",
+        report.ticks,
+        report.homing_ticks,
+        report.running_ticks,
+        report.damping_ticks,
+        report.missed_ticks,
+        report.rate_clamped_ticks,
+        report.limit_clamped_ticks,
+        reason["reason"].as_str().unwrap_or("?"),
+    );
+    println!("policy     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs per action", l.p50_us, l.p99_us, l.max_us);
+    if let (Some(path), Some(frames)) = (&args.gif, frames) {
+        println!("gif        {} ({frames} frames)", path.display());
+    }
+    Ok(())
+}
+
+fn summary_text(s: &RunSummary, controller: &str) -> String {
     let fell = match s.fell_at_s {
         Some(t) => format!("yes, at {t:.2} s"),
         None => "no".into(),
     };
     format!(
-        "controller expert   scenario {}   seed {}\n\
+        "controller {controller}   scenario {}   seed {}\n\
          simulated  {:.2} s   distance {:.2} m   steps {}\n\
          speed      {:.3} m/s mean over {:.0}–{:.0} s, command {:.2} m/s (error {:+.3})\n\
          tracking   {:.3} m/s RMS of 1-s windows against the command\n\
@@ -239,7 +350,27 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             eprint!("\r{n}/{total} episodes");
         }
     };
-    let results = sweep::run_cases(&spec, SimConfig::default(), expert, &cases, args.threads, &progress)?;
+    let results = match args.controller {
+        Controller::Expert => {
+            sweep::run_cases(&spec, SimConfig::default(), expert, &cases, args.threads, &progress)?
+        }
+        Controller::Policy => {
+            // Fail before spawning workers if the model does not load.
+            crate::model::load(args.model.as_deref(), &spec)?;
+            let driver = || {
+                let policy = crate::model::load(args.model.as_deref(), &spec)
+                    .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })?;
+                let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
+                Ok(move |sim: &mut Sim, case: &Case| {
+                    let opts = case.run_options(expert);
+                    policy_episode(&mut control, sim, &case.scenario, case.seed, &opts, false, |_| Ok(()))
+                        .map(|(summary, _)| summary)
+                        .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })
+                })
+            };
+            sweep::run_cases_with(&spec, SimConfig::default(), &cases, args.threads, &progress, &driver)?
+        }
+    };
     if !args.json {
         eprintln!();
     }

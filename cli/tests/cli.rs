@@ -206,6 +206,48 @@ mod link {
         assert!(text.contains(&strider_robot::RobotSpec::reference().contract_id().to_string()), "{text}");
         assert!(v["round_trips_ok"].as_u64().unwrap_or(0) >= 25, "{text}");
     }
+
+    /// `strider deploy` against the simulator behind a pty: the same controller as
+    /// `strider sim`, paced in real time over the serial protocol, then damped and disarmed.
+    #[test]
+    fn deploy_walks_the_virtual_robot_and_disarms_it() {
+        let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
+            .arg("virtual-robot")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut port = String::new();
+        BufReader::new(robot.stdout.take().unwrap()).read_line(&mut port).unwrap();
+        let (ok, out, err) = strider(&["deploy", "--port", port.trim(), "--seconds", "3", "--json"]);
+        robot.kill().unwrap();
+        robot.wait().unwrap();
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let c = &v["control"];
+        assert_eq!(c["ticks"], 150, "{v}");
+        assert!(c["running_ticks"].as_u64().unwrap() > 0, "{v}");
+        assert_eq!(v["disarmed"], true, "{v}");
+        assert_eq!(v["link"]["crc_errors"], 0, "{v}");
+        // Real time: every tick was paced, and the policy answered within its budget.
+        assert_eq!(c["jitter"]["count"], 150, "{v}");
+        let running = c["running_ticks"].as_u64().unwrap();
+        assert!(c["missed_ticks"].as_u64().unwrap() * 10 <= running, "{v}");
+    }
+
+    #[test]
+    fn deploy_refuses_a_model_of_another_robot_before_opening_the_port() {
+        let dir = super::scratch("deploy-model");
+        let mut other = strider_robot::RobotSpec::reference();
+        other.joints.swap(0, 3);
+        let robot = dir.join("swapped.toml");
+        std::fs::write(&robot, other.to_toml_string()).unwrap();
+        let (ok, _, err) =
+            strider(&["deploy", "--port", "/dev/does-not-exist", "--robot", robot.to_str().unwrap()]);
+        assert!(!ok);
+        assert!(err.contains("robot.") && !err.contains("does-not-exist"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
 
 mod collect {

@@ -1,4 +1,5 @@
-//! `strider sim` as a user runs it: the JSON summary, the GIF, and a bad scenario file.
+//! `strider sim` as a user runs it: the built-in policy walking, the expert's JSON summary,
+//! the GIF, and bad input.
 
 use std::process::Command;
 
@@ -15,7 +16,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 #[test]
 fn json_summary_is_one_object_with_the_run_facts() {
     let out = strider()
-        .args(["sim", "--speed", "0.6", "--seconds", "4", "--seed", "2", "--json"])
+        .args(["sim", "--controller", "expert", "--speed", "0.6", "--seconds", "4", "--seed", "2", "--json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -59,8 +60,31 @@ fn a_bad_scenario_field_is_one_line_naming_file_and_field() {
     );
 }
 
+/// The README's main command: the built-in model walks the simulated biped through the
+/// real-time controller, every tick an action in time, no fall.
 #[test]
-fn only_the_expert_controller_exists_yet() {
-    let out = strider().args(["sim", "--controller", "policy"]).output().unwrap();
+fn the_built_in_policy_walks() {
+    let out = strider()
+        .args(["sim", "--speed", "0.6", "--seconds", "8", "--seed", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["controller"], "policy");
+    assert_eq!(v["fell"], false, "{v}");
+    assert!(v["distance_m"].as_f64().unwrap() > 2.0, "{v}");
+    let c = &v["control"];
+    assert_eq!(c["ending"]["reason"], "completed", "{v}");
+    assert_eq!(c["running_ticks"], 400, "{v}");
+    assert_eq!(c["missed_ticks"], 0, "{v}");
+    assert_eq!(c["policy_latency"]["count"], 400, "{v}");
+}
+
+#[test]
+fn a_missing_model_is_one_line_naming_the_file() {
+    let out = strider().args(["sim", "--model", "no/such/model.toml"]).output().unwrap();
     assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("no/such/model.toml"), "{err}");
 }

@@ -84,16 +84,42 @@ impl Policy {
         let manifest = Manifest::load(manifest_path)?;
         manifest.check(spec, &file)?;
         let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx.file);
-        let onnx_file = onnx_path.display().to_string();
-        let bytes = std::fs::read(&onnx_path)
-            .map_err(|e| PolicyError::Read { file: onnx_file.clone(), message: e.to_string() })?;
-        manifest.check_hash(&bytes, &file)?;
-        let proto = pb::ModelProto::decode(bytes.as_slice()).map_err(|e| PolicyError::Parse {
+        let bytes = std::fs::read(&onnx_path).map_err(|e| PolicyError::Read {
+            file: onnx_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Policy::from_parts(manifest, &file, &bytes, &onnx_path.display().to_string())
+    }
+
+    /// As [`Policy::load`], from a manifest's text and the ONNX file's bytes (a model
+    /// built into the binary); `manifest_name` and `onnx_name` label errors.
+    pub fn from_bytes(
+        manifest_text: &str,
+        manifest_name: &str,
+        onnx: &[u8],
+        onnx_name: &str,
+        spec: &RobotSpec,
+    ) -> Result<Policy, PolicyError> {
+        let manifest = Manifest::from_toml_str(manifest_text, manifest_name)?;
+        manifest.check(spec, manifest_name)?;
+        Policy::from_parts(manifest, manifest_name, onnx, onnx_name)
+    }
+
+    /// Loads a manifest already checked against the robot, with its ONNX file's bytes.
+    fn from_parts(
+        manifest: Manifest,
+        file: &str,
+        bytes: &[u8],
+        onnx_file: &str,
+    ) -> Result<Policy, PolicyError> {
+        let onnx_file = onnx_file.to_string();
+        manifest.check_hash(bytes, file)?;
+        let proto = pb::ModelProto::decode(bytes).map_err(|e| PolicyError::Parse {
             file: onnx_file.clone(),
             message: format!("not an ONNX model: {e}"),
         })?;
-        check_opset(&proto, &manifest, &file)?;
-        check_graph_io(&manifest, &declared_io(&proto), &file)?;
+        check_opset(&proto, &manifest, file)?;
+        check_graph_io(&manifest, &declared_io(&proto), file)?;
         let (plan, summary) = optimise(&proto, &manifest.onnx.inputs).map_err(engine(&onnx_file))?;
         let state = plan.spawn().map_err(engine(&onnx_file))?;
         let mut policy = Policy {

@@ -20,6 +20,7 @@ pub struct RunOptions {
     pub seconds: f64,
     /// The steady part starts here, s (default 5, or half the episode if shorter than 10 s).
     pub steady_from_s: Option<f64>,
+    /// The expert's parameters ([`run_expert`] only).
     pub expert: ExpertParams,
 }
 
@@ -59,7 +60,7 @@ pub struct RunSummary {
     /// Touchdowns.
     pub steps: u32,
     pub physics_steps: u64,
-    /// Wall-clock seconds for the episode (building the world included).
+    /// Wall-clock seconds for the episode, from the reset on.
     pub wall_s: f64,
     pub physics_steps_per_s: f64,
     /// Simulated seconds per wall-clock second.
@@ -82,15 +83,12 @@ pub fn run_expert(
     opts: &RunOptions,
     mut observe: impl FnMut(TickView<'_>),
 ) -> Result<RunSummary, SimError> {
-    let started = Instant::now();
     let mut sensors: Sensors = sim.reset(seed, scenario)?;
+    let mut tracker = EpisodeTracker::start(sim);
     let first = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
     let mut expert = Expert::new(sim.spec(), opts.expert, first);
     let dt = sim.spec().control_dt_s();
     let ticks = (opts.seconds / dt).round() as u64;
-    let start_x = sim.privileged().com_x;
-    let mut com_x = Vec::with_capacity(ticks as usize + 1);
-    com_x.push(start_x);
     let observation = Observation::new(sensors, opts.command_vx as f32);
     observe(TickView { sim, observation: &observation });
     for _ in 0..ticks {
@@ -100,15 +98,69 @@ pub fn run_expert(
         sensors = sim
             .step(&Command::Track(action))
             .map_err(|e| SimError::Refused { tick, message: e.to_string() })?;
-        com_x.push(sim.privileged().com_x);
+        tracker.tick(sim);
         let observation = Observation::new(sensors, opts.command_vx as f32);
         observe(TickView { sim, observation: &observation });
         if sim.privileged().fallen {
             break;
         }
     }
-    let wall_s = started.elapsed().as_secs_f64();
-    Ok(summarise(sim, scenario, seed, opts, &com_x, expert.steps(), wall_s))
+    let steps = expert.steps();
+    Ok(tracker.finish(sim, scenario, seed, opts, Some(steps)))
+}
+
+/// What [`RunSummary`] reports, gathered tick by tick for any controller: call
+/// [`EpisodeTracker::start`] right after the reset and [`EpisodeTracker::tick`] after
+/// every control tick.
+#[derive(Debug, Clone)]
+pub struct EpisodeTracker {
+    started: Instant,
+    com_x: Vec<f64>,
+    contact: [bool; 2],
+    touchdowns: u32,
+    fell_at_s: Option<f64>,
+}
+
+impl EpisodeTracker {
+    pub fn start(sim: &Sim) -> EpisodeTracker {
+        let p = sim.privileged();
+        EpisodeTracker {
+            started: Instant::now(),
+            com_x: vec![p.com_x],
+            contact: p.foot_contact,
+            touchdowns: 0,
+            fell_at_s: None,
+        }
+    }
+
+    pub fn tick(&mut self, sim: &Sim) {
+        let p = sim.privileged();
+        self.com_x.push(p.com_x);
+        if p.fallen && self.fell_at_s.is_none() {
+            self.fell_at_s = Some(p.time_s);
+        }
+        for (was, now) in self.contact.iter_mut().zip(p.foot_contact) {
+            self.touchdowns += u32::from(now && !*was);
+            *was = now;
+        }
+    }
+
+    /// The summary; `steps` overrides the touchdown count (the expert counts its own).
+    pub fn finish(
+        self,
+        sim: &Sim,
+        scenario: &Scenario,
+        seed: u64,
+        opts: &RunOptions,
+        steps: Option<u32>,
+    ) -> RunSummary {
+        let wall_s = self.started.elapsed().as_secs_f64();
+        let mut s =
+            summarise(sim, scenario, seed, opts, &self.com_x, steps.unwrap_or(self.touchdowns), wall_s);
+        // The run may go on after the fall (a controller damps first): report when it fell.
+        s.fell_at_s = self.fell_at_s.or(s.fell_at_s);
+        s
+    }
 }
 
 fn summarise(

@@ -172,8 +172,8 @@ pub fn push_suite(commands: &[f64], forces: &[f64], at_s: f64, seconds: f64) -> 
     cases
 }
 
-/// Runs every case on `threads` threads; results come back in case order. `done` is called
-/// after each episode with the number finished so far.
+/// Runs `cases` with the expert on `threads` worker threads (each with its own world);
+/// `done(n)` is called as episodes finish. Results are in case order.
 pub fn run_cases(
     spec: &RobotSpec,
     config: SimConfig,
@@ -182,36 +182,67 @@ pub fn run_cases(
     threads: usize,
     done: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<RunSummary>, SimError> {
+    let driver = || {
+        Ok(move |sim: &mut Sim, case: &Case| {
+            let opts = case.run_options(expert);
+            run_expert(sim, &case.scenario, case.seed, &opts, |_| {})
+        })
+    };
+    run_cases_with(spec, config, cases, threads, done, &driver)
+}
+
+/// As [`run_cases`], with any controller: `driver` builds one episode runner per worker
+/// thread (a controller with its own policy, say), which runs a case on the thread's
+/// world and summarises it.
+pub fn run_cases_with<D>(
+    spec: &RobotSpec,
+    config: SimConfig,
+    cases: &[Case],
+    threads: usize,
+    done: &(dyn Fn(usize) + Sync),
+    driver: &(dyn Fn() -> Result<D, SimError> + Sync),
+) -> Result<Vec<RunSummary>, SimError>
+where
+    D: FnMut(&mut Sim, &Case) -> Result<RunSummary, SimError>,
+{
     let next = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<RunSummary, SimError>>>> = Mutex::new(vec![None; cases.len()]);
+    let fail = |e: SimError| {
+        // Report the failure in the first case's slot unless a run already failed there.
+        let mut r = results.lock().expect("no panics while held");
+        r[0] = Some(Err(e));
+    };
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
-                let mut sim = match Sim::new(spec.clone(), config) {
-                    Ok(sim) => sim,
-                    Err(e) => {
-                        results.lock().expect("no panics while held")[0] = Some(Err(e));
-                        return;
-                    }
-                };
+                let (mut sim, mut run) =
+                    match Sim::new(spec.clone(), config).and_then(|sim| Ok((sim, driver()?))) {
+                        Ok(pair) => pair,
+                        Err(e) => return fail(e),
+                    };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(case) = cases.get(i) else { break };
-                    let opts = RunOptions {
-                        command_vx: case.command_vx,
-                        seconds: case.seconds,
-                        steady_from_s: None,
-                        expert,
-                    };
-                    let r = run_expert(&mut sim, &case.scenario, case.seed, &opts, |_| {});
+                    let r = run(&mut sim, case);
                     results.lock().expect("no panics while held")[i] = Some(r);
                     done(finished.fetch_add(1, Ordering::Relaxed) + 1);
                 }
             });
         }
     });
-    results.into_inner().expect("threads joined").into_iter().map(|r| r.expect("every case ran")).collect()
+    let results = results.into_inner().expect("threads joined");
+    if let Some(Some(Err(e))) = results.iter().find(|r| matches!(r, Some(Err(_)))) {
+        return Err(e.clone());
+    }
+    results.into_iter().map(|r| r.expect("every case ran")).collect()
+}
+
+impl Case {
+    /// The episode options of this case.
+    pub fn run_options(&self, expert: ExpertParams) -> RunOptions {
+        RunOptions { command_vx: self.command_vx, seconds: self.seconds, steady_from_s: None, expert }
+    }
 }
 
 /// One row of a sweep: a label and command, over its seeds or phases.

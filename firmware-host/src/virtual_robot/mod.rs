@@ -3,9 +3,10 @@
 //!
 //! It answers the handshake with the plant's contract, obeys modes, applies each command
 //! frame for one control tick of the plant (whose own PD loop runs at the physics rate) and
-//! answers it with a sensor frame; when the host is silent for more than 1.5 control
-//! periods it keeps ticking on its own at the control rate, and in Run its command
-//! watchdog drops it to Damp. Faults ([`FaultSpec`]) are injected into what it sends.
+//! answers it with a sensor frame; once a host has shaken hands, when it is silent for
+//! more than 1.5 control periods the robot keeps ticking on its own at the control rate,
+//! and in Run its command watchdog drops it to Damp. (Before the first handshake the
+//! plant waits, as a robot on its stand would, instead of collapsing unpowered.) Faults ([`FaultSpec`]) are injected into what it sends.
 //!
 //! The plant seam carries position targets under the contract's fixed gains, so this
 //! firmware accepts JointCommands whose kp / kd equal the contract's and whose
@@ -272,6 +273,11 @@ impl Firmware {
                 None => std::thread::sleep(wait),
             }
 
+            // Until a host has shaken hands the robot is on its stand: the plant waits
+            // rather than collapsing, disarmed, before anyone could have commanded it.
+            if Instant::now() >= next_idle && !self.handshaken {
+                next_idle = Instant::now() + self.period;
+            }
             if Instant::now() >= next_idle {
                 self.idle_tick(pty.as_mut());
                 next_idle += self.period;
@@ -452,6 +458,9 @@ impl Firmware {
     }
 
     fn send_sensors(&mut self, pty: &mut Pty) {
+        // Counters are visible to the test harness before the frame that acknowledges
+        // what they count.
+        *self.shared.stats.lock().expect("lock") = self.stats;
         let s = &self.sensors;
         let frame = SensorFrame {
             ack_seq: self.ack_seq,

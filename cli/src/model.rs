@@ -1,0 +1,47 @@
+//! The policy a command runs: a model file given with `--model`, or the model built into
+//! the binary (`models/walker2d-biped/`, trained by `strider train` on `strider collect`
+//! demonstrations; its training report sits beside it).
+
+use std::path::Path;
+
+use anyhow::Context;
+use strider_policy::Policy;
+use strider_robot::RobotSpec;
+
+const MANIFEST: &str = include_str!("../../models/walker2d-biped/model.toml");
+const ONNX: &[u8] = include_bytes!("../../models/walker2d-biped/model.onnx");
+/// How the built-in model is named in summaries and errors.
+pub const BUILT_IN: &str = "built-in models/walker2d-biped/model.toml";
+
+/// A loaded policy and what to call it.
+pub struct Loaded {
+    pub policy: Policy,
+    pub name: String,
+}
+
+/// `path` (a manifest, or the `.onnx` beside it), or the built-in model; checked against
+/// `spec` either way.
+pub fn load(path: Option<&Path>, spec: &RobotSpec) -> anyhow::Result<Loaded> {
+    match path {
+        Some(p) => {
+            let manifest = if p.extension().is_some_and(|e| e == "onnx") {
+                p.with_extension("toml")
+            } else {
+                p.to_path_buf()
+            };
+            let policy = Policy::load(&manifest, spec).context("loading model")?;
+            Ok(Loaded { policy, name: manifest.display().to_string() })
+        }
+        None => {
+            let policy = Policy::from_bytes(
+                MANIFEST,
+                BUILT_IN,
+                ONNX,
+                "built-in models/walker2d-biped/model.onnx",
+                spec,
+            )
+            .context("loading the built-in model")?;
+            Ok(Loaded { policy, name: BUILT_IN.into() })
+        }
+    }
+}
