@@ -88,24 +88,7 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
         println!("{value}");
         return Ok(());
     }
-    let ending = serde_json::to_value(&report.ending)?;
-    println!("ended      {}", ending["reason"].as_str().unwrap_or("?"));
-    println!(
-        "ticks      {} ({} homing, {} running, {} damping); {} missed; clamped: {} rate, {} joint limit",
-        report.ticks,
-        report.homing_ticks,
-        report.running_ticks,
-        report.damping_ticks,
-        report.missed_ticks,
-        report.rate_clamped_ticks,
-        report.limit_clamped_ticks
-    );
-    let (l, j) = (&report.policy_latency, &report.jitter);
-    println!("policy     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs", l.p50_us, l.p99_us, l.max_us);
-    println!(
-        "jitter     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {} overruns",
-        j.p50_us, j.p99_us, j.max_us, report.overruns
-    );
+    print!("{report}");
     println!(
         "link       {} frames received, {} CRC errors, {} lost, {} reconnects; robot {}",
         stats.frames_rx,

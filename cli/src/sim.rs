@@ -274,19 +274,7 @@ fn run_policy(
         return Ok(());
     }
     print!("{}", summary_text(&summary, &format!("policy {}", policy.name)));
-    let (l, reason) = (&report.policy_latency, serde_json::to_value(&report.ending)?);
-    println!(
-        "control    {} ticks: {} homing, {} running, {} damping; {} missed; clamped: {} rate, {} joint limit; ended: {}",
-        report.ticks,
-        report.homing_ticks,
-        report.running_ticks,
-        report.damping_ticks,
-        report.missed_ticks,
-        report.rate_clamped_ticks,
-        report.limit_clamped_ticks,
-        reason["reason"].as_str().unwrap_or("?"),
-    );
-    println!("policy     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs per action", l.p50_us, l.p99_us, l.max_us);
+    print!("{report}");
     if let (Some(path), Some(frames)) = (&args.gif, frames) {
         println!("gif        {} ({frames} frames)", path.display());
     }

@@ -187,8 +187,8 @@ mod link {
 
     use super::strider;
 
-    #[test]
-    fn probe_handshakes_with_the_simulator_behind_a_pty() {
+    /// `strider virtual-robot` in the background, and the pty it serves.
+    fn virtual_robot() -> (std::process::Child, String) {
         let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
             .arg("virtual-robot")
             .stdout(Stdio::piped())
@@ -197,6 +197,12 @@ mod link {
             .unwrap();
         let mut port = String::new();
         BufReader::new(robot.stdout.take().unwrap()).read_line(&mut port).unwrap();
+        (robot, port)
+    }
+
+    #[test]
+    fn probe_handshakes_with_the_simulator_behind_a_pty() {
+        let (mut robot, port) = virtual_robot();
         let (ok, out, err) = strider(&["link", "probe", "--port", port.trim(), "--seconds", "1", "--json"]);
         robot.kill().unwrap();
         robot.wait().unwrap();
@@ -211,14 +217,7 @@ mod link {
     /// `strider sim`, paced in real time over the serial protocol, then damped and disarmed.
     #[test]
     fn deploy_walks_the_virtual_robot_and_disarms_it() {
-        let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
-            .arg("virtual-robot")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut port = String::new();
-        BufReader::new(robot.stdout.take().unwrap()).read_line(&mut port).unwrap();
+        let (mut robot, port) = virtual_robot();
         let (ok, out, err) = strider(&["deploy", "--port", port.trim(), "--seconds", "3", "--json"]);
         robot.kill().unwrap();
         robot.wait().unwrap();

@@ -62,6 +62,51 @@ pub struct RunReport {
     pub jitter: Percentiles,
 }
 
+impl Ending {
+    /// `completed`, `fell`, `misses` or `stopped`, with the tick where it applies.
+    fn describe(&self) -> String {
+        match self {
+            Ending::Completed => "completed".into(),
+            Ending::Fell { tick } => format!("fell (tick {tick})"),
+            Ending::Misses { tick, last_error } => format!("misses (tick {tick}: {last_error})"),
+            Ending::Stopped { tick } => format!("stopped (tick {tick})"),
+        }
+    }
+}
+
+/// The report as the CLI prints it: aligned lines, jitter only for a real-time run.
+impl std::fmt::Display for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "control    {} ticks: {} homing, {} running, {} damping; {} missed; clamped: {} rate, {} joint limit; ended: {}",
+            self.ticks,
+            self.homing_ticks,
+            self.running_ticks,
+            self.damping_ticks,
+            self.missed_ticks,
+            self.rate_clamped_ticks,
+            self.limit_clamped_ticks,
+            self.ending.describe(),
+        )?;
+        let l = &self.policy_latency;
+        writeln!(
+            f,
+            "policy     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs per action",
+            l.p50_us, l.p99_us, l.max_us
+        )?;
+        if self.jitter.count > 0 {
+            let j = &self.jitter;
+            writeln!(
+                f,
+                "jitter     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs late; {} overruns",
+                j.p50_us, j.p99_us, j.max_us, self.overruns
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// One tick, as the observer sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct TickEvent<'a> {
