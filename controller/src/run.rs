@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strider_robot::{Action, Command, Observation, Plant, PlantError, RobotSpec, Sensors};
+use strider_robot::{Action, Command, NUM_JOINTS, Observation, Plant, PlantError, RobotSpec, Sensors};
 
 use crate::inference::InferenceThread;
 use crate::metrics::{LatencyStats, Percentiles};
@@ -165,7 +165,7 @@ impl Controller {
     ) -> Result<RunReport, ControllerError> {
         let period = Duration::from_secs_f64(self.spec.control_dt_s());
         let budget = period.mul_f64(self.safety.inference_budget.clamp(0.0, 1.0));
-        let home: [f32; 6] = self.spec.default_pose_rad().map(|q| q as f32);
+        let home: [f32; NUM_JOINTS] = self.spec.default_pose_rad().map(|q| q as f32);
         let homing_ticks = if at_pose(&first, &home, self.safety.at_pose_rad) {
             0
         } else {
@@ -295,7 +295,7 @@ impl Controller {
     }
 }
 
-fn at_pose(s: &Sensors, home: &[f32; 6], tol: f32) -> bool {
+fn at_pose(s: &Sensors, home: &[f32; NUM_JOINTS], tol: f32) -> bool {
     s.joint_pos.iter().zip(home).all(|(q, h)| (q - h).abs() <= tol)
 }
 

@@ -181,6 +181,7 @@ impl Policy {
         self.tokenizer.observation(obs, &mut z, &mut m);
         let prev = self.last_action.take();
         let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
+        // Until this action is known to be finite, the stream records it as `[M]`.
         self.last_action = Some(([0.0; ACTION_DIM], [1.0; ACTION_DIM]));
         finite(output::ACTION, &a)?;
         let predicted_obs = match prev {
