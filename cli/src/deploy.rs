@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Args;
-use strider_controller::{Controller, RunConfig, SafetyConfig};
+use strider_controller::{Controller, Recorder, RunConfig, SafetyConfig};
 use strider_firmware_host::link::{LinkConfig, SerialLink, sensors_from_frame};
 use strider_robot::{Command, Plant};
 
@@ -30,6 +30,10 @@ pub struct DeployArgs {
     /// Stop (damp, then disarm) after this long, s. Default: run until Ctrl-C.
     #[arg(long)]
     seconds: Option<f64>,
+    /// Record the run as a Strider log (MCAP): every tick's observation, action, what was
+    /// applied, timing. Created before the robot moves; never overwrites a file.
+    #[arg(long, value_name = "PATH")]
+    log: Option<PathBuf>,
     #[command(flatten)]
     robot: RobotArg,
     /// Print the run report as one JSON object.
@@ -45,6 +49,15 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     // The model is checked against the robot before the link is even opened, and the
     // link's handshake checks the firmware's contract: nothing moves on a mismatch.
     let policy = crate::model::load(args.model.as_deref(), &spec)?;
+    let mut log = match &args.log {
+        Some(path) => {
+            let label =
+                format!("policy {} (onnx sha256 {})", policy.name, policy.policy.manifest().onnx.sha256);
+            let conditions = format!("serial robot on {} at {} baud", args.port, args.baud);
+            Some(Recorder::create(path, &spec, &label, &conditions, None)?)
+        }
+        None => None,
+    };
     let config = LinkConfig { port: args.port.clone(), baud: args.baud, ..LinkConfig::default() };
     let mut link = SerialLink::connect(spec.clone(), config).context("deploy")?;
     let first = sensors_from_frame(&link.ping_disarmed().context("deploy: first measurement")?);
@@ -63,10 +76,21 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
         command_vx: args.speed as f32,
     };
     let mut control = Controller::new(&spec, policy.policy, SafetyConfig::default());
-    let report = control.run(&mut link, first, &cfg, &stop, |_, _| {});
+    let mut log_error = None;
+    let report = control.run(&mut link, first, &cfg, &stop, |event, _| {
+        if let (Some(log), None) = (log.as_mut(), &log_error) {
+            log_error = log.record(event, None).err();
+        }
+    });
     // Whatever happened, leave the robot with zero torque if the link still answers.
     let disarmed = link.step(&Command::Disarm).is_ok();
     let report = report?;
+    if let Some(log) = log {
+        log.finish()?;
+    }
+    if let Some(e) = log_error {
+        return Err(e).context("recording the run (the robot was stopped and disarmed)");
+    }
     let stats = link.stats();
     if args.json {
         let value = serde_json::json!({

@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use strider_controller::{Controller as Loop, RunConfig, RunReport, SafetyConfig};
+use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig};
 use strider_sim::sweep::{self, Case, Row};
 use strider_sim::{
     EpisodeTracker, ExpertParams, GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim,
@@ -66,6 +66,10 @@ struct RunArgs {
     /// Write an animated GIF of the run here.
     #[arg(long, value_name = "PATH")]
     gif: Option<PathBuf>,
+    /// Record the policy's run as a Strider log (MCAP: observations, actions, what was
+    /// applied, timing, the simulator's state); `strider replay` reads it.
+    #[arg(long, value_name = "PATH")]
+    log: Option<PathBuf>,
     /// Pace the simulation at real time instead of as fast as it goes.
     #[arg(long)]
     realtime: bool,
@@ -205,8 +209,10 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One episode of the policy through the real-time controller on `sim`; `each_tick` sees
-/// the world after the reset and after every tick (for pictures).
+/// One episode of the policy through the real-time controller on `sim`, recorded into
+/// `log` if given; `each_tick` sees the world after the reset and after every tick (for
+/// pictures).
+#[allow(clippy::too_many_arguments)]
 fn policy_episode(
     control: &mut Loop,
     sim: &mut Sim,
@@ -214,6 +220,7 @@ fn policy_episode(
     seed: u64,
     opts: &RunOptions,
     realtime: bool,
+    mut log: Option<&mut Recorder>,
     mut each_tick: impl FnMut(&Sim) -> Result<(), SimError>,
 ) -> anyhow::Result<(RunSummary, RunReport)> {
     let first = sim.reset(seed, scenario).context("resetting the simulator")?;
@@ -222,15 +229,19 @@ fn policy_episode(
     let dt = strider_robot::Plant::spec(sim).control_dt_s();
     let cfg =
         RunConfig { ticks: (opts.seconds / dt).round() as u64, realtime, command_vx: opts.command_vx as f32 };
-    let mut tick_error = None;
-    let report = control.run(sim, first, &cfg, &AtomicBool::new(false), |_, sim| {
+    let mut tick_error: Option<anyhow::Error> = None;
+    let report = control.run(sim, first, &cfg, &AtomicBool::new(false), |event, sim| {
         tracker.tick(sim);
         if tick_error.is_none() {
-            tick_error = each_tick(sim).err();
+            tick_error = each_tick(sim).err().map(Into::into);
+        }
+        if let (Some(log), None) = (log.as_deref_mut(), &tick_error) {
+            tick_error =
+                log.record(event, Some(crate::record::sim_state(sim.privileged()))).err().map(Into::into);
         }
     })?;
     if let Some(e) = tick_error {
-        return Err(e.into());
+        return Err(e);
     }
     Ok((tracker.finish(sim, scenario, seed, opts, None), report))
 }
@@ -245,6 +256,15 @@ fn run_policy(
     mut recorder: Option<GifRecorder>,
 ) -> anyhow::Result<()> {
     let spec = strider_robot::Plant::spec(&sim).clone();
+    let mut log = match &args.log {
+        Some(path) => {
+            let label =
+                format!("policy {} (onnx sha256 {})", policy.name, policy.policy.manifest().onnx.sha256);
+            let conditions = toml::to_string(scenario).context("writing the scenario into the log")?;
+            Some(Recorder::create(path, &spec, &label, &conditions, Some(args.seed))?)
+        }
+        None => None,
+    };
     let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
     let (summary, report) = policy_episode(
         &mut control,
@@ -253,6 +273,7 @@ fn run_policy(
         args.seed,
         opts,
         args.realtime,
+        log.as_mut(),
         |sim| match recorder.as_mut() {
             Some(rec) => rec.tick(sim, args.speed),
             None => Ok(()),
@@ -262,9 +283,15 @@ fn run_policy(
         Some(rec) => Some(rec.finish()?),
         None => None,
     };
+    if let Some(log) = log {
+        log.finish()?;
+    }
     if args.json {
         let mut value = serde_json::to_value(&summary)?;
         value["controller"] = "policy".into();
+        if let Some(path) = &args.log {
+            value["log"] = path.display().to_string().into();
+        }
         value["model"] = policy.name.clone().into();
         value["control"] = serde_json::to_value(&report)?;
         if let Some(path) = &args.gif {
@@ -277,6 +304,9 @@ fn run_policy(
     print!("{report}");
     if let (Some(path), Some(frames)) = (&args.gif, frames) {
         println!("gif        {} ({frames} frames)", path.display());
+    }
+    if let Some(path) = &args.log {
+        println!("log        {}", path.display());
     }
     Ok(())
 }
@@ -351,9 +381,11 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
                 let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
                 Ok(move |sim: &mut Sim, case: &Case| {
                     let opts = case.run_options(expert);
-                    policy_episode(&mut control, sim, &case.scenario, case.seed, &opts, false, |_| Ok(()))
-                        .map(|(summary, _)| summary)
-                        .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })
+                    policy_episode(&mut control, sim, &case.scenario, case.seed, &opts, false, None, |_| {
+                        Ok(())
+                    })
+                    .map(|(summary, _)| summary)
+                    .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })
                 })
             };
             sweep::run_cases_with(&spec, SimConfig::default(), &cases, args.threads, &progress, &driver)?

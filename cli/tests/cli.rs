@@ -218,10 +218,29 @@ mod link {
     #[test]
     fn deploy_walks_the_virtual_robot_and_disarms_it() {
         let (mut robot, port) = virtual_robot();
-        let (ok, out, err) = strider(&["deploy", "--port", port.trim(), "--seconds", "3", "--json"]);
+        let dir = super::scratch("deploy-log");
+        let log = dir.join("run.mcap");
+        let (ok, out, err) = strider(&[
+            "deploy",
+            "--port",
+            port.trim(),
+            "--seconds",
+            "3",
+            "--json",
+            "--log",
+            log.to_str().unwrap(),
+        ]);
         robot.kill().unwrap();
         robot.wait().unwrap();
         assert!(ok, "{err}");
+        // The run log reads back: one episode, every tick, paced in real time.
+        let (ok, replay, err) = strider(&["replay", "--json", log.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let r: serde_json::Value = serde_json::from_str(&replay).unwrap();
+        assert_eq!(r["ticks"], 150, "{r}");
+        let interval = r["tick_interval_median_ms"].as_f64().unwrap();
+        assert!((interval - 20.0).abs() < 2.0, "median tick interval {interval} ms at 50 Hz");
+        std::fs::remove_dir_all(dir).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let c = &v["control"];
         assert_eq!(c["ticks"], 150, "{v}");

@@ -80,6 +80,24 @@ fn the_built_in_policy_walks() {
     assert_eq!(c["policy_latency"]["count"], 400, "{v}");
 }
 
+/// `--log` records the run as a Strider log that `strider replay` reads back whole, and
+/// never overwrites a file.
+#[test]
+fn log_option_records_the_policy_run() {
+    let path = scratch("run.mcap");
+    let _ = std::fs::remove_file(&path);
+    let out = strider().args(["sim", "--seconds", "2", "--json", "--log"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = strider().args(["replay", "--json"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["episodes"].as_u64(), v["ticks"].as_u64()), (Some(1), Some(100)), "{v}");
+    assert_eq!(v["has_actions"], true);
+    assert!(v["controller"].as_str().unwrap().starts_with("policy built-in"), "{v}");
+    let again = strider().args(["sim", "--seconds", "1", "--log"]).arg(&path).output().unwrap();
+    assert!(!again.status.success(), "an existing log was overwritten");
+}
+
 #[test]
 fn a_missing_model_is_one_line_naming_the_file() {
     let out = strider().args(["sim", "--model", "no/such/model.toml"]).output().unwrap();

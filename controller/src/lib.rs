@@ -6,22 +6,24 @@
 //! past its budget and a late action is never applied late; the safety envelope outside
 //! the model (joint-limit and per-tick rate clamps, non-finite guard, fall detection,
 //! a limit on consecutive missed ticks); the state machine homing → running → damping;
-//! and the run's metrics (policy latency and loop jitter histograms, misses, clamps,
-//! overruns).
+//! the run's metrics (policy latency and loop jitter histograms, misses, clamps,
+//! overruns); and the run log ([`Recorder`], a Strider MCAP log of every tick).
 //!
 //! It does not know what the plant is — the simulator and the serial robot both implement
 //! [`strider_robot::Plant`] and the CLI picks one — how the policy computes
-//! (`strider-policy`), or how a run is written down: the caller's observer sees every
-//! tick, with the plant, and records what it wants.
+//! (`strider-policy`), or the log format (`strider-log`). The caller's observer sees every
+//! tick with the plant — that is where a simulator's privileged state joins the log.
 
 mod inference;
 mod metrics;
 mod pilot;
+mod recorder;
 mod run;
 mod safety;
 
 pub use inference::{InferenceThread, Reply};
 pub use metrics::{LatencyStats, Percentiles};
 pub use pilot::Pilot;
+pub use recorder::Recorder;
 pub use run::{Controller, ControllerError, Ending, RunConfig, RunReport, TickEvent};
 pub use safety::{Clamped, Envelope, Mode, SafetyConfig};

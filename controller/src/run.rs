@@ -121,6 +121,10 @@ pub struct TickEvent<'a> {
     /// The sensors the plant returned after the command.
     pub sensors: &'a Sensors,
     pub policy_latency: Option<Duration>,
+    /// A running tick that held the last command instead of an action.
+    pub missed: bool,
+    /// When the tick started, since the run began.
+    pub started: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -215,8 +219,10 @@ impl Controller {
             if mode == Mode::Damping && tick >= damp_until {
                 break;
             }
+            let started = start.elapsed();
             let observation = Observation::new(sensors, cfg.command_vx);
             let mut action = None;
+            let mut missed = false;
             let mut policy_latency = None;
             let command = match mode {
                 Mode::Homing => {
@@ -257,6 +263,7 @@ impl Controller {
                             last = a;
                         }
                         Err(e) => {
+                            missed = true;
                             misses_in_a_row += 1;
                             r.missed_ticks += 1;
                             if misses_in_a_row >= self.safety.max_consecutive_misses {
@@ -284,6 +291,8 @@ impl Controller {
                     command: &command,
                     sensors: &sensors,
                     policy_latency,
+                    missed,
+                    started,
                 },
                 plant,
             );
