@@ -152,7 +152,17 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     };
     let policy = match args.controller {
         Controller::Policy => Some(crate::model::load(args.model.as_deref(), &spec)?),
-        Controller::Expert => None,
+        Controller::Expert => {
+            anyhow::ensure!(
+                args.model.is_none(),
+                "--model is for --controller policy; the expert has no model"
+            );
+            anyhow::ensure!(
+                args.log.is_none(),
+                "--log records a policy run; record the expert with `strider collect`"
+            );
+            None
+        }
     };
     let mut sim = Sim::new(spec, SimConfig::default()).context("building the simulator")?;
     let mut recorder = match &args.gif {
