@@ -378,6 +378,9 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             eprint!("\r{n}/{total} episodes");
         }
     };
+    if args.controller == Controller::Expert {
+        anyhow::ensure!(args.model.is_none(), "--model is for --controller policy; the expert has no model");
+    }
     let results = match args.controller {
         Controller::Expert => {
             sweep::run_cases(&spec, SimConfig::default(), expert, &cases, args.threads, &progress)?
