@@ -12,7 +12,7 @@ pub struct LatencyStats {
 }
 
 /// p50/p99/max of a [`LatencyStats`], µs; all 0 when nothing was recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_us: f64,
@@ -26,12 +26,6 @@ impl Default for LatencyStats {
     }
 }
 
-impl Percentiles {
-    pub(crate) fn default_zero() -> Percentiles {
-        Percentiles { count: 0, p50_us: 0.0, p99_us: 0.0, max_us: 0.0 }
-    }
-}
-
 impl LatencyStats {
     pub fn record(&mut self, d: Duration) {
         // Saturates at the upper bound rather than dropping an outlier.
@@ -40,7 +34,7 @@ impl LatencyStats {
 
     pub fn percentiles(&self) -> Percentiles {
         if self.hist.is_empty() {
-            return Percentiles::default_zero();
+            return Percentiles::default();
         }
         Percentiles {
             count: self.hist.len(),

@@ -196,8 +196,8 @@ impl Controller {
             rate_clamped_ticks: 0,
             limit_clamped_ticks: 0,
             overruns: 0,
-            policy_latency: Percentiles::default_zero(),
-            jitter: Percentiles::default_zero(),
+            policy_latency: Percentiles::default(),
+            jitter: Percentiles::default(),
         };
         let start = Instant::now();
         for tick in 0..cfg.ticks {
