@@ -3,13 +3,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::Args;
-use strider_controller::{Controller, Recorder, RunConfig, SafetyConfig};
+use strider_controller::{Controller, Recorder, RunConfig, SafetyConfig, Stop};
 use strider_firmware_host::link::{LinkConfig, SerialLink, sensors_from_frame};
-use strider_robot::{Command, Plant};
+use strider_robot::Sensors;
 
 use crate::robot::RobotArg;
 
@@ -27,9 +26,18 @@ pub struct DeployArgs {
     /// Commanded forward speed, m/s.
     #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     speed: f64,
-    /// Stop (damp, then disarm) after this long, s. Default: run until Ctrl-C.
+    /// Stop after this long, s: damp, then disarm once the robot is at rest. Default: run
+    /// until Ctrl-C (which does the same; a second Ctrl-C disarms at once).
     #[arg(long)]
     seconds: Option<f64>,
+    /// Ride-through: a link silent for less than this holds the last command and the run
+    /// goes on; longer, the robot is damped until the link is back, then homed and resumed
+    /// (s, at most 0.3, the robot's own command watchdog).
+    #[arg(long, default_value_t = SafetyConfig::default().hold_s)]
+    hold_s: f64,
+    /// A link silent for this long ends the run (the robot's watchdog keeps it damped), s.
+    #[arg(long, default_value_t = SafetyConfig::default().give_up_s)]
+    give_up_s: f64,
     /// Record the run as a Strider log (MCAP): every tick's observation, action, what was
     /// applied, timing. Created before the robot moves; never overwrites a file.
     #[arg(long, value_name = "PATH")]
@@ -46,6 +54,17 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     if let Some(s) = args.seconds {
         anyhow::ensure!(s.is_finite() && s > 0.0, "--seconds {s}: use a positive duration");
     }
+    let safety = SafetyConfig { hold_s: args.hold_s, give_up_s: args.give_up_s, ..SafetyConfig::default() };
+    anyhow::ensure!(
+        args.hold_s.is_finite() && (0.0..=0.3).contains(&args.hold_s),
+        "--hold-s {}: use 0 to 0.3 s (the robot's own command watchdog fires at 0.3 s, docs/PROTOCOL.md)",
+        args.hold_s
+    );
+    anyhow::ensure!(
+        args.give_up_s.is_finite() && args.give_up_s > args.hold_s,
+        "--give-up-s {}: use a time longer than --hold-s",
+        args.give_up_s
+    );
     // The model is checked against the robot before the link is even opened, and the
     // link's handshake checks the firmware's contract: nothing moves on a mismatch.
     let policy = crate::model::load(args.model.as_deref(), &spec)?;
@@ -60,36 +79,36 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     };
     let config = LinkConfig { port: args.port.clone(), baud: args.baud, ..LinkConfig::default() };
     let mut link = SerialLink::connect(spec.clone(), config).context("deploy")?;
-    let first = sensors_from_frame(&link.ping_disarmed().context("deploy: first measurement")?);
+    let first = first_measurement(&mut link).context("deploy: first measurement")?;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    let stop = Arc::new(Stop::default());
+    let button = stop.clone();
+    ctrlc::set_handler(move || button.press()).context("installing the Ctrl-C handler")?;
     if !args.json {
-        eprintln!("deploy: {} on {} at {} m/s; Ctrl-C damps and stops", policy.name, args.port, args.speed);
+        eprintln!(
+            "deploy: {} on {} at {} m/s; Ctrl-C damps, then disarms at rest; Ctrl-C twice disarms at once",
+            policy.name, args.port, args.speed
+        );
     }
     let dt = spec.control_dt_s();
     let cfg = RunConfig {
         ticks: args.seconds.map_or(u64::MAX, |s| (s / dt).round() as u64),
         realtime: true,
         command_vx: args.speed as f32,
+        wind_down: true,
     };
-    let mut control = Controller::new(&spec, policy.policy, SafetyConfig::default());
+    let mut control = Controller::new(&spec, policy.policy, safety);
     let mut log_error = None;
     let report = control.run(&mut link, first, &cfg, &stop, |event, _| {
         if let (Some(log), None) = (log.as_mut(), &log_error) {
             log_error = log.record(event, None).err();
         }
-    });
-    // Whatever happened, leave the robot with zero torque if the link still answers.
-    let disarmed = link.step(&Command::Disarm).is_ok();
-    let report = report?;
+    })?;
     if let Some(log) = log {
         log.finish()?;
     }
     if let Some(e) = log_error {
-        return Err(e).context("recording the run (the robot was stopped and disarmed)");
+        return Err(e).context("recording the run (the run itself went on to its end)");
     }
     let stats = link.stats();
     if args.json {
@@ -98,28 +117,47 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
             "port": args.port,
             "command_vx": args.speed,
             "control": report,
-            "disarmed": disarmed,
             "link": {
                 "frames_rx": stats.frames_rx,
                 "frames_tx": stats.frames_tx,
                 "crc_errors": stats.crc_errors,
+                "bad_frames": stats.bad_frames(),
                 "frames_lost": stats.frames_lost,
                 "timeouts": stats.timeouts,
+                "disconnects": stats.disconnects,
                 "reconnects": stats.reconnects,
-                "round_trip_p99_us": stats.round_trip_us.value_at_quantile(0.99),
+                "faults": stats.faults,
+                "round_trip_p99_us": stats.round_trip_quantile_us(0.99),
             },
         });
         println!("{value}");
-        return Ok(());
+    } else {
+        print!("{report}");
+        println!(
+            "link       {} frames received, {} bad, {} lost, {} acks late; {} disconnects, {} reconnects; robot {}",
+            stats.frames_rx,
+            stats.bad_frames(),
+            stats.frames_lost,
+            stats.timeouts,
+            stats.disconnects,
+            stats.reconnects,
+            if report.disarmed { "disarmed" } else { "left damping (not disarmed)" }
+        );
     }
-    print!("{report}");
-    println!(
-        "link       {} frames received, {} CRC errors, {} lost, {} reconnects; robot {}",
-        stats.frames_rx,
-        stats.crc_errors,
-        stats.frames_lost,
-        stats.reconnects,
-        if disarmed { "disarmed" } else { "did not answer the final disarm" }
-    );
+    anyhow::ensure!(report.ending.is_success(), "the run did not complete: {}", report.ending);
     Ok(())
+}
+
+/// The robot's pose before anything moves: a few tries, so that one lost frame on a noisy
+/// link does not stop a deploy before it starts.
+fn first_measurement(link: &mut SerialLink) -> anyhow::Result<Sensors> {
+    let mut last = None;
+    for _ in 0..25 {
+        match link.ping_disarmed() {
+            Ok(frame) => return Ok(sensors_from_frame(&frame)),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(last.expect("tried").into())
 }

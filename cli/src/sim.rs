@@ -4,11 +4,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use std::sync::atomic::AtomicBool;
-
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig};
+use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig, Stop};
 use strider_sim::sweep::{self, Case, Row};
 use strider_sim::{
     EpisodeTracker, ExpertParams, GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim,
@@ -237,10 +235,16 @@ fn policy_episode(
     let mut tracker = EpisodeTracker::start(sim);
     each_tick(sim)?;
     let dt = strider_robot::Plant::spec(sim).control_dt_s();
-    let cfg =
-        RunConfig { ticks: (opts.seconds / dt).round() as u64, realtime, command_vx: opts.command_vx as f32 };
+    // A simulated walk ends when its time is up (its distance and speed are what is
+    // measured); a fall or a fault still damps until the robot is at rest.
+    let cfg = RunConfig {
+        ticks: (opts.seconds / dt).round() as u64,
+        realtime,
+        command_vx: opts.command_vx as f32,
+        wind_down: false,
+    };
     let mut tick_error: Option<anyhow::Error> = None;
-    let report = control.run(sim, first, &cfg, &AtomicBool::new(false), |event, sim| {
+    let report = control.run(sim, first, &cfg, &Stop::default(), |event, sim| {
         tracker.tick(sim);
         if tick_error.is_none() {
             tick_error = each_tick(sim).err().map(Into::into);

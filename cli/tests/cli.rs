@@ -214,9 +214,10 @@ mod link {
     }
 
     /// `strider deploy` against the simulator behind a pty: the same controller as
-    /// `strider sim`, paced in real time over the serial protocol, then damped and disarmed.
+    /// `strider sim`, paced in real time over the serial protocol; when `--seconds` runs out
+    /// it damps until the robot is at rest, then disarms it.
     #[test]
-    fn deploy_walks_the_virtual_robot_and_disarms_it() {
+    fn deploy_walks_the_virtual_robot_then_damps_and_disarms_it() {
         let (mut robot, port) = virtual_robot();
         let dir = super::scratch("deploy-log");
         let log = dir.join("run.mcap");
@@ -233,24 +234,30 @@ mod link {
         robot.kill().unwrap();
         robot.wait().unwrap();
         assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let c = &v["control"];
+        let ticks = c["ticks"].as_u64().unwrap();
+        assert_eq!(c["ending"]["reason"], "completed", "{v}");
+        let n = |k: &str| c[k].as_u64().unwrap();
+        // Homing, running, and ticks that held the last command through a lost frame.
+        assert_eq!(n("homing_ticks") + n("running_ticks") + n("held_ticks"), 150, "{v}");
+        assert_eq!(n("recoveries"), 0, "{v}");
+        assert!(c["damping_ticks"].as_u64().unwrap() >= 50, "damped for at least 1 s: {v}");
+        assert_eq!(ticks, 150 + c["damping_ticks"].as_u64().unwrap() + 1, "then one Disarm: {v}");
+        assert_eq!(c["disarmed"], true, "{v}");
+        assert_eq!(v["link"]["crc_errors"], 0, "{v}");
+        // Real time: every tick was paced, and the policy answered within its budget.
+        assert_eq!(c["jitter"]["count"], ticks, "{v}");
+        let running = c["running_ticks"].as_u64().unwrap();
+        assert!(running > 0 && c["missed_ticks"].as_u64().unwrap() * 10 <= running, "{v}");
         // The run log reads back: one episode, every tick, paced in real time.
         let (ok, replay, err) = strider(&["replay", "--json", log.to_str().unwrap()]);
         assert!(ok, "{err}");
         let r: serde_json::Value = serde_json::from_str(&replay).unwrap();
-        assert_eq!(r["ticks"], 150, "{r}");
+        assert_eq!(r["ticks"], ticks, "{r}");
         let interval = r["tick_interval_median_ms"].as_f64().unwrap();
         assert!((interval - 20.0).abs() < 2.0, "median tick interval {interval} ms at 50 Hz");
         std::fs::remove_dir_all(dir).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        let c = &v["control"];
-        assert_eq!(c["ticks"], 150, "{v}");
-        assert!(c["running_ticks"].as_u64().unwrap() > 0, "{v}");
-        assert_eq!(v["disarmed"], true, "{v}");
-        assert_eq!(v["link"]["crc_errors"], 0, "{v}");
-        // Real time: every tick was paced, and the policy answered within its budget.
-        assert_eq!(c["jitter"]["count"], 150, "{v}");
-        let running = c["running_ticks"].as_u64().unwrap();
-        assert!(c["missed_ticks"].as_u64().unwrap() * 10 <= running, "{v}");
     }
 
     #[test]

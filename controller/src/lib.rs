@@ -5,7 +5,10 @@
 //! other [`Pilot`] — on its own thread, so the thread that talks to the plant never waits
 //! past its budget and a late action is never applied late; the safety envelope outside
 //! the model (joint-limit and per-tick rate clamps, non-finite guard, fall detection,
-//! a limit on consecutive missed ticks); the state machine homing → running → damping;
+//! a limit on consecutive missed ticks); the plausibility screen on every measurement
+//! (an implausible field reaches the pilot as `[M]`); the state machine homing → running
+//! → damping → disarmed at rest, with the ride-through of link faults (hold the last
+//! command through a short silence, damp and recover through a long one);
 //! the run's metrics (policy latency and loop jitter histograms, misses, clamps,
 //! overruns); and the run log ([`Recorder`], a Strider MCAP log of every tick).
 //!
@@ -20,10 +23,11 @@ mod pilot;
 mod recorder;
 mod run;
 mod safety;
+mod supervisor;
 
 pub use inference::{InferenceThread, Reply};
 pub use metrics::{LatencyStats, Percentiles};
 pub use pilot::Pilot;
 pub use recorder::Recorder;
-pub use run::{Controller, ControllerError, Ending, RunConfig, RunReport, TickEvent};
-pub use safety::{Clamped, Envelope, Mode, SafetyConfig};
+pub use run::{Controller, ControllerError, Ending, FieldCount, RunConfig, RunReport, Stop, TickEvent};
+pub use safety::{Clamped, Envelope, Implausible, Mode, SafetyConfig, Screen};

@@ -1,20 +1,22 @@
-//! The control loop.
+//! The control loop: pacing, the pilot's thread and the plant around the
+//! [`Supervisor`](crate::supervisor::Supervisor)'s decisions.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use strider_robot::{Action, Command, NUM_JOINTS, Observation, Plant, PlantError, RobotSpec, Sensors};
+use strider_robot::{Action, Command, Observation, Plant, PlantError, RobotSpec, Sensors};
 
 use crate::inference::InferenceThread;
 use crate::metrics::{LatencyStats, Percentiles};
 use crate::pilot::Pilot;
-use crate::safety::{Envelope, Mode, SafetyConfig};
+use crate::safety::{Mode, SafetyConfig};
+use crate::supervisor::{Operator, Plan, Supervisor};
 
 /// One run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunConfig {
-    /// Control ticks to run (homing and damping included).
+    /// Control ticks to run (homing included) before the run completes.
     pub ticks: u64,
     /// Pace ticks at the robot's control rate against the wall clock, with an inference
     /// budget per tick. Off (the simulator as fast as it goes): every tick waits for its
@@ -22,6 +24,28 @@ pub struct RunConfig {
     pub realtime: bool,
     /// Commanded forward speed, m/s (the observation's `command_vx`).
     pub command_vx: f32,
+    /// When the ticks run out: damp, then disarm once the robot is at rest (a robot), or
+    /// end right there (a simulation whose walk is being measured).
+    pub wind_down: bool,
+}
+
+/// The operator's stop button (Ctrl-C): the first press damps and disarms once the robot
+/// is at rest; a second press disarms at once.
+#[derive(Debug, Default)]
+pub struct Stop(AtomicU8);
+
+impl Stop {
+    pub fn press(&self) {
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_add(1)));
+    }
+
+    fn operator(&self) -> Operator {
+        match self.0.load(Ordering::Relaxed) {
+            0 => Operator::Carry,
+            1 => Operator::Stop,
+            _ => Operator::Disarm,
+        }
+    }
 }
 
 /// Why a run ended.
@@ -34,8 +58,45 @@ pub enum Ending {
     Fell { tick: u64 },
     /// `tick` was the last of too many consecutive ticks without a usable action.
     Misses { tick: u64, last_error: String },
-    /// The stop flag was raised (Ctrl-C) at `tick`.
+    /// The operator stopped the run at `tick`.
     Stopped { tick: u64 },
+    /// The link gave no measurement for `silent_s` (the give-up time) by `tick`.
+    LinkLost { tick: u64, silent_s: f64 },
+    /// A safety-relevant measurement (`field`) stayed implausible for too many ticks.
+    Implausible { tick: u64, field: String },
+    /// After a reconnect another robot answered; it was never commanded.
+    Refused { tick: u64, why: String },
+}
+
+impl Ending {
+    /// True when the run did what was asked: it completed, or the operator stopped it.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Ending::Completed | Ending::Stopped { .. })
+    }
+}
+
+/// `completed`, `fell (tick 12)`, …
+impl std::fmt::Display for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ending::Completed => write!(f, "completed"),
+            Ending::Fell { tick } => write!(f, "fell (tick {tick})"),
+            Ending::Misses { tick, last_error } => write!(f, "misses (tick {tick}: {last_error})"),
+            Ending::Stopped { tick } => write!(f, "stopped (tick {tick})"),
+            Ending::LinkLost { tick, silent_s } => {
+                write!(f, "link lost (tick {tick}: silent {silent_s:.1} s)")
+            }
+            Ending::Implausible { tick, field } => write!(f, "implausible {field} (tick {tick})"),
+            Ending::Refused { tick, why } => write!(f, "refused (tick {tick}: {why})"),
+        }
+    }
+}
+
+/// How many ticks a measured field was implausible (and masked as `[M]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldCount {
+    pub field: String,
+    pub ticks: u64,
 }
 
 /// What a run did.
@@ -45,6 +106,8 @@ pub struct RunReport {
     pub ticks: u64,
     pub homing_ticks: u64,
     pub running_ticks: u64,
+    /// Ticks spent damping while the link came back (or the robot recovered).
+    pub recovering_ticks: u64,
     pub damping_ticks: u64,
     /// Running ticks that held the last command because the action was late, non-finite
     /// or an error.
@@ -54,6 +117,23 @@ pub struct RunReport {
     /// Running ticks where a joint-limit clamp changed it (a target just past a limit
     /// is common and harmless: the joint stops there either way).
     pub limit_clamped_ticks: u64,
+    /// Ticks whose plant step gave no measurement (a lost or corrupt frame, a silent or
+    /// disconnected robot).
+    pub lost_ticks: u64,
+    /// Ticks that held the last command through a silence shorter than the hold time.
+    pub held_ticks: u64,
+    /// Silences ridden through without damping.
+    pub holds: u64,
+    /// Times the controller damped for a lost link or a robot that left Run by itself.
+    pub recoveries: u64,
+    /// Times it homed again and resumed after one.
+    pub resumes: u64,
+    /// Measured fields the plausibility screen masked, with how often.
+    pub implausible: Vec<FieldCount>,
+    /// The last error the plant reported, if any.
+    pub last_plant_error: Option<String>,
+    /// The run ended with the robot disarmed (the plant acknowledged the Disarm).
+    pub disarmed: bool,
     /// Ticks that started more than a period after their deadline (real time only).
     pub overruns: u64,
     /// Time the pilot spent per action.
@@ -62,33 +142,68 @@ pub struct RunReport {
     pub jitter: Percentiles,
 }
 
-impl Ending {
-    /// `completed`, `fell`, `misses` or `stopped`, with the tick where it applies.
-    fn describe(&self) -> String {
-        match self {
-            Ending::Completed => "completed".into(),
-            Ending::Fell { tick } => format!("fell (tick {tick})"),
-            Ending::Misses { tick, last_error } => format!("misses (tick {tick}: {last_error})"),
-            Ending::Stopped { tick } => format!("stopped (tick {tick})"),
+impl Default for RunReport {
+    fn default() -> RunReport {
+        RunReport {
+            ending: Ending::Completed,
+            ticks: 0,
+            homing_ticks: 0,
+            running_ticks: 0,
+            recovering_ticks: 0,
+            damping_ticks: 0,
+            missed_ticks: 0,
+            rate_clamped_ticks: 0,
+            limit_clamped_ticks: 0,
+            lost_ticks: 0,
+            held_ticks: 0,
+            holds: 0,
+            recoveries: 0,
+            resumes: 0,
+            implausible: Vec::new(),
+            last_plant_error: None,
+            disarmed: false,
+            overruns: 0,
+            policy_latency: Percentiles::default(),
+            jitter: Percentiles::default(),
         }
     }
 }
 
-/// The report as the CLI prints it: aligned lines, jitter only for a real-time run.
+/// The report as the CLI prints it: aligned lines; link and sensor lines only when
+/// something happened, jitter only for a real-time run.
 impl std::fmt::Display for RunReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "control    {} ticks: {} homing, {} running, {} damping; {} missed; clamped: {} rate, {} joint limit; ended: {}",
+            "control    {} ticks: {} homing, {} running, {} recovering, {} damping; {} missed; clamped: {} rate, {} joint limit; ended: {}{}",
             self.ticks,
             self.homing_ticks,
             self.running_ticks,
+            self.recovering_ticks,
             self.damping_ticks,
             self.missed_ticks,
             self.rate_clamped_ticks,
             self.limit_clamped_ticks,
-            self.ending.describe(),
+            self.ending,
+            if self.disarmed { ", disarmed" } else { "" },
         )?;
+        if self.lost_ticks > 0 {
+            writeln!(
+                f,
+                "faults     {} ticks without a measurement: {} held through {} silences, {} recoveries ({} resumed); last: {}",
+                self.lost_ticks,
+                self.held_ticks,
+                self.holds,
+                self.recoveries,
+                self.resumes,
+                self.last_plant_error.as_deref().unwrap_or("-"),
+            )?;
+        }
+        if !self.implausible.is_empty() {
+            let fields: Vec<String> =
+                self.implausible.iter().map(|c| format!("{} ×{}", c.field, c.ticks)).collect();
+            writeln!(f, "sensors    implausible, masked: {}", fields.join(", "))?;
+        }
         let l = &self.policy_latency;
         writeln!(
             f,
@@ -112,14 +227,13 @@ impl std::fmt::Display for RunReport {
 pub struct TickEvent<'a> {
     pub tick: u64,
     pub mode: Mode,
-    /// What the pilot saw (the sensors before the command, and the speed command).
+    /// What the pilot saw (or would have): the screened sensors — implausible fields, and
+    /// every sensor field of a tick without a measurement, are NaN (`[M]`) — and the command.
     pub observation: &'a Observation,
     /// The pilot's action this tick, before the envelope; `None` if missed or not running.
     pub action: Option<&'a Action>,
     /// What was sent to the plant.
     pub command: &'a Command,
-    /// The sensors the plant returned after the command.
-    pub sensors: &'a Sensors,
     pub policy_latency: Option<Duration>,
     /// A running tick that held the last command instead of an action.
     pub missed: bool,
@@ -129,167 +243,95 @@ pub struct TickEvent<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
-    #[error("plant refused tick {tick} in mode {mode:?}: {source}")]
-    Plant {
-        tick: u64,
-        mode: Mode,
-        #[source]
-        source: PlantError,
-    },
+    /// The first measurement is not a pose the robot can be homed from; nothing was sent.
+    #[error("{0}")]
+    ImplausibleStart(String),
 }
 
-/// The loop's state between runs: the pilot's thread and the envelope.
+/// The loop's state between runs: the pilot's thread and the limits.
 pub struct Controller {
     spec: RobotSpec,
     safety: SafetyConfig,
-    envelope: Envelope,
     inference: InferenceThread,
 }
 
 impl Controller {
     pub fn new<P: Pilot>(spec: &RobotSpec, pilot: P, safety: SafetyConfig) -> Controller {
-        Controller {
-            envelope: Envelope::new(spec, &safety),
-            spec: spec.clone(),
-            safety,
-            inference: InferenceThread::spawn(pilot),
-        }
+        Controller { spec: spec.clone(), safety, inference: InferenceThread::spawn(pilot) }
     }
 
     /// Runs one episode on `plant`, whose latest measurement is `first`: homing (skipped if
-    /// already at the default pose), then the pilot, then damping after a fall, too many
-    /// misses or `stop`. `observe` sees every tick with the plant after its step.
+    /// already at the default pose), then the pilot, riding through short link silences and
+    /// recovering from long ones, then damping after a fall, too many misses, implausible
+    /// sensors or a stop, and disarming once the robot is at rest. `observe` sees every
+    /// tick with the plant after its step. Refuses, before sending anything, to start from
+    /// an implausible pose.
     pub fn run<P: Plant>(
         &mut self,
         plant: &mut P,
         first: Sensors,
         cfg: &RunConfig,
-        stop: &AtomicBool,
+        stop: &Stop,
         mut observe: impl FnMut(&TickEvent<'_>, &P),
     ) -> Result<RunReport, ControllerError> {
+        let mut sup = Supervisor::new(&self.spec, &self.safety, &first, cfg.ticks, cfg.wind_down)
+            .map_err(ControllerError::ImplausibleStart)?;
         let period = Duration::from_secs_f64(self.spec.control_dt_s());
         let budget = period.mul_f64(self.safety.inference_budget.clamp(0.0, 1.0));
-        let home: [f32; NUM_JOINTS] = self.spec.default_pose_rad().map(|q| q as f32);
-        let homing_ticks = if at_pose(&first, &home, self.safety.at_pose_rad) {
-            0
-        } else {
-            (self.safety.homing_s / self.spec.control_dt_s()).round().max(1.0) as u64
-        };
-        let damp_ticks = (self.safety.damp_s / self.spec.control_dt_s()).round() as u64;
-        let from = first.joint_pos;
-        self.inference.reset();
-
-        let mut sensors = first;
-        let mut last = Action { joint_target: from };
-        let mut mode = if homing_ticks > 0 { Mode::Homing } else { Mode::Running };
-        let mut ending = Ending::Completed;
-        let mut damp_until = u64::MAX;
-        let mut misses_in_a_row = 0u32;
         let (mut latency, mut jitter) = (LatencyStats::default(), LatencyStats::default());
-        let mut r = RunReport {
-            ending: Ending::Completed,
-            ticks: 0,
-            homing_ticks: 0,
-            running_ticks: 0,
-            damping_ticks: 0,
-            missed_ticks: 0,
-            rate_clamped_ticks: 0,
-            limit_clamped_ticks: 0,
-            overruns: 0,
-            policy_latency: Percentiles::default(),
-            jitter: Percentiles::default(),
-        };
+        let (mut ticks, mut overruns) = (0, 0);
+        let mut measurement: Result<Sensors, PlantError> = Ok(first);
         let start = Instant::now();
-        for tick in 0..cfg.ticks {
-            let due = start + period * tick as u32;
-            if cfg.realtime {
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                let late = Instant::now().saturating_duration_since(due);
-                jitter.record(late);
-                r.overruns += u64::from(late > period);
-            }
-            if mode != Mode::Damping && stop.load(Ordering::Relaxed) {
-                (mode, ending, damp_until) = (Mode::Damping, Ending::Stopped { tick }, tick + damp_ticks);
-            }
-            if mode == Mode::Running && sensors.torso_pitch.abs() > self.safety.fall_pitch_rad {
-                (mode, ending, damp_until) = (Mode::Damping, Ending::Fell { tick }, tick + damp_ticks);
-            }
-            if mode == Mode::Damping && tick >= damp_until {
-                break;
+        for tick in 0.. {
+            let due = start + period.mul_f64(tick as f64);
+            if cfg.realtime
+                && let Some(wait) = due.checked_duration_since(Instant::now())
+            {
+                std::thread::sleep(wait);
             }
             let started = start.elapsed();
-            let observation = Observation::new(sensors, cfg.command_vx);
-            let mut action = None;
-            let mut missed = false;
-            let mut policy_latency = None;
-            let command = match mode {
-                Mode::Homing => {
-                    let s = ((tick + 1) as f32 / homing_ticks as f32).min(1.0);
-                    last =
-                        Action { joint_target: std::array::from_fn(|i| from[i] + s * (home[i] - from[i])) };
-                    if tick + 1 >= homing_ticks {
-                        mode = Mode::Running;
+            let plan = sup.begin(tick, measurement.as_ref(), stop.operator(), cfg.command_vx);
+            if cfg.realtime && plan != Plan::End {
+                let late = Instant::now().saturating_duration_since(due);
+                jitter.record(late);
+                overruns += u64::from(late > period);
+            }
+            let observation = sup.observation(cfg.command_vx);
+            let (mut action, mut missed, mut policy_latency) = (None, false, None);
+            let command = match plan {
+                Plan::End => break,
+                Plan::Send(command) => command,
+                Plan::Ask { obs, reset } => {
+                    if reset {
+                        self.inference.reset();
                     }
-                    r.homing_ticks += 1;
-                    Command::Track(last)
-                }
-                Mode::Running => {
-                    self.inference.request(tick, observation);
+                    self.inference.request(tick, obs);
                     let deadline = cfg.realtime.then(|| due + budget);
-                    let usable = match self.inference.reply(tick, deadline) {
+                    let answer = match self.inference.reply(tick, deadline) {
                         Some(reply) => {
                             latency.record(reply.latency);
                             policy_latency = Some(reply.latency);
-                            match reply.result {
-                                Ok(a) => {
-                                    action = Some(a);
-                                    self.envelope
-                                        .apply(&a, &last)
-                                        .ok_or_else(|| "non-finite action".to_string())
-                                }
-                                Err(e) => Err(e),
-                            }
+                            action = reply.result.as_ref().ok().copied();
+                            reply.result
                         }
                         None => Err(format!("no action within {} µs", budget.as_micros())),
                     };
-                    r.running_ticks += 1;
-                    match usable {
-                        Ok((a, clamped)) => {
-                            misses_in_a_row = 0;
-                            r.rate_clamped_ticks += u64::from(clamped.rate);
-                            r.limit_clamped_ticks += u64::from(clamped.limit);
-                            last = a;
-                        }
-                        Err(e) => {
-                            missed = true;
-                            misses_in_a_row += 1;
-                            r.missed_ticks += 1;
-                            if misses_in_a_row >= self.safety.max_consecutive_misses {
-                                (mode, ending, damp_until) = (
-                                    Mode::Damping,
-                                    Ending::Misses { tick, last_error: e },
-                                    tick + damp_ticks,
-                                );
-                            }
-                        }
-                    }
-                    if mode == Mode::Damping { Command::Damp } else { Command::Track(last) }
+                    missed = answer.is_err() || !action.is_some_and(|a| a.is_finite());
+                    sup.decide(tick, answer)
                 }
-                Mode::Damping => Command::Damp,
             };
-            r.damping_ticks += u64::from(command == Command::Damp);
-            sensors = plant.step(&command).map_err(|source| ControllerError::Plant { tick, mode, source })?;
-            r.ticks += 1;
+            if sup.mode == Mode::Damping && command == Command::Damp {
+                sup.report.damping_ticks += 1;
+            }
+            measurement = plant.step(&command);
+            ticks += 1;
             observe(
                 &TickEvent {
                     tick,
-                    mode,
+                    mode: sup.mode,
                     observation: &observation,
                     action: action.as_ref(),
                     command: &command,
-                    sensors: &sensors,
                     policy_latency,
                     missed,
                     started,
@@ -297,21 +339,20 @@ impl Controller {
                 plant,
             );
         }
-        r.ending = ending;
+        let mut r = sup.finish();
+        r.ticks = ticks;
+        r.overruns = overruns;
         r.policy_latency = latency.percentiles();
         r.jitter = jitter.percentiles();
         Ok(r)
     }
 }
 
-fn at_pose(s: &Sensors, home: &[f32; NUM_JOINTS], tol: f32) -> bool {
-    s.joint_pos.iter().zip(home).all(|(q, h)| (q - h).abs() <= tol)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strider_sim::{Scenario, Sim, SimConfig};
+    use strider_robot::NUM_JOINTS;
+    use strider_sim::{Scenario, Sim, SimConfig, StartPush};
 
     /// Holds a fixed pose, or answers with a fixed result, optionally slowly.
     struct Fixed {
@@ -331,32 +372,92 @@ mod tests {
         Action { joint_target: spec.default_pose_rad().map(|q| q as f32) }
     }
 
+    fn hold_home() -> Fixed {
+        Fixed { answer: Ok(home(&RobotSpec::reference())), delay: Duration::ZERO }
+    }
+
+    /// The simulated biped standing on flat ground, without the default start push (the
+    /// pilots here only hold the pose).
     fn sim() -> (Sim, Sensors) {
         let mut sim = Sim::new(RobotSpec::reference(), SimConfig::default()).unwrap();
-        let first = sim.reset(3, &Scenario::default()).unwrap();
+        let still = Scenario {
+            start_push: StartPush { max_force_n: 0.0, ..StartPush::default() },
+            ..Scenario::default()
+        };
+        let first = sim.reset(3, &still).unwrap();
         (sim, first)
+    }
+
+    /// The real simulator behind a link that fails the way `fault` says at each tick:
+    /// an error instead of the measurement, or the measurement altered.
+    struct Faulty<F: FnMut(u64, Sensors) -> Result<Sensors, PlantError>> {
+        sim: Sim,
+        tick: u64,
+        fault: F,
+    }
+
+    impl<F: FnMut(u64, Sensors) -> Result<Sensors, PlantError>> Plant for Faulty<F> {
+        fn spec(&self) -> &RobotSpec {
+            self.sim.spec()
+        }
+        fn step(&mut self, command: &Command) -> Result<Sensors, PlantError> {
+            let s = self.sim.step(command)?;
+            self.tick += 1;
+            (self.fault)(self.tick - 1, s)
+        }
+    }
+
+    fn lost() -> PlantError {
+        PlantError::Timeout { waited_ms: 8, limit_ms: 8 }
+    }
+
+    fn run_on<P: Plant>(
+        plant: &mut P,
+        first: Sensors,
+        pilot: Fixed,
+        cfg: RunConfig,
+    ) -> (RunReport, Vec<(Mode, Command)>) {
+        let spec = RobotSpec::reference();
+        let mut c = Controller::new(&spec, pilot, SafetyConfig::default());
+        let mut seen = vec![];
+        let report =
+            c.run(plant, first, &cfg, &Stop::default(), |e, _| seen.push((e.mode, *e.command))).unwrap();
+        (report, seen)
+    }
+
+    fn cfg(ticks: u64) -> RunConfig {
+        RunConfig { ticks, realtime: false, command_vx: 0.0, wind_down: false }
     }
 
     fn run_with(pilot: Fixed, ticks: u64, realtime: bool) -> (RunReport, Vec<(Mode, Command)>) {
         let (mut sim, first) = sim();
-        let spec = RobotSpec::reference();
-        let mut c = Controller::new(&spec, pilot, SafetyConfig::default());
-        let mut seen = vec![];
-        let cfg = RunConfig { ticks, realtime, command_vx: 0.0 };
-        let report = c
-            .run(&mut sim, first, &cfg, &AtomicBool::new(false), |e, _| seen.push((e.mode, *e.command)))
-            .unwrap();
-        (report, seen)
+        run_on(&mut sim, first, pilot, RunConfig { realtime, ..cfg(ticks) })
+    }
+
+    /// After the ending's tick: damping until at rest (at least `damp_s`), then one Disarm.
+    fn damped_then_disarmed(r: &RunReport, after: &[(Mode, Command)]) {
+        let (last, damping) = after.split_last().expect("ticks after the fault");
+        assert!(damping.iter().all(|(m, c)| *m == Mode::Damping && *c == Command::Damp), "{damping:?}");
+        assert_eq!(last.1, Command::Disarm, "disarmed once at rest");
+        assert!(r.disarmed && damping.len() >= 50, "{r:?}");
     }
 
     #[test]
     fn a_pilot_that_holds_the_pose_runs_to_the_end_without_homing() {
         let spec = RobotSpec::reference();
-        let (r, seen) = run_with(Fixed { answer: Ok(home(&spec)), delay: Duration::ZERO }, 100, false);
+        let (r, seen) = run_with(hold_home(), 100, false);
         assert_eq!(r.ending, Ending::Completed);
-        assert_eq!((r.homing_ticks, r.running_ticks, r.missed_ticks), (0, 100, 0), "{r:?}");
+        assert_eq!((r.homing_ticks, r.running_ticks, r.missed_ticks, r.lost_ticks), (0, 100, 0, 0), "{r:?}");
         assert_eq!(r.policy_latency.count, 100);
         assert!(seen.iter().all(|(m, c)| *m == Mode::Running && *c == Command::Track(home(&spec))));
+    }
+
+    #[test]
+    fn winding_down_damps_until_at_rest_then_disarms() {
+        let (mut sim, first) = sim();
+        let (r, seen) = run_on(&mut sim, first, hold_home(), RunConfig { wind_down: true, ..cfg(100) });
+        assert_eq!(r.ending, Ending::Completed);
+        damped_then_disarmed(&r, &seen[100..]);
     }
 
     #[test]
@@ -364,15 +465,13 @@ mod tests {
         let spec = RobotSpec::reference();
         let mut nan = home(&spec);
         nan.joint_target[2] = f32::NAN;
-        let (r, seen) = run_with(Fixed { answer: Ok(nan), delay: Duration::ZERO }, 500, false);
+        let (r, seen) = run_with(Fixed { answer: Ok(nan), delay: Duration::ZERO }, 1000, false);
         let max = SafetyConfig::default().max_consecutive_misses as u64;
         assert!(matches!(r.ending, Ending::Misses { tick, .. } if tick == max - 1), "{r:?}");
         assert_eq!(r.missed_ticks, max);
         // Every missed tick before the limit held the last safe command (the start pose).
         assert!(seen[..max as usize - 1].iter().all(|(_, c)| *c == Command::Track(home(&spec))));
-        assert!(seen[max as usize - 1..].iter().all(|(_, c)| *c == Command::Damp));
-        assert_eq!(r.damping_ticks, 50, "one second of damping at 50 Hz, from the tick of the fault");
-        assert_eq!(seen.len() as u64, max - 1 + 50);
+        damped_then_disarmed(&r, &seen[max as usize - 1..]);
     }
 
     #[test]
@@ -383,7 +482,7 @@ mod tests {
         bad.joint_target = [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0];
         let (r, seen) = run_with(Fixed { answer: Ok(bad), delay: Duration::ZERO }, 1500, false);
         let Ending::Fell { tick } = r.ending else { panic!("expected a fall: {r:?}") };
-        assert!(seen[tick as usize..].iter().all(|(m, c)| *m == Mode::Damping && *c == Command::Damp));
+        damped_then_disarmed(&r, &seen[tick as usize..]);
     }
 
     #[test]
@@ -399,24 +498,212 @@ mod tests {
     }
 
     #[test]
-    fn stop_flag_damps_then_ends() {
+    fn stop_damps_until_at_rest_then_disarms_and_a_second_press_disarms_at_once() {
         let spec = RobotSpec::reference();
-        let (mut sim, first) = sim();
-        let mut c = Controller::new(
-            &spec,
-            Fixed { answer: Ok(home(&spec)), delay: Duration::ZERO },
-            SafetyConfig::default(),
+        for presses in [1, 2] {
+            let (mut sim, first) = sim();
+            let mut c = Controller::new(&spec, hold_home(), SafetyConfig::default());
+            let stop = Stop::default();
+            let mut seen = vec![];
+            let r = c
+                .run(&mut sim, first, &cfg(1000), &stop, |e, _| {
+                    seen.push((e.mode, *e.command));
+                    if e.tick == 9 {
+                        (0..presses).for_each(|_| stop.press());
+                    }
+                })
+                .unwrap();
+            assert_eq!(r.ending, Ending::Stopped { tick: 10 });
+            assert_eq!(r.running_ticks, 10);
+            if presses == 1 {
+                damped_then_disarmed(&r, &seen[10..]);
+            } else {
+                assert_eq!(
+                    &seen[10..],
+                    [(Mode::Running, Command::Disarm)],
+                    "the second press disarms at once"
+                );
+                assert!(r.disarmed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_silence_shorter_than_the_hold_time_is_ridden_through() {
+        let (sim, first) = sim();
+        // 0.2 s without a measurement (10 ticks at 50 Hz), from tick 100.
+        let mut plant =
+            Faulty { sim, tick: 0, fault: |t, s| if (100..110).contains(&t) { Err(lost()) } else { Ok(s) } };
+        let (r, seen) = run_on(&mut plant, first, hold_home(), cfg(300));
+        assert_eq!(r.ending, Ending::Completed, "{r:?}");
+        assert_eq!((r.lost_ticks, r.held_ticks, r.holds, r.recoveries), (10, 10, 1, 0), "{r:?}");
+        assert_eq!(r.damping_ticks + r.recovering_ticks, 0);
+        let home = Command::Track(home(&RobotSpec::reference()));
+        assert!(seen.iter().all(|(m, c)| *m == Mode::Running && *c == home), "the last command is held");
+    }
+
+    /// A long silence (0.6 s: hold 0.25 s, then damp) — short enough that the standing
+    /// biped is still upright when the link comes back (damped for about a second, it sits
+    /// down and tips over; then the run ends as a fall, see the next test).
+    #[test]
+    fn a_long_silence_damps_then_homes_and_resumes_when_the_robot_answers_again() {
+        const SILENT: u64 = 30;
+        let (sim, first) = sim();
+        let silent = 100..100 + SILENT;
+        let mut plant =
+            Faulty { sim, tick: 0, fault: |t, s| if silent.contains(&t) { Err(lost()) } else { Ok(s) } };
+        let (r, seen) = run_on(&mut plant, first, hold_home(), cfg(600));
+        assert_eq!((r.recoveries, r.resumes), (1, 1), "{r:?}");
+        let modes: Vec<Mode> = seen.iter().map(|(m, _)| *m).collect();
+        // Held for 0.25 s, damped while silent and until the link had answered for 0.2 s,
+        // homed again from where the robot was, then the pilot ran on.
+        let recovering = modes.iter().position(|m| *m == Mode::Recovering).unwrap();
+        assert_eq!(recovering, 101 + 12, "damps once the silence reaches the hold time: {modes:?}");
+        assert_eq!(r.ending, Ending::Completed);
+        assert!(seen[recovering..100 + SILENT as usize].iter().all(|(_, c)| *c == Command::Damp));
+        let homing = modes.iter().position(|m| *m == Mode::Homing).unwrap();
+        assert!(
+            homing > 100 + SILENT as usize && modes[homing..].iter().all(|m| *m != Mode::Recovering),
+            "{modes:?}"
         );
-        let stop = AtomicBool::new(false);
-        let cfg = RunConfig { ticks: 1000, realtime: false, command_vx: 0.0 };
-        let r = c
-            .run(&mut sim, first, &cfg, &stop, |e, _| {
-                if e.tick == 9 {
-                    stop.store(true, Ordering::Relaxed);
+        assert_eq!(modes.last(), Some(&Mode::Running));
+        assert!(r.damping_ticks == 0 && !r.disarmed, "never disarmed: {r:?}");
+    }
+
+    #[test]
+    fn a_robot_that_fell_while_damped_is_not_homed_again() {
+        let (sim, first) = sim();
+        let mut plant =
+            Faulty { sim, tick: 0, fault: |t, s| if (100..200).contains(&t) { Err(lost()) } else { Ok(s) } };
+        let (r, seen) = run_on(&mut plant, first, hold_home(), cfg(600));
+        let Ending::Fell { tick } = r.ending else { panic!("expected a fall: {r:?}") };
+        assert!(tick > 200, "found when the link was back: {r:?}");
+        assert_eq!((r.recoveries, r.resumes, r.homing_ticks), (1, 0, 0), "{r:?}");
+        assert!(seen[113..tick as usize].iter().all(|s| *s == (Mode::Recovering, Command::Damp)));
+        damped_then_disarmed(&r, &seen[tick as usize..]);
+    }
+
+    #[test]
+    fn a_link_that_never_comes_back_ends_the_run_without_disarming() {
+        let (sim, first) = sim();
+        let mut plant = Faulty { sim, tick: 0, fault: |t, s| if t >= 50 { Err(lost()) } else { Ok(s) } };
+        let (r, seen) = run_on(&mut plant, first, hold_home(), cfg(100_000));
+        assert!(matches!(r.ending, Ending::LinkLost { silent_s, .. } if silent_s >= 30.0), "{r:?}");
+        assert!(
+            !seen.iter().any(|(_, c)| *c == Command::Disarm),
+            "a robot that cannot be seen is not disarmed"
+        );
+    }
+
+    #[test]
+    fn another_robot_after_a_reconnect_is_never_commanded() {
+        let (sim, first) = sim();
+        let mut plant = Faulty {
+            sim,
+            tick: 0,
+            fault: |t, s| if t == 20 { Err(PlantError::Mismatch("contract id".into())) } else { Ok(s) },
+        };
+        let (r, seen) = run_on(&mut plant, first, hold_home(), cfg(100));
+        assert!(matches!(r.ending, Ending::Refused { tick: 21, .. }), "{r:?}");
+        assert_eq!(seen.len(), 21, "no command after the refusal");
+    }
+
+    #[test]
+    fn a_failed_pitch_sensor_damps_and_a_failed_velocity_is_masked() {
+        let (sim, first) = sim();
+        let mut plant = Faulty {
+            sim,
+            tick: 0,
+            fault: |t, mut s: Sensors| {
+                s.joint_vel[3] = f32::NAN;
+                if t >= 40 {
+                    s.torso_pitch = f32::INFINITY;
                 }
-            })
-            .unwrap();
-        assert_eq!(r.ending, Ending::Stopped { tick: 10 });
-        assert_eq!((r.running_ticks, r.damping_ticks), (10, 50));
+                Ok(s)
+            },
+        };
+        let (r, _) = run_on(&mut plant, first, hold_home(), cfg(200));
+        let limit = u64::from(SafetyConfig::default().max_implausible_ticks);
+        assert_eq!(r.ending, Ending::Implausible { tick: 40 + limit, field: "torso_pitch".into() }, "{r:?}");
+        assert_eq!(r.implausible[0], FieldCount { field: "joint_vel.left_hip".into(), ticks: r.ticks });
+    }
+
+    #[test]
+    fn homing_refuses_to_start_from_an_implausible_pose() {
+        let (mut sim, mut first) = sim();
+        first.joint_pos[1] = f32::NAN;
+        let mut c = Controller::new(&RobotSpec::reference(), hold_home(), SafetyConfig::default());
+        let e =
+            c.run(&mut sim, first, &cfg(10), &Stop::default(), |_, _| panic!("nothing is sent")).unwrap_err();
+        assert!(e.to_string().contains("joint_pos.right_knee = NaN"), "{e}");
+    }
+
+    mod any_input {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn any_f32() -> impl Strategy<Value = f32> {
+            prop_oneof![
+                4 => -3.0f32..3.0,
+                1 => Just(f32::NAN),
+                1 => Just(f32::INFINITY),
+                1 => Just(f32::NEG_INFINITY),
+                1 => any::<f32>(),
+            ]
+        }
+
+        fn any_sensors() -> impl Strategy<Value = Sensors> {
+            (
+                proptest::array::uniform6(any_f32()),
+                proptest::array::uniform6(any_f32()),
+                any_f32(),
+                any_f32(),
+                any::<[bool; 2]>(),
+            )
+                .prop_map(
+                    |(joint_pos, joint_vel, torso_pitch, torso_pitch_rate, foot_contact)| Sensors {
+                        joint_pos,
+                        joint_vel,
+                        torso_pitch,
+                        torso_pitch_rate,
+                        foot_contact,
+                    },
+                )
+        }
+
+        fn any_tick() -> impl Strategy<Value = (Option<Sensors>, [f32; NUM_JOINTS])> {
+            (proptest::option::weighted(0.9, any_sensors()), proptest::array::uniform6(any_f32()))
+        }
+
+        proptest! {
+            /// Whatever the sensors and the pilot say — NaN, Inf, nonsense, silence — no tick
+            /// panics and no target sent is non-finite or outside the joint limits.
+            #[test]
+            fn never_panics_and_never_sends_a_bad_target(
+                first in any_sensors(),
+                ticks in proptest::collection::vec(any_tick(), 1..80),
+            ) {
+                let spec = RobotSpec::reference();
+                let safety = SafetyConfig::default();
+                let envelope = crate::safety::Envelope::new(&spec, &safety);
+                let Ok(mut sup) = Supervisor::new(&spec, &safety, &first, 60, true) else { return Ok(()) };
+                let mut measurement = Ok(first);
+                for (tick, (sensors, target)) in ticks.into_iter().enumerate() {
+                    let tick = tick as u64;
+                    let command = match sup.begin(tick, measurement.as_ref(), Operator::Carry, 0.5) {
+                        Plan::End => break,
+                        Plan::Send(c) => c,
+                        Plan::Ask { obs, .. } => {
+                            prop_assert!(obs.sensors.joint_pos.iter().all(|q| q.is_nan() || q.abs() < 4.0));
+                            sup.decide(tick, Ok(Action { joint_target: target }))
+                        }
+                    };
+                    if let Command::Track(a) = command {
+                        prop_assert!(envelope.contains(&a), "tick {tick}: sent {a:?}");
+                    }
+                    measurement = sensors.ok_or_else(lost);
+                }
+            }
+        }
     }
 }

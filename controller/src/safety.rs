@@ -1,7 +1,8 @@
-//! The safety envelope outside the model, and the controller's modes.
+//! The safety envelope outside the model, the plausibility screen on measurements, and the
+//! controller's modes.
 
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, NUM_JOINTS, RobotSpec};
+use strider_robot::{Action, NUM_JOINTS, OBS_DIM, RobotSpec, Sensors};
 
 /// Limits and timings of the controller. Every field has a default; see each.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -24,9 +25,39 @@ pub struct SafetyConfig {
     pub max_consecutive_misses: u32,
     /// Share of the tick the pilot may take in real time (default 0.5); later is a miss.
     pub inference_budget: f64,
-    /// Time spent damping (kp = 0) after a stop or a fault before the run ends, s
-    /// (default 1.0).
+    /// Least time spent damping (kp = 0) after a stop or a fault before the robot may be
+    /// disarmed, s (default 1.0).
     pub damp_s: f64,
+    /// Damping that has not brought the robot to rest after this long ends the run with
+    /// the robot left damping, never disarmed, s (default 5.0).
+    pub max_damp_s: f64,
+    /// The robot is at rest when every joint speed and the pitch rate stay below this for
+    /// `rest_s`, rad/s (default 0.2).
+    pub rest_speed_rad_s: f32,
+    /// How long the robot must stay below `rest_speed_rad_s` to count as at rest, s
+    /// (default 0.2).
+    pub rest_s: f64,
+    /// Ride-through: while the plant gives no measurement (a lost or corrupt frame, a
+    /// silent robot) for less than this, the last command is held and the run goes on, s
+    /// (default 0.25, below the 0.3 s command watchdog every firmware implements,
+    /// docs/PROTOCOL.md). Longer: the controller damps and waits for the link.
+    pub hold_s: f64,
+    /// The link must answer every tick for this long before a damped robot is homed again
+    /// and the pilot resumes, s (default 0.2).
+    pub resume_after_s: f64,
+    /// With no measurement for this long the controller gives up on the link and the run
+    /// ends (the robot's own watchdog keeps it damping), s (default 30).
+    pub give_up_s: f64,
+    /// A measured joint angle further than this outside its joint limits is implausible,
+    /// rad (default 0.3).
+    pub joint_limit_margin_rad: f32,
+    /// A measured joint speed above this is implausible, rad/s (default 50).
+    pub max_joint_speed_rad_s: f32,
+    /// A measured pitch rate above this is implausible, rad/s (default 30).
+    pub max_pitch_rate_rad_s: f32,
+    /// Consecutive ticks with a safety-relevant field implausible (pitch, pitch rate, or
+    /// two or more joint angles) before the controller damps (default 5).
+    pub max_implausible_ticks: u32,
 }
 
 impl Default for SafetyConfig {
@@ -39,6 +70,16 @@ impl Default for SafetyConfig {
             max_consecutive_misses: 5,
             inference_budget: 0.5,
             damp_s: 1.0,
+            max_damp_s: 5.0,
+            rest_speed_rad_s: 0.2,
+            rest_s: 0.2,
+            hold_s: 0.25,
+            resume_after_s: 0.2,
+            give_up_s: 30.0,
+            joint_limit_margin_rad: 0.3,
+            max_joint_speed_rad_s: 50.0,
+            max_pitch_rate_rad_s: 30.0,
+            max_implausible_ticks: 5,
         }
     }
 }
@@ -47,11 +88,15 @@ impl Default for SafetyConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
-    /// Interpolating to the default pose.
+    /// Interpolating from the measured pose to the default pose.
     Homing,
-    /// The pilot's actions, through the envelope.
+    /// The pilot's actions, through the envelope; during a short link silence, the last
+    /// command held.
     Running,
-    /// Damping only, after a stop or a fault.
+    /// The link was silent longer than the hold time or the robot left Run by itself:
+    /// damping while the link comes back, then homing again.
+    Recovering,
+    /// Damping only, after a stop or a fault, until the robot is at rest; then disarmed.
     Damping,
 }
 
@@ -74,22 +119,39 @@ impl Envelope {
     }
 
     /// `target` clamped within `max_step` of `last`, then into the joint limits, and
-    /// which clamps engaged; `None` for a non-finite target.
+    /// which clamps engaged; `None` when either is not finite. (`min`/`max`, not `clamp`:
+    /// nothing here can panic, whatever the numbers.)
     pub fn apply(&self, target: &Action, last: &Action) -> Option<(Action, Clamped)> {
-        if !target.is_finite() {
+        if !target.is_finite() || !last.is_finite() {
             return None;
         }
         let mut clamped = Clamped::default();
         let joint_target = std::array::from_fn(|i| {
             let want = target.joint_target[i];
             let step = self.max_step;
-            let paced = want.clamp(last.joint_target[i] - step, last.joint_target[i] + step);
-            let v = paced.clamp(self.lo[i], self.hi[i]);
+            let paced = want.max(last.joint_target[i] - step).min(last.joint_target[i] + step);
+            let v = paced.max(self.lo[i]).min(self.hi[i]);
             clamped.rate |= paced != want;
             clamped.limit |= v != paced;
             v
         });
         Some((Action { joint_target }, clamped))
+    }
+
+    /// `target` inside the joint limits, or `None` if it is not finite.
+    pub fn limit(&self, target: &Action) -> Option<Action> {
+        target.is_finite().then(|| Action {
+            joint_target: std::array::from_fn(|i| target.joint_target[i].max(self.lo[i]).min(self.hi[i])),
+        })
+    }
+
+    /// True when every target is finite and inside the joint limits.
+    pub fn contains(&self, target: &Action) -> bool {
+        target
+            .joint_target
+            .iter()
+            .enumerate()
+            .all(|(i, &q)| q.is_finite() && self.lo[i] <= q && q <= self.hi[i])
     }
 }
 
@@ -100,6 +162,94 @@ pub struct Clamped {
     pub rate: bool,
     /// A joint limit.
     pub limit: bool,
+}
+
+/// The observation-layout indices of the fields the screen checks.
+const PITCH: usize = 2 * NUM_JOINTS;
+const PITCH_RATE: usize = PITCH + 1;
+
+/// Which measured fields were implausible, by observation-layout index
+/// ([`RobotSpec::observation_layout`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Implausible(u32);
+
+impl Implausible {
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The observation-layout indices set, in order.
+    pub fn fields(self) -> impl Iterator<Item = usize> {
+        (0..OBS_DIM).filter(move |i| self.0 & (1 << i) != 0)
+    }
+
+    fn set(&mut self, i: usize) {
+        self.0 |= 1 << i;
+    }
+
+    /// The field that makes this tick unsafe to act on, if any: the pitch or its rate (fall
+    /// detection would be blind), or the first of two or more joint angles.
+    pub fn safety_relevant(self) -> Option<usize> {
+        if self.0 & (1 << PITCH) != 0 {
+            return Some(PITCH);
+        }
+        if self.0 & (1 << PITCH_RATE) != 0 {
+            return Some(PITCH_RATE);
+        }
+        let joints = self.0 & ((1 << NUM_JOINTS) - 1);
+        (joints.count_ones() >= 2).then(|| joints.trailing_zeros() as usize)
+    }
+}
+
+/// Checks every measurement against the contract before the pilot sees it: finite, joint
+/// angles within the limits plus a margin, speeds within bounds. An implausible field is
+/// replaced by NaN, which the policy's tokenizer turns into `[M]` (docs/TOKENS.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screen {
+    lo: [f32; NUM_JOINTS],
+    hi: [f32; NUM_JOINTS],
+    max_joint_speed: f32,
+    max_pitch_rate: f32,
+}
+
+impl Screen {
+    pub fn new(spec: &RobotSpec, cfg: &SafetyConfig) -> Screen {
+        let lim = |i: usize| spec.joints[i].limits_rad();
+        let m = cfg.joint_limit_margin_rad;
+        Screen {
+            lo: std::array::from_fn(|i| lim(i)[0] as f32 - m),
+            hi: std::array::from_fn(|i| lim(i)[1] as f32 + m),
+            max_joint_speed: cfg.max_joint_speed_rad_s,
+            max_pitch_rate: cfg.max_pitch_rate_rad_s,
+        }
+    }
+
+    /// `s` with every implausible field set to NaN, and which fields those were.
+    pub fn screen(&self, s: &Sensors) -> (Sensors, Implausible) {
+        let mut out = *s;
+        let mut bad = Implausible::default();
+        // `RangeInclusive::contains` is false for NaN, so a NaN fails every test here.
+        let speed = |v: f32, max: f32| (-max..=max).contains(&v);
+        for i in 0..NUM_JOINTS {
+            if !(self.lo[i]..=self.hi[i]).contains(&s.joint_pos[i]) {
+                out.joint_pos[i] = f32::NAN;
+                bad.set(i);
+            }
+            if !speed(s.joint_vel[i], self.max_joint_speed) {
+                out.joint_vel[i] = f32::NAN;
+                bad.set(NUM_JOINTS + i);
+            }
+        }
+        if !speed(s.torso_pitch, std::f32::consts::PI) {
+            out.torso_pitch = f32::NAN;
+            bad.set(PITCH);
+        }
+        if !speed(s.torso_pitch_rate, self.max_pitch_rate) {
+            out.torso_pitch_rate = f32::NAN;
+            bad.set(PITCH_RATE);
+        }
+        (out, bad)
+    }
 }
 
 #[cfg(test)]
@@ -133,5 +283,32 @@ mod tests {
         let mut nan = home;
         nan.joint_target[3] = f32::NAN;
         assert_eq!(env.apply(&nan, &home), None);
+        assert_eq!(env.apply(&home, &nan), None, "a non-finite last target is refused, not a panic");
+    }
+
+    #[test]
+    fn the_screen_masks_non_finite_and_out_of_range_fields() {
+        let spec = RobotSpec::reference();
+        let screen = Screen::new(&spec, &SafetyConfig::default());
+        let home = Sensors { joint_pos: spec.default_pose_rad().map(|q| q as f32), ..Sensors::default() };
+        assert_eq!(screen.screen(&home), (home, Implausible::default()));
+
+        let mut s = home;
+        s.joint_pos[0] = 10.0; // hip far outside its limits
+        s.joint_pos[1] = -7.0;
+        s.joint_vel[4] = f32::INFINITY;
+        s.torso_pitch_rate = 3.0; // plausible
+        let (out, bad) = screen.screen(&s);
+        assert_eq!(bad.fields().collect::<Vec<_>>(), [0, 1, NUM_JOINTS + 4]);
+        assert!(out.joint_pos[0].is_nan() && out.joint_pos[1].is_nan() && out.joint_vel[4].is_nan());
+        assert_eq!((out.joint_pos[2], out.torso_pitch_rate), (s.joint_pos[2], 3.0));
+        assert_eq!(bad.safety_relevant(), Some(0), "two joint angles are safety-relevant");
+
+        let mut one = home;
+        one.joint_vel[0] = f32::NAN;
+        assert_eq!(screen.screen(&one).1.safety_relevant(), None, "one velocity is not");
+        let mut pitch = home;
+        pitch.torso_pitch = f32::NAN;
+        assert_eq!(screen.screen(&pitch).1.safety_relevant(), Some(PITCH));
     }
 }

@@ -26,6 +26,8 @@ pub enum LinkError {
     Disconnected { port: String, reason: String },
     #[error("no sensor frame acknowledging command {seq} within {limit_ms} ms")]
     Timeout { seq: u16, limit_ms: u64 },
+    #[error("the robot left Run by itself (now in mode {mode}{}); damp, then home again", if *watchdog { ", its command watchdog fired" } else { "" })]
+    LeftRun { mode: u8, watchdog: bool },
     #[error("robot rejected command {seq}: fault code {code}, detail {detail}")]
     Rejected { seq: u16, code: u16, detail: u32 },
     #[error("cannot encode a frame: {0}")]
@@ -43,6 +45,10 @@ impl From<LinkError> for PlantError {
             LinkError::Rejected { code, detail, .. } => {
                 PlantError::Fault { code, detail: format!("robot rejected the command (detail {detail})") }
             }
+            e @ LinkError::LeftRun { watchdog, .. } => PlantError::Fault {
+                code: if watchdog { crate::wire::fault::WATCHDOG } else { 0 },
+                detail: e.to_string(),
+            },
             e @ (LinkError::VersionMismatch { .. }
             | LinkError::ContractMismatch { .. }
             | LinkError::SpecMismatch { .. }) => PlantError::Mismatch(e.to_string()),

@@ -8,10 +8,13 @@
 //! - `link_pty`: host driver against the virtual firmware over real pseudo-terminals
 //!   (handshake refusals, 10^5 round trips, injected faults, disconnect and re-seed).
 //! - `link_firmware`: the virtual firmware spoken to byte for byte.
+//! - `link_faults`: the fault matrix of deploy: the controller riding through each injected
+//!   link fault (hold, damp, reconnect, resume) over a real pty.
 //! - `policy`: candle ↔ tract parity of the exported model and manifest refusals.
 //! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
 //!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
 
+mod link_faults;
 mod link_firmware;
 mod link_pty;
 mod policy;

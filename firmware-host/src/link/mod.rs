@@ -21,7 +21,7 @@ use crate::ftdi;
 use crate::link_error::LinkError;
 use crate::wire::{
     HelloAck, JOINTS, JointCommand, JointTarget, LinkInfo, MAX_FRAME, Message, Mode, PROTOCOL_VERSION,
-    SensorFrame, status,
+    SensorFrame, fault, status,
 };
 use port::{Connection, Inbound};
 
@@ -33,16 +33,21 @@ pub struct LinkConfig {
     pub port: String,
     /// Baud rate (default 1 000 000).
     pub baud: u32,
-    /// How long to wait for HelloAck, ms (default 1000); Hello is resent every 100 ms.
+    /// How long [`SerialLink::connect`] waits for HelloAck, ms (default 1000); Hello is
+    /// resent every 100 ms. A reconnect gets as long, spread over control ticks.
     pub handshake_timeout_ms: u64,
-    /// How long a command waits for its acknowledging sensor frame, ms (default 100).
+    /// How long a command waits for its acknowledging sensor frame, ms (default 8: a robot
+    /// answers within a millisecond plus wire time, and at 50 Hz the pilot's 10 ms budget
+    /// and this wait fit in the 20 ms tick). A later answer makes the tick a lost one; it
+    /// is taken in, never applied late.
     pub ack_timeout_ms: u64,
-    /// With no valid frame for this long the link counts as lost, ms (default 500).
-    pub link_lost_after_ms: u64,
     /// Reopen and re-handshake a lost link automatically (default true).
     pub reconnect: bool,
-    /// Least time between two reconnect attempts, ms (default 200).
+    /// Wait before the first reopen attempt after the link is lost, ms (default 100); it
+    /// doubles after every failed attempt up to `max_reconnect_interval_ms`.
     pub reconnect_interval_ms: u64,
+    /// Longest wait between two reopen attempts, ms (default 2000).
+    pub max_reconnect_interval_ms: u64,
 }
 
 impl Default for LinkConfig {
@@ -51,10 +56,10 @@ impl Default for LinkConfig {
             port: "/dev/ttyUSB0".into(),
             baud: 1_000_000,
             handshake_timeout_ms: 1000,
-            ack_timeout_ms: 100,
-            link_lost_after_ms: 500,
+            ack_timeout_ms: 8,
             reconnect: true,
-            reconnect_interval_ms: 200,
+            reconnect_interval_ms: 100,
+            max_reconnect_interval_ms: 2000,
         }
     }
 }
@@ -95,18 +100,29 @@ pub struct SerialLink {
     spec: RobotSpec,
     config: LinkConfig,
     conn: Option<Connection>,
+    /// A reopened port waiting for its HelloAck.
+    pending: Option<Pending>,
     stats: Arc<Mutex<LinkStats>>,
     robot: HelloAck,
     tx_seq: u16,
     /// The mode the robot was last told to be in (Disarm after every handshake).
     mode: Mode,
+    /// The robot left Run by itself (watchdog, reset) since the host last chose a mode.
+    left_run: Option<SensorFrame>,
     last_sensors: Option<SensorFrame>,
-    last_rx: Instant,
     /// Set by a reconnect: the next JointCommand carries the measured pose.
     reseed_pending: bool,
-    last_attempt: Instant,
+    retry_at: Instant,
+    backoff: Duration,
     epoch: Instant,
     warnings: Vec<String>,
+}
+
+/// A port reopened after a loss, in its handshake.
+struct Pending {
+    conn: Connection,
+    since: Instant,
+    next_hello: Instant,
 }
 
 impl SerialLink {
@@ -114,28 +130,46 @@ impl SerialLink {
     /// before any command is sent.
     pub fn connect(spec: RobotSpec, config: LinkConfig) -> Result<SerialLink, LinkError> {
         let stats = Arc::new(Mutex::new(LinkStats::default()));
-        let epoch = Instant::now();
-        let mut conn = port::open(&config.port, config.baud, stats.clone())?;
-        let mut tx_seq = 0;
-        let robot = handshake(&spec, &config, &mut conn, &mut tx_seq, epoch)?;
+        let conn = port::open(&config.port, config.baud, stats.clone())?;
         let warnings = ftdi::ftdi_port_for(Path::new(ftdi::SYSFS_USB_SERIAL), Path::new(&config.port))
             .and_then(|p| p.warning())
             .into_iter()
             .collect();
-        Ok(SerialLink {
+        let now = Instant::now();
+        // Replaced by the robot's own HelloAck before `connect` returns.
+        let robot = HelloAck { info: expected_info(&spec), firmware: [0; 16] };
+        let mut link = SerialLink {
             spec,
+            backoff: ms(config.reconnect_interval_ms),
             config,
-            conn: Some(conn),
+            conn: None,
+            pending: Some(Pending { conn, since: now, next_hello: now }),
             stats,
             robot,
-            tx_seq,
+            tx_seq: 0,
             mode: Mode::Disarm,
+            left_run: None,
             last_sensors: None,
-            last_rx: Instant::now(),
             reseed_pending: false,
-            last_attempt: Instant::now(),
-            epoch,
+            retry_at: now,
+            epoch: now,
             warnings,
+        };
+        let deadline = now + ms(link.config.handshake_timeout_ms);
+        while link.pending.is_some() {
+            let wait = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+            if link.handshake_step(wait)? {
+                link.reseed_pending = false;
+                return Ok(link);
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
+        Err(LinkError::HandshakeTimeout {
+            port: link.config.port.clone(),
+            waited_ms: link.config.handshake_timeout_ms,
+            baud: link.config.baud,
         })
     }
 
@@ -164,63 +198,139 @@ impl SerialLink {
     }
 
     /// One round trip that cannot move the robot: SetMode(Disarm) and its acknowledgement.
-    /// For `strider link probe` on a robot that is not walking.
+    /// For `strider link probe` on a robot that is not walking, and for the first
+    /// measurement before a run.
     pub fn ping_disarmed(&mut self) -> Result<SensorFrame, LinkError> {
         self.ensure_connected()?;
-        let result = self.exchange(Message::SetMode(Mode::Disarm));
+        let result = self.set_mode(Mode::Disarm);
         self.note_loss(&result);
-        self.mode = Mode::Disarm;
         result
     }
 
-    /// Reconnects (with a new handshake) if the link is down and the retry interval passed.
+    fn disconnected(&self, reason: impl Into<String>) -> LinkError {
+        LinkError::Disconnected { port: self.config.port.clone(), reason: reason.into() }
+    }
+
+    /// Moves a lost link one step towards a new session without blocking a control tick
+    /// for long: reopens the port when the backoff has passed, sends Hello (again every
+    /// 100 ms) and takes a HelloAck that arrives within the ack wait. `Ok` once connected.
     fn ensure_connected(&mut self) -> Result<(), LinkError> {
         if self.conn.is_some() {
             return Ok(());
         }
-        let lost =
-            || LinkError::Disconnected { port: self.config.port.clone(), reason: "reconnecting".into() };
-        if !self.config.reconnect || self.last_attempt.elapsed() < ms(self.config.reconnect_interval_ms) {
-            return Err(lost());
+        if !self.config.reconnect {
+            return Err(self.disconnected("down (reconnect is off)"));
         }
-        self.last_attempt = Instant::now();
-        let mut conn = port::open(&self.config.port, self.config.baud, self.stats.clone())?;
-        self.robot = handshake(&self.spec, &self.config, &mut conn, &mut self.tx_seq, self.epoch)?;
-        self.conn = Some(conn);
-        self.mode = Mode::Disarm;
-        self.last_sensors = None;
-        self.last_rx = Instant::now();
-        self.reseed_pending = true;
-        self.stats.lock().expect("stats lock").reconnects += 1;
-        Ok(())
+        if self.pending.is_none() {
+            let now = Instant::now();
+            if now < self.retry_at {
+                return Err(
+                    self.disconnected(format!("down; reopening in {} ms", (self.retry_at - now).as_millis()))
+                );
+            }
+            match port::open(&self.config.port, self.config.baud, self.stats.clone()) {
+                Ok(conn) => self.pending = Some(Pending { conn, since: now, next_hello: now }),
+                Err(e) => {
+                    self.back_off();
+                    return Err(e);
+                }
+            }
+        }
+        if self.handshake_step(ms(self.config.ack_timeout_ms))? {
+            self.stats.lock().expect("stats lock").reconnects += 1;
+            return Ok(());
+        }
+        Err(self.disconnected("reconnecting: waiting for HelloAck"))
     }
 
+    /// Sends Hello when due and waits up to `wait` for the HelloAck; true when the session
+    /// is up. A robot that does not match is refused (and the port closed) naming both
+    /// values; a handshake that takes too long closes the port and backs off.
+    fn handshake_step(&mut self, wait: Duration) -> Result<bool, LinkError> {
+        let port = self.config.port.clone();
+        let ours = expected_info(&self.spec);
+        let Some(p) = self.pending.as_mut() else { return Ok(self.conn.is_some()) };
+        if Instant::now() >= p.next_hello {
+            send(&p.conn, &Message::Hello(ours), next_seq(&mut self.tx_seq), self.epoch, &port)?;
+            p.next_hello = Instant::now() + Duration::from_millis(100);
+        }
+        let deadline = (Instant::now() + wait).min(p.next_hello);
+        let outcome = loop {
+            match p.conn.inbound.recv_deadline(deadline) {
+                Ok(Inbound::Frame(Frame { header, message: Message::HelloAck(ack) })) => {
+                    break Some(check_robot(&port, &ours, header.version, &ack).map(|()| ack));
+                }
+                Ok(Inbound::Frame(..)) => {}
+                Ok(Inbound::Closed(reason)) => break Some(Err(LinkError::Disconnected { port, reason })),
+                Err(RecvTimeoutError::Timeout) => break None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Some(Err(LinkError::Disconnected { port, reason: "reader stopped".into() }));
+                }
+            }
+        };
+        match outcome {
+            Some(Ok(ack)) => {
+                let p = self.pending.take().expect("pending");
+                self.conn = Some(p.conn);
+                self.robot = ack;
+                self.mode = Mode::Disarm;
+                self.left_run = None;
+                self.last_sensors = None;
+                self.reseed_pending = true;
+                self.backoff = ms(self.config.reconnect_interval_ms);
+                Ok(true)
+            }
+            Some(Err(e)) => {
+                self.pending = None;
+                self.back_off();
+                Err(e)
+            }
+            None => {
+                if p.since.elapsed() >= ms(self.config.handshake_timeout_ms) {
+                    self.pending = None;
+                    self.back_off();
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    fn back_off(&mut self) {
+        self.retry_at = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(ms(self.config.max_reconnect_interval_ms));
+    }
+
+    /// A port that failed (unplugged, closed) is dropped and reopened; so is a session the
+    /// robot no longer knows (it answers NO_HANDSHAKE after a reset). Silence alone is not
+    /// a loss: the port stays open and the next frame ends it.
     fn note_loss<T>(&mut self, result: &Result<T, LinkError>) {
         let lost = match result {
             Err(LinkError::Disconnected { .. }) => true,
-            Err(LinkError::Timeout { .. }) => self.last_rx.elapsed() >= ms(self.config.link_lost_after_ms),
+            Err(LinkError::Rejected { code, .. }) => *code == fault::NO_HANDSHAKE,
             _ => false,
         };
         if lost && self.conn.take().is_some() {
             self.stats.lock().expect("stats lock").disconnects += 1;
-            self.last_attempt = Instant::now() - ms(self.config.reconnect_interval_ms);
+            self.retry_at = Instant::now();
         }
     }
 
     fn track(&mut self, action: &Action) -> Result<SensorFrame, LinkError> {
-        // Learn first whether the robot left Run by itself (then the targets are re-seeded).
+        // Learn first whether the robot left Run by itself: then it is not re-armed here —
+        // the controller hears of it, damps, and homes again from where the robot is.
         self.drain()?;
+        if let Some(s) = self.left_run {
+            return Err(LinkError::LeftRun { mode: s.mode, watchdog: s.status & status::WATCHDOG != 0 });
+        }
         if self.mode != Mode::Run {
-            let armed = self.exchange(Message::SetMode(Mode::Run))?;
-            self.mode = Mode::Run;
+            let armed = self.set_mode(Mode::Run)?;
             self.last_sensors = Some(armed);
         }
         let targets = if self.reseed_pending {
             // Never resume the targets from before the cut: start from where the robot is.
-            self.last_sensors.map(|s| s.joint_pos).ok_or_else(|| LinkError::Disconnected {
-                port: self.config.port.clone(),
-                reason: "no sensor frame to re-seed from".into(),
-            })?
+            self.last_sensors
+                .map(|s| s.joint_pos)
+                .ok_or_else(|| self.disconnected("no sensor frame to re-seed from"))?
         } else {
             std::array::from_fn(|i| action.joint_target[i])
         };
@@ -243,22 +353,20 @@ impl SerialLink {
         Ok(sensors)
     }
 
+    /// Tells the robot to be in `mode`; the host's choice clears a Run the robot left.
     fn set_mode(&mut self, mode: Mode) -> Result<SensorFrame, LinkError> {
         let s = self.exchange(Message::SetMode(mode))?;
         self.mode = mode;
+        self.left_run = None;
         Ok(s)
     }
 
     /// Sends one command frame and waits for the sensor frame that acknowledges it.
     fn exchange(&mut self, message: Message) -> Result<SensorFrame, LinkError> {
-        let port = self.config.port.clone();
         self.drain()?;
-        let conn = self
-            .conn
-            .as_ref()
-            .ok_or_else(|| LinkError::Disconnected { port: port.clone(), reason: "down".into() })?;
+        let conn = self.conn.as_ref().ok_or_else(|| self.disconnected("down"))?;
         let seq = next_seq(&mut self.tx_seq);
-        send(conn, &message, seq, self.epoch, &port)?;
+        send(conn, &message, seq, self.epoch, &self.config.port)?;
         let sent = Instant::now();
         let deadline = sent + ms(self.config.ack_timeout_ms);
         loop {
@@ -269,9 +377,7 @@ impl SerialLink {
                     self.stats.lock().expect("stats lock").timeouts += 1;
                     return Err(LinkError::Timeout { seq, limit_ms: self.config.ack_timeout_ms });
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(LinkError::Disconnected { port, reason: "reader stopped".into() });
-                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.disconnected("reader stopped")),
             };
             let Some(s) = self.absorb(item)? else { continue };
             if s.ack_seq != seq {
@@ -290,7 +396,8 @@ impl SerialLink {
     }
 
     /// Takes in everything that arrived since the last command (sensor frames of idle ticks,
-    /// faults, stats), so the driver knows the robot's mode before it sends.
+    /// late acknowledgements, faults, stats), so the driver knows the robot's mode before it
+    /// sends.
     fn drain(&mut self) -> Result<(), LinkError> {
         while let Some(item) = self.conn.as_ref().and_then(|c| c.inbound.try_recv().ok()) {
             self.absorb(item)?;
@@ -301,25 +408,19 @@ impl SerialLink {
     /// Books one inbound item; returns the sensor frame if it was one.
     fn absorb(&mut self, item: Inbound) -> Result<Option<SensorFrame>, LinkError> {
         let frame = match item {
-            Inbound::Frame(frame, at) => {
-                self.last_rx = at;
-                frame
-            }
-            Inbound::Closed(reason) => {
-                return Err(LinkError::Disconnected { port: self.config.port.clone(), reason });
-            }
+            Inbound::Frame(frame) => frame,
+            Inbound::Closed(reason) => return Err(self.disconnected(reason)),
         };
         let Message::SensorFrame(s) = frame.message else {
             note_message(&self.stats, &frame.message);
             return Ok(None);
         };
         self.last_sensors = Some(s);
-        if s.mode != self.mode as u8 {
-            // The robot changed mode by itself (watchdog, reset): whatever it does next, the
+        if self.mode == Mode::Run && s.mode != Mode::Run as u8 {
+            // The robot left Run by itself (watchdog, reset): whatever it does next, the
             // first command after re-arming starts from the measured pose.
-            if self.mode == Mode::Run {
-                self.reseed_pending = true;
-            }
+            self.left_run = Some(s);
+            self.reseed_pending = true;
             self.mode = Mode::from_u8(s.mode).unwrap_or(Mode::Damp);
         }
         Ok(Some(s))
@@ -348,11 +449,13 @@ fn next_seq(seq: &mut u16) -> u16 {
     s
 }
 
+/// Encodes and queues one frame, led by a 0x00: whatever garbage the line held before it
+/// ends there, so it costs no frame of ours (docs/PROTOCOL.md, "Frame").
 fn send(conn: &Connection, message: &Message, seq: u16, epoch: Instant, port: &str) -> Result<(), LinkError> {
-    let mut buf = [0u8; MAX_FRAME];
-    let n = encode(message, seq, epoch.elapsed().as_micros() as u32, &mut buf)?;
+    let mut buf = [0u8; MAX_FRAME + 1];
+    let n = encode(message, seq, epoch.elapsed().as_micros() as u32, &mut buf[1..])?;
     let out = conn.outbound.as_ref().expect("open connection has a writer");
-    out.send(buf[..n].to_vec())
+    out.send(buf[..=n].to_vec())
         .map_err(|_| LinkError::Disconnected { port: port.to_string(), reason: "writer stopped".into() })?;
     conn.stats.lock().expect("stats lock").frames_tx += 1;
     Ok(())
@@ -367,43 +470,6 @@ pub fn expected_info(spec: &RobotSpec) -> LinkInfo {
         physics_hz: u16::try_from(spec.physics.physics_hz).unwrap_or(u16::MAX),
         control_hz: u16::try_from(spec.control.control_hz).unwrap_or(u16::MAX),
     }
-}
-
-/// Hello / HelloAck, with the checks; nothing else is sent until it succeeds.
-fn handshake(
-    spec: &RobotSpec,
-    config: &LinkConfig,
-    conn: &mut Connection,
-    tx_seq: &mut u16,
-    epoch: Instant,
-) -> Result<HelloAck, LinkError> {
-    let port = config.port.as_str();
-    let ours = expected_info(spec);
-    let start = Instant::now();
-    let deadline = start + ms(config.handshake_timeout_ms);
-    let mut resend = start;
-    while Instant::now() < deadline {
-        if Instant::now() >= resend {
-            send(conn, &Message::Hello(ours), next_seq(tx_seq), epoch, port)?;
-            resend = Instant::now() + Duration::from_millis(100);
-        }
-        match conn.inbound.recv_deadline(resend.min(deadline)) {
-            Ok(Inbound::Frame(Frame { header, message: Message::HelloAck(ack) }, _)) => {
-                check_robot(port, &ours, header.version, &ack)?;
-                return Ok(ack);
-            }
-            Ok(Inbound::Frame(..)) | Err(RecvTimeoutError::Timeout) => {}
-            Ok(Inbound::Closed(reason)) => return Err(LinkError::Disconnected { port: port.into(), reason }),
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(LinkError::Disconnected { port: port.into(), reason: "reader stopped".into() });
-            }
-        }
-    }
-    Err(LinkError::HandshakeTimeout {
-        port: port.into(),
-        waited_ms: config.handshake_timeout_ms,
-        baud: config.baud,
-    })
 }
 
 fn check_robot(port: &str, ours: &LinkInfo, header_version: u8, ack: &HelloAck) -> Result<(), LinkError> {
@@ -452,7 +518,10 @@ impl Plant for SerialLink {
 
     /// One control tick: the command frame(s) for `command`, then the acknowledging sensor
     /// frame. Disarm / Damp become SetMode; Track arms the robot (SetMode(Run)) if needed,
-    /// then sends a JointCommand with the contract's gains. A lost link is reopened here.
+    /// then sends a JointCommand with the contract's gains. A missing acknowledgement is a
+    /// `Timeout` for this tick only; a lost port is reopened and re-handshaken here, a
+    /// little each tick; a robot that left Run by itself is a `Fault` until the controller
+    /// chooses a mode again; another robot after a reconnect is a `Mismatch`.
     fn step(&mut self, command: &Command) -> Result<Sensors, PlantError> {
         self.ensure_connected()?;
         let result = match command {

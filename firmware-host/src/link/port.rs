@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use serialport::SerialPort;
@@ -18,8 +18,8 @@ use crate::link_error::LinkError;
 /// What the reader hands to the caller.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// A valid frame and when its last byte was read.
-    Frame(Frame, Instant),
+    /// A valid frame.
+    Frame(Frame),
     /// The port failed (unplugged, EIO); the connection is over.
     Closed(String),
 }
@@ -93,7 +93,6 @@ fn read_loop(port: &mut dyn SerialPort, out: &Sender<Inbound>, stats: &Mutex<Lin
                 return;
             }
         };
-        let at = Instant::now();
         let mut rest = &buf[..n];
         loop {
             match acc.feed(rest) {
@@ -109,7 +108,7 @@ fn read_loop(port: &mut dyn SerialPort, out: &Sender<Inbound>, stats: &Mutex<Lin
                             s.frames_lost += u64::from(missing);
                         }
                     }
-                    if out.send(Inbound::Frame(frame, at)).is_err() {
+                    if out.send(Inbound::Frame(frame)).is_err() {
                         return;
                     }
                 }

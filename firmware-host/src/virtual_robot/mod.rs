@@ -513,7 +513,9 @@ impl Firmware {
             let jitter = (self.rng.unit() * 2.0 - 1.0) * f.jitter_ms;
             std::thread::sleep(Duration::from_secs_f64((f.delay_ms + jitter).max(0.0) / 1000.0));
         }
-        if pty.write(&buf[..n]) == n {
+        // Led by a 0x00, as the protocol asks of every sender: garbage before a frame
+        // then costs that frame nothing.
+        if pty.write(&[0]) == 1 && pty.write(&buf[..n]) == n {
             self.stats.tx_frames += 1;
         }
     }
@@ -538,7 +540,7 @@ mod tests {
         );
 
         let link: LinkConfig = toml::from_str("port = \"/dev/ttyACM0\"\nbaud = 2000000\n").unwrap();
-        assert_eq!((link.port.as_str(), link.baud, link.ack_timeout_ms), ("/dev/ttyACM0", 2_000_000, 100));
+        assert_eq!((link.port.as_str(), link.baud, link.ack_timeout_ms), ("/dev/ttyACM0", 2_000_000, 8));
 
         let err = toml::from_str::<LinkConfig>("baudrate = 9600\n").unwrap_err().to_string();
         assert!(err.contains("baudrate"), "{err}");

@@ -1,0 +1,118 @@
+//! The fault matrix of `strider deploy`: the real-time controller driving the simulated
+//! biped behind the virtual robot's firmware, over a real pseudo-terminal, with the
+//! firmware injecting one kind of fault per test. For each, the outcome the link-fault
+//! policy promises (docs/CONTROLLER.md) is asserted — completes, damps then resumes, or
+//! damps and ends — and the run log reads back, every tick of it.
+//!
+//! The pilot holds the standing pose: these tests are about the link and the controller,
+//! and a standing robot makes "never disarmed while standing" easy to see. The biped stands
+//! on flat ground without a start push.
+
+use std::time::Duration;
+
+use strider_controller::{Controller, Ending, Pilot, Recorder, RunConfig, RunReport, SafetyConfig, Stop};
+use strider_firmware_host::link::{LinkConfig, SerialLink, sensors_from_frame};
+use strider_firmware_host::virtual_robot::{FaultSpec, FirmwareConfig, InjectedFaults, VirtualRobot};
+use strider_robot::{Action, Observation, RobotSpec, Sensors};
+use strider_sim::{Scenario, Sim, SimConfig, StartPush};
+
+/// Holds the default pose.
+struct Stand(Action);
+
+impl Pilot for Stand {
+    fn reset(&mut self) {}
+    fn act(&mut self, _: &Observation) -> Result<Action, String> {
+        Ok(self.0)
+    }
+}
+
+struct Outcome {
+    report: RunReport,
+    injected: InjectedFaults,
+    logged_ticks: usize,
+}
+
+/// `seconds` of standing under `faults`, then the wind-down (damp until at rest, disarm).
+fn deploy(name: &str, faults: &str, seconds: f64) -> Outcome {
+    let spec = RobotSpec::reference();
+    let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
+    let still = Scenario {
+        start_push: StartPush { max_force_n: 0.0, ..StartPush::default() },
+        ..Scenario::default()
+    };
+    sim.reset(0, &still).unwrap();
+    let faults: FaultSpec = faults.parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("strider-faults-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tty");
+    let robot =
+        VirtualRobot::spawn(Box::new(sim), FirmwareConfig { faults, ..Default::default() }, Some(&path))
+            .unwrap();
+    let config =
+        LinkConfig { port: path.display().to_string(), handshake_timeout_ms: 5000, ..Default::default() };
+    let mut link = SerialLink::connect(spec.clone(), config).expect("handshake");
+    let first = first_measurement(&mut link);
+    let log = dir.join("run.mcap");
+    let mut recorder = Recorder::create(&log, &spec, "stand", "virtual robot", None).unwrap();
+    let home = Action { joint_target: spec.default_pose_rad().map(|q| q as f32) };
+    let mut control = Controller::new(&spec, Stand(home), SafetyConfig::default());
+    let cfg = RunConfig {
+        ticks: (seconds / spec.control_dt_s()).round() as u64,
+        realtime: true,
+        command_vx: 0.0,
+        wind_down: true,
+    };
+    let report = control
+        .run(&mut link, first, &cfg, &Stop::default(), |e, _| recorder.record(e, None).unwrap())
+        .unwrap();
+    recorder.finish().unwrap();
+    let logged_ticks = strider_log::Log::read(&log).expect("the run log reads back").tick_count();
+    std::fs::remove_dir_all(&dir).unwrap();
+    Outcome { report, injected: robot.injected(), logged_ticks }
+}
+
+fn first_measurement(link: &mut SerialLink) -> Sensors {
+    for _ in 0..50 {
+        if let Ok(frame) = link.ping_disarmed() {
+            return sensors_from_frame(&frame);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no first measurement");
+}
+
+/// Completed, damped at the end only, disarmed at rest, every tick logged.
+fn completed_cleanly(o: &Outcome) {
+    let r = &o.report;
+    assert_eq!(r.ending, Ending::Completed, "{r:?}");
+    assert!(r.disarmed, "disarmed at the end, at rest: {r:?}");
+    assert_eq!(o.logged_ticks as u64, r.ticks, "every tick is in the log");
+}
+
+#[test]
+fn drops_and_corrupt_bytes_cost_single_ticks_never_the_run() {
+    let o = deploy("drop-corrupt", "drop=0.01,corrupt=1e-3,seed=11", 4.0);
+    completed_cleanly(&o);
+    let r = &o.report;
+    assert!(o.injected.dropped + o.injected.corrupted_frames > 0, "{:?}", o.injected);
+    assert!(r.lost_ticks > 0 && r.recoveries == 0, "{r:?}");
+}
+
+#[test]
+fn a_garbage_burst_before_every_frame_is_survived() {
+    let o = deploy("garbage", "garbage=1,seed=12", 3.0);
+    completed_cleanly(&o);
+    assert!(o.injected.garbage_bursts > 100, "{:?}", o.injected);
+    assert_eq!(o.report.recoveries, 0, "{:?}", o.report);
+}
+
+#[test]
+fn a_disconnect_damps_reconnects_re_handshakes_homes_and_resumes() {
+    let o = deploy("disconnect", "disconnect_s=0.4@1", 5.0);
+    completed_cleanly(&o);
+    let r = &o.report;
+    assert_eq!(o.injected.disconnects, 1);
+    assert_eq!((r.recoveries, r.resumes), (1, 1), "{r:?}");
+    assert!(r.recovering_ticks > 0, "{r:?}");
+}
