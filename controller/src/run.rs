@@ -707,3 +707,58 @@ mod tests {
         }
     }
 }
+
+/// A measurement, not part of the default suite (about a minute in the dev profile):
+/// `cargo test --workspace -- --ignored the_shipped_policy_walks_through`. docs/CONTROLLER.md
+/// quotes its result.
+#[cfg(test)]
+mod ride_through_walking {
+    use super::*;
+    use strider_sim::{Scenario, Sim, SimConfig};
+
+    /// The simulator behind a link that goes silent for `silent` ticks every `every` ticks
+    /// once the robot walks.
+    struct Silences {
+        sim: Sim,
+        tick: u64,
+        every: u64,
+        silent: u64,
+    }
+
+    impl Plant for Silences {
+        fn spec(&self) -> &RobotSpec {
+            self.sim.spec()
+        }
+        fn step(&mut self, c: &Command) -> Result<Sensors, PlantError> {
+            let s = self.sim.step(c)?;
+            self.tick += 1;
+            if self.tick > 150 && self.tick % self.every < self.silent {
+                Err(PlantError::Timeout { waited_ms: 8, limit_ms: 8 })
+            } else {
+                Ok(s)
+            }
+        }
+    }
+
+    /// The shipped policy walking at 0.6 m/s through a silence just shy of the hold time
+    /// (0.24 s, the last command held) every 2 s, on 10 seeds with the default start push.
+    #[test]
+    #[ignore = "a measurement; run with --ignored"]
+    fn the_shipped_policy_walks_through_silences_up_to_the_hold_time() {
+        let spec = RobotSpec::reference();
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/walker2d-biped/model.toml");
+        let mut ended = vec![];
+        for seed in 0..10 {
+            let policy = strider_policy::Policy::load(&model, &spec).unwrap();
+            let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
+            let first = sim.reset(seed, &Scenario::default()).unwrap();
+            let mut plant = Silences { sim, tick: 0, every: 100, silent: 12 };
+            let mut c = Controller::new(&spec, policy, SafetyConfig::default());
+            let cfg = RunConfig { ticks: 750, realtime: false, command_vx: 0.6, wind_down: false };
+            let r = c.run(&mut plant, first, &cfg, &Stop::default(), |_, _| {}).unwrap();
+            assert_eq!((r.held_ticks, r.recoveries), (72, 0), "seed {seed}: {r:?}");
+            ended.push(r.ending);
+        }
+        assert!(ended.iter().all(|e| *e == Ending::Completed), "{ended:?}");
+    }
+}
