@@ -14,6 +14,7 @@ mod model;
 mod policy;
 mod record;
 mod replay;
+mod replay_eval;
 mod robot;
 mod sim;
 mod train;

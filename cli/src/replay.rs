@@ -1,4 +1,5 @@
-//! `strider replay LOG`: what a recorded log holds, without moving a motor.
+//! `strider replay LOG`: what a recorded log holds, without moving a motor; with
+//! `--model`, how models would have acted on it (`crate::replay_eval`).
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -15,8 +16,14 @@ use crate::robot::RobotArg;
 
 #[derive(Args)]
 pub struct ReplayArgs {
-    /// The log (MCAP) to read.
-    log: PathBuf,
+    /// The log (MCAP) to read; with --model, any number of logs or directories of them.
+    #[arg(required = true, value_name = "LOG")]
+    logs: Vec<PathBuf>,
+    /// Evaluate this model on the logs, teacher-forced through the runtime that deploys it:
+    /// its actions against the recorded ones, its predictions against the observations
+    /// that came. Repeat to compare models side by side; `built-in` is the shipped model.
+    #[arg(long, value_name = "MODEL")]
+    model: Vec<PathBuf>,
     #[command(flatten)]
     robot: RobotArg,
     /// Replay the recorded actions open-loop into the simulator from each episode's recorded
@@ -30,7 +37,17 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
-    let log = Log::read(&args.log).context("reading log")?;
+    if !args.model.is_empty() {
+        anyhow::ensure!(!args.into_sim, "--into-sim replays actions; --model evaluates models: use one");
+        return crate::replay_eval::run(&spec, &args.logs, &args.model, args.json);
+    }
+    let [path] = args.logs.as_slice() else {
+        anyhow::bail!(
+            "{} logs given: summarise one at a time, or compare models on all with --model",
+            args.logs.len()
+        );
+    };
+    let log = Log::read(path).context("reading log")?;
     log.check_against(&spec).context("checking log against the robot")?;
     if args.into_sim {
         return into_sim(&spec, &log, args.json);

@@ -746,7 +746,8 @@ mod ride_through_walking {
     #[ignore = "a measurement; run with --ignored"]
     fn the_shipped_policy_walks_through_silences_up_to_the_hold_time() {
         let spec = RobotSpec::reference();
-        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/walker2d-biped/model.toml");
+        let model =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/walker2d-biped/model.toml");
         let mut ended = vec![];
         for seed in 0..10 {
             let policy = strider_policy::Policy::load(&model, &spec).unwrap();

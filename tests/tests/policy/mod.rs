@@ -5,7 +5,10 @@
 //!   window fill level and with `[M]` masks, and `Policy::step` matches candle on the
 //!   same history.
 //! - `manifest`: every kind of manifest mismatch is refused, naming the field.
+//! - `replay_eval`: offline, teacher-forced evaluation on a recorded log agrees with candle
+//!   metric by metric, and refuses a log of another robot.
 
 mod common;
 mod manifest;
 mod parity;
+mod replay_eval;

@@ -58,7 +58,13 @@ fn history(n: usize, masks: Masks, rng: &mut Rng) -> History {
 }
 
 /// The candle forward pass over a whole history (one sequence, no padding).
-fn candle_forward(model: &Model, obs: &[f32], om: &[f32], act: &[f32], am: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub fn candle_forward(
+    model: &Model,
+    obs: &[f32],
+    om: &[f32],
+    act: &[f32],
+    am: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let n = obs.len() / OBS_DIM;
     let t = |v: &[f32], d: usize| Tensor::from_slice(v, (1, n, d), &Device::Cpu).unwrap();
     let batch = Batch {

@@ -1,0 +1,157 @@
+//! `strider replay LOG… --model A [--model B …]`: how each model would have acted on the
+//! recordings, side by side (`strider-replay` computes; this prints).
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use strider_log::Log;
+use strider_replay::{Evaluation, FieldError};
+use strider_robot::RobotSpec;
+
+/// The name `--model` takes for the model built into strider.
+pub const BUILT_IN_ARG: &str = "built-in";
+
+/// Reads every log under `paths`, evaluates each model on all of them, prints a table (or
+/// one JSON object).
+pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) -> anyhow::Result<()> {
+    let mut logs = Vec::new();
+    for path in paths {
+        for file in crate::logs::log_files(path)? {
+            let log = Log::read(&file).context("reading log")?;
+            log.check_against(spec).context("checking log against the robot")?;
+            logs.push(log);
+        }
+    }
+    let ticks: usize = logs.iter().map(Log::tick_count).sum();
+    let mut results = Vec::new();
+    for model in models {
+        let path = (model.as_os_str() != BUILT_IN_ARG).then_some(model.as_path());
+        let mut loaded = crate::model::load(path, spec)?;
+        let bar = if json || ticks < 20_000 { ProgressBar::hidden() } else { ProgressBar::new(ticks as u64) };
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ticks, {per_sec}, eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_message(short(&loaded.name));
+        let eval = strider_replay::evaluate(&mut loaded.policy, &loaded.name, &logs, |n| bar.set_position(n))
+            .with_context(|| format!("evaluating {}", loaded.name))?;
+        bar.finish_and_clear();
+        results.push((loaded.name, eval));
+    }
+    if json {
+        let value = serde_json::json!({
+            "logs": logs.iter().map(|l| l.file.clone()).collect::<Vec<_>>(),
+            "ticks": ticks,
+            "models": results.iter().map(|(name, eval)| serde_json::json!({"model": name, "evaluation": eval})).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+    } else {
+        print!("{}", table(logs.len(), ticks, &results));
+    }
+    Ok(())
+}
+
+/// The last two path components: enough to tell runs apart in a column header.
+fn short(name: &str) -> String {
+    let p = Path::new(name);
+    let parts: Vec<_> = p.iter().rev().take(2).collect();
+    parts.into_iter().rev().collect::<PathBuf>().display().to_string()
+}
+
+/// One row per metric, one column per model, and which model is best (lower is better).
+fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String {
+    let mut out = String::new();
+    let first = &results[0].1;
+    let _ = writeln!(
+        out,
+        "replay     {files} log files, {} episodes, {ticks} ticks, teacher-forced through tract",
+        first.episodes
+    );
+    let names: Vec<String> = results.iter().map(|(n, _)| short(n)).collect();
+    let width = names.iter().map(String::len).max().unwrap_or(0).max(12);
+    let _ = write!(out, "\n{:<34}", "metric (lower is better)");
+    for n in &names {
+        let _ = write!(out, " {n:>width$}");
+    }
+    let _ = writeln!(out, "  verdict");
+    let mut row = |label: &str, value: &dyn Fn(&Evaluation) -> f64, unit: &str| {
+        let values: Vec<f64> = results.iter().map(|(_, e)| value(e)).collect();
+        let _ = write!(out, "{label:<34}");
+        for v in &values {
+            let _ = write!(out, " {:>width$}", format!("{v:.4}{unit}"));
+        }
+        let _ = writeln!(out, "  {}", verdict(&names, &values));
+    };
+    let mean = |rows: &[FieldError], f: fn(&FieldError) -> f64| {
+        rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
+    };
+    row("action MAE, mean over joints", &|e| mean(&e.action, |f| f.mae), " rad");
+    row("action RMS, mean over joints", &|e| mean(&e.action, |f| f.rms), " rad");
+    row("action p99, worst joint", &|e| e.action.iter().map(|f| f.p99).fold(0.0, f64::max), " rad");
+    row("action MAE / std", &|e| e.action_mae_normalised, "");
+    row("next-observation MAE / std", &|e| e.observation_mae_normalised, "");
+    for j in 0..first.action.len() {
+        let label = format!("  {} MAE", first.action[j].field);
+        row(&label, &move |e| e.action[j].mae, " rad");
+    }
+    for (i, f) in first.observation.iter().enumerate() {
+        if f.field.starts_with("command") {
+            continue;
+        }
+        let label = format!("  {} pred. MAE", f.field);
+        let unit = format!(" {}", f.unit);
+        row(&label, &move |e| e.observation[i].mae, if unit == " 1" { "" } else { &unit });
+    }
+    let masked = first.action.first().map_or(0, |f| f.masked);
+    let obs_masked: u64 = first.observation.iter().map(|f| f.masked).sum();
+    let _ = writeln!(
+        out,
+        "\n[M]        {masked} ticks without a recorded action, {obs_masked} masked observation fields (not scored)"
+    );
+    for (name, eval) in results {
+        let _ = writeln!(
+            out,
+            "worst      {} ({:.1} s, {:.0} ticks/s):",
+            short(name),
+            eval.seconds,
+            eval.ticks as f64 / eval.seconds.max(1e-9)
+        );
+        for w in eval.worst.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "  {} episode {} tick {} (t = {:.2} s): {} model {:.3}, recorded {:.3} ({:.1} std)",
+                Path::new(&w.file).file_name().map_or(w.file.clone(), |f| f.to_string_lossy().into()),
+                w.episode,
+                w.tick,
+                w.time_s,
+                w.field,
+                w.model,
+                w.recorded,
+                w.error_normalised
+            );
+        }
+    }
+    out
+}
+
+/// `best: NAME (−12 % vs NEXT)`, or the value alone for one model.
+fn verdict(names: &[String], values: &[f64]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let (best, next) = (order[0], order[1]);
+    if values[next] == 0.0 || values[best] == values[next] {
+        return "tie".into();
+    }
+    format!(
+        "best: {} ({:+.0} % vs {})",
+        names[best],
+        100.0 * (values[best] / values[next] - 1.0),
+        names[next]
+    )
+}
