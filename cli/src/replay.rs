@@ -101,12 +101,32 @@ fn summary_text(s: &LogSummary) -> String {
         if fields.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "\n{title:<26} {:>10} {:>10} {:>10} {:>10}", "mean", "std", "min", "max");
+        // NaN and ±Inf (a failed sensor reports NaN) are counted, never averaged in; the
+        // column appears only when there are some.
+        let skipped: u64 = fields.iter().map(|f| f.stats.non_finite).sum();
+        let column =
+            |v: &dyn std::fmt::Display| if skipped > 0 { format!(" {v:>10}") } else { String::new() };
+        let _ = writeln!(
+            out,
+            "\n{title:<26} {:>10} {:>10} {:>10} {:>10}{}",
+            "mean",
+            "std",
+            "min",
+            "max",
+            column(&"non-finite")
+        );
         for NamedStats { field, stats } in fields {
+            let values = if stats.count == 0 {
+                format!("{:>10} {:>10} {:>10} {:>10}", "-", "-", "-", "-")
+            } else {
+                format!("{:>10.4} {:>10.4} {:>10.4} {:>10.4}", stats.mean, stats.std, stats.min, stats.max)
+            };
+            let _ = writeln!(out, "  {field:<24} {values}{}", column(&stats.non_finite));
+        }
+        if skipped > 0 {
             let _ = writeln!(
                 out,
-                "  {field:<24} {:>10.4} {:>10.4} {:>10.4} {:>10.4}",
-                stats.mean, stats.std, stats.min, stats.max
+                "  {skipped} non-finite {title} values (NaN or ±Inf) are left out of these statistics"
             );
         }
     }
@@ -132,6 +152,16 @@ struct Divergence {
 }
 
 fn into_sim(spec: &RobotSpec, log: &Log, json: bool) -> anyhow::Result<()> {
+    // Every simulator run records the privileged simulator state; a robot's log (`strider
+    // deploy --log`) has none, and its `scenario` names the serial port, not a scenario.
+    if log.tick_count() > 0 && log.episodes.iter().flat_map(|e| &e.ticks).all(|t| t.sim_state.is_none()) {
+        anyhow::bail!(
+            "{}: a robot log ({}) with no simulator scenario, so it cannot be re-simulated; \
+             --into-sim replays logs from `strider sim --log` or `strider collect`",
+            log.file,
+            log.meta.scenario.lines().next().unwrap_or("no conditions recorded")
+        );
+    }
     let scenario =
         Scenario::from_toml_str(&log.meta.scenario, &format!("{} (metadata `scenario`)", log.file))
             .context("the log's scenario cannot be rebuilt")?;

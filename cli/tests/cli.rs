@@ -3,14 +3,16 @@
 //! Modules, one per command group:
 //! - `sim_cli`: `strider sim` prints a JSON summary, writes a GIF, refuses a bad scenario.
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
-//! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot;
-//!   `strider export lerobot` writes a LeRobot dataset from it.
+//! - `replay`: `strider replay LOG` summarises a log (counting NaN and ±Inf values rather
+//!   than averaging them) and refuses one for another robot; `strider export lerobot`
+//!   writes a LeRobot dataset from it.
 //! - `collect`: `strider collect` writes shards that resume after an interruption without
 //!   touching finished ones, refuses changed options, and replays into the simulator with
 //!   zero divergence (and measurable divergence on a different robot); `strider train`
 //!   learns from those logs and refuses logs of another joint order.
 //! - `link`: `strider virtual-robot` serves the simulator on a pseudo-terminal and
-//!   `strider link probe` handshakes with it over the real serial protocol.
+//!   `strider link probe` handshakes with it over the real serial protocol; `strider deploy`
+//!   walks it and logs the run, which `replay --into-sim` refuses in one line (no scenario).
 
 mod sim_cli;
 
@@ -137,6 +139,60 @@ mod replay {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// A log whose sensors failed (NaN joint angle, infinite pitch) reads, and its summary
+    /// counts the non-finite values per field instead of printing NaN statistics.
+    #[test]
+    fn replay_counts_non_finite_values_instead_of_averaging_them() {
+        let dir = scratch("replay-non-finite");
+        let path = dir.join("robot.mcap");
+        let spec = RobotSpec::reference();
+        let mut w =
+            LogWriter::create(&path, &LogMeta::new(&spec, "expert", "flat", None), Default::default())
+                .unwrap();
+        w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
+        for tick in 0..20u64 {
+            let mut sensors = Sensors { torso_pitch: 0.25, ..Default::default() };
+            sensors.joint_vel[0] = f32::NAN; // a sensor that never worked
+            if tick >= 15 {
+                sensors.joint_pos[1] = f32::NAN;
+                sensors.torso_pitch = f32::INFINITY;
+            }
+            let obs = Observation::new(sensors, 1.0);
+            w.write_tick(&TickRecord {
+                episode: 0,
+                tick,
+                log_time_ns: tick * 20_000_000,
+                observation: ObservationMsg::new(0, tick, tick as f64 * 0.02, &obs),
+                action: None,
+                sim_state: None,
+                timing: None,
+            })
+            .unwrap();
+        }
+        w.finish().unwrap();
+
+        let (ok, out, err) = strider(&["replay", path.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        assert!(out.split_whitespace().all(|w| !matches!(w, "NaN" | "inf" | "-inf")), "{out}");
+        let row = |field: &str| {
+            let line = out.lines().find(|l| l.trim_start().starts_with(&format!("{field} "))).unwrap();
+            line.split_whitespace().skip(1).collect::<Vec<_>>()
+        };
+        assert_eq!(row("torso_pitch"), ["0.2500", "0.0000", "0.2500", "0.2500", "5"], "{out}");
+        assert_eq!(row("joint_vel.right_hip"), ["-", "-", "-", "-", "20"], "{out}");
+        assert!(out.contains("30 non-finite observation values (NaN or ±Inf) are left out"), "{out}");
+
+        let (ok, out, err) = strider(&["replay", path.to_str().unwrap(), "--json"]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["observation"][1]["field"], "joint_pos.right_knee");
+        assert_eq!(v["observation"][1]["count"], 15);
+        assert_eq!(v["observation"][1]["non_finite"], 5);
+        assert_eq!(v["observation"][12]["mean"], 0.25);
+        assert!(v["observation"][6]["mean"].is_null(), "no finite value: null, not NaN or 0");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
     #[test]
     fn replay_refuses_a_log_for_another_joint_order() {
         let dir = scratch("replay-order");
@@ -257,6 +313,35 @@ mod link {
         assert_eq!(r["ticks"], ticks, "{r}");
         let interval = r["tick_interval_median_ms"].as_f64().unwrap();
         assert!((interval - 20.0).abs() < 2.0, "median tick interval {interval} ms at 50 Hz");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A robot's log (`deploy --log`) has no simulator scenario: `replay --into-sim` says so
+    /// in one line naming the file, instead of a TOML parse error about the port name.
+    #[test]
+    fn replay_into_sim_refuses_a_robot_log_in_one_line() {
+        let (mut robot, port) = virtual_robot();
+        let dir = super::scratch("deploy-into-sim");
+        let log = dir.join("robot.mcap");
+        let (ok, _, err) = strider(&[
+            "deploy",
+            "--port",
+            port.trim(),
+            "--seconds",
+            "1",
+            "--json",
+            "--log",
+            log.to_str().unwrap(),
+        ]);
+        robot.kill().unwrap();
+        robot.wait().unwrap();
+        assert!(ok, "{err}");
+        let (ok, out, err) = strider(&["replay", "--into-sim", log.to_str().unwrap()]);
+        assert!(!ok && out.is_empty(), "{out}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        let file = format!("{}: a robot log (", log.display());
+        assert!(err.contains(&file) && err.contains(port.trim()), "{err}");
+        assert!(err.contains("with no simulator scenario, so it cannot be re-simulated"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

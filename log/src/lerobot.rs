@@ -161,13 +161,17 @@ pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSumm
         },
         "strider": {"contract_id": first.meta.contract_id.to_string(), "controller": first.meta.controller},
     });
+    // A NaN or ±Inf (a failed sensor) stays in the data as it was recorded; the statistics
+    // are over each field's finite values, and `null` for a field that never had one.
     let stats_json = |stats: &[FieldStats]| {
+        let known =
+            |f: fn(&FieldStats) -> f64| stats.iter().map(|s| (s.count > 0).then(|| f(s))).collect::<Vec<_>>();
         json!({
-            "mean": stats.iter().map(|s| s.mean).collect::<Vec<_>>(),
-            "std": stats.iter().map(|s| s.std).collect::<Vec<_>>(),
-            "min": stats.iter().map(|s| s.min).collect::<Vec<_>>(),
-            "max": stats.iter().map(|s| s.max).collect::<Vec<_>>(),
-            "count": [stats.first().map_or(0, |s| s.count)],
+            "mean": known(|s| s.mean),
+            "std": known(|s| s.std),
+            "min": known(|s| s.min),
+            "max": known(|s| s.max),
+            "count": [frames],
         })
     };
     let stats = json!({"observation.state": stats_json(&obs_stats), "action": stats_json(&act_stats)});

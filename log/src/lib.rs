@@ -8,6 +8,7 @@
 //! LeRobot export.
 
 mod error;
+mod float;
 mod lerobot;
 mod meta;
 mod reader;
@@ -17,11 +18,11 @@ mod writer;
 
 pub use error::LogError;
 pub use lerobot::{ExportSummary, export_lerobot};
-pub use meta::{FORMAT_VERSION, LogMeta, METADATA_NAME};
+pub use meta::{FORMAT_VERSION, LogMeta, METADATA_NAME, OLDEST_READABLE_VERSION};
 pub use reader::{Episode, Log, Tick};
 pub use record::{
     ACTION_TOPIC, ActionMsg, COMMAND_TOPIC, CommandMsg, EPISODE_TOPIC, EpisodeStart, OBSERVATION_TOPIC,
-    ObservationMsg, SIM_STATE_TOPIC, SimState, TIMING_TOPIC, Timing, schemas,
+    ObservationMsg, SIM_STATE_TOPIC, SimState, TIMING_TOPIC, Timing, schemas, schemas_of,
 };
 pub use summary::{FieldStats, JITTER_EDGES_US, LogSummary, NamedStats};
 pub use writer::{LogWriter, TickRecord, WriterOptions, now_ns};

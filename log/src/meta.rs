@@ -9,8 +9,13 @@ use crate::error::LogError;
 
 /// Name of the MCAP metadata record Strider writes.
 pub const METADATA_NAME: &str = "strider";
-/// Version of the channel layout; bumped when a schema changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the channel layout this build writes; bumped when a schema changes so that an
+/// older reader would misread a new file. Version 2 writes a non-finite float as a string
+/// (`"NaN"`, `"Infinity"`, `"-Infinity"`); version 1 files, whose floats are all numbers,
+/// are still read.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 
 /// What produced a log. Stored as one MCAP metadata record (string key/value pairs).
 #[derive(Debug, Clone, PartialEq)]
@@ -85,11 +90,13 @@ impl LogMeta {
         }
         let list = |v: &String| v.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
         let format_version: u32 = parse(file, "format_version", get("format_version")?)?;
-        if format_version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&format_version) {
             return Err(LogError::Metadata {
                 file: file.to_string(),
                 key: "format_version".into(),
-                problem: format!("{format_version}; this build reads version {FORMAT_VERSION}"),
+                problem: format!(
+                    "{format_version}; this build reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}: use a Strider that reads it"
+                ),
             });
         }
         let seed = get("seed")?;

@@ -12,7 +12,7 @@ use crate::error::LogError;
 use crate::meta::{LogMeta, METADATA_NAME};
 use crate::record::{
     ACTION_TOPIC, ActionMsg, COMMAND_TOPIC, EPISODE_TOPIC, EpisodeStart, OBSERVATION_TOPIC, ObservationMsg,
-    SIM_STATE_TOPIC, SimState, SimStateMsg, TIMING_TOPIC, Timing, TimingMsg, schemas,
+    SIM_STATE_TOPIC, SimState, SimStateMsg, TIMING_TOPIC, Timing, TimingMsg, schemas_of,
 };
 
 /// A log read into memory.
@@ -58,7 +58,7 @@ impl Log {
             .map_err(|e| LogError::Mcap { file: file.clone(), message: e.to_string() })?;
 
         let mut log = Log { file: file.clone(), meta, episodes: Vec::new(), truncated: None };
-        let expected = schemas();
+        let expected = schemas_of(log.meta.format_version).expect("the metadata's version was checked");
         let mut checked = std::collections::HashSet::new();
         for message in stream {
             let message = match message {

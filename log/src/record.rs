@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use strider_robot::{Action, NUM_JOINTS, Observation, Sensors};
 
+use crate::meta::FORMAT_VERSION;
+
 /// Channel topics, in the order they are registered in a file.
 pub const EPISODE_TOPIC: &str = "/episode";
 pub const OBSERVATION_TOPIC: &str = "/observation";
@@ -30,12 +32,18 @@ pub struct ObservationMsg {
     pub episode: u32,
     pub tick: u64,
     /// Plant time at the measurement, s (simulated time in the simulator).
+    #[serde(with = "crate::float")]
     pub plant_time_s: f64,
+    #[serde(with = "crate::float")]
     pub joint_pos: [f32; NUM_JOINTS],
+    #[serde(with = "crate::float")]
     pub joint_vel: [f32; NUM_JOINTS],
+    #[serde(with = "crate::float")]
     pub torso_pitch: f32,
+    #[serde(with = "crate::float")]
     pub torso_pitch_rate: f32,
     pub foot_contact: [bool; 2],
+    #[serde(with = "crate::float")]
     pub command_vx: f32,
 }
 
@@ -46,8 +54,9 @@ pub struct ObservationMsg {
 pub struct ActionMsg {
     pub episode: u32,
     pub tick: u64,
+    #[serde(with = "crate::float")]
     pub joint_target: [f32; NUM_JOINTS],
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::float")]
     pub applied: Option<[f32; NUM_JOINTS]>,
 }
 
@@ -57,6 +66,7 @@ pub struct ActionMsg {
 pub struct CommandMsg {
     pub episode: u32,
     pub tick: u64,
+    #[serde(with = "crate::float")]
     pub command_vx: f32,
 }
 
@@ -65,16 +75,24 @@ pub struct CommandMsg {
 #[serde(deny_unknown_fields)]
 pub struct SimState {
     /// Torso centre, world frame, m.
+    #[serde(with = "crate::float")]
     pub torso_x: f64,
+    #[serde(with = "crate::float")]
     pub torso_y: f64,
     /// Torso height above the ground directly under it, m.
+    #[serde(with = "crate::float")]
     pub height: f64,
     /// Torso pitch, rad (positive leans back).
+    #[serde(with = "crate::float")]
     pub pitch: f64,
     /// Whole-body centre of mass, m and m/s.
+    #[serde(with = "crate::float")]
     pub com_x: f64,
+    #[serde(with = "crate::float")]
     pub com_y: f64,
+    #[serde(with = "crate::float")]
     pub com_vx: f64,
+    #[serde(with = "crate::float")]
     pub com_vy: f64,
     pub foot_contact: [bool; 2],
     pub fallen: bool,
@@ -96,6 +114,7 @@ pub struct Timing {
     /// Measured tick start, ns since the run began (not the nominal schedule).
     pub tick_start_ns: u64,
     /// Time the controller (policy or expert) took to decide, µs.
+    #[serde(with = "crate::float")]
     pub decide_us: f64,
     /// The tick overran its deadline.
     pub deadline_missed: bool,
@@ -146,10 +165,28 @@ impl ActionMsg {
     }
 }
 
-/// The JSON schema (draft 2020-12) of every channel, by topic, with its schema name.
+/// The JSON schema (draft 2020-12) of every channel, by topic, with its schema name, as
+/// this build writes them.
 pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
+    schemas_of(FORMAT_VERSION).expect("this build's format version has schemas")
+}
+
+/// The channel schemas of a file of `format_version`, or `None` for a version this build
+/// cannot read. Version 1 wrote only finite floats, as JSON numbers; version 2 writes a
+/// non-finite one as a string (`float.rs`), so its float fields accept both.
+pub fn schemas_of(format_version: u32) -> Option<[(&'static str, &'static str, Value); 6]> {
+    let element = match format_version {
+        1 => json!({"type": "number"}),
+        2 => crate::float::schema(),
+        _ => return None,
+    };
+    let num = |description: &str| {
+        let mut v = element.clone();
+        v["description"] = description.into();
+        v
+    };
     let joints = |desc: &str, unit: &str| {
-        json!({"type": "array", "items": {"type": "number"}, "minItems": NUM_JOINTS, "maxItems": NUM_JOINTS,
+        json!({"type": "array", "items": element, "minItems": NUM_JOINTS, "maxItems": NUM_JOINTS,
                "description": format!("{desc}, {unit}, in joint order (right hip, knee, ankle, left hip, knee, ankle)")})
     };
     let contacts = json!({"type": "array", "items": {"type": "boolean"}, "minItems": 2, "maxItems": 2,
@@ -157,7 +194,6 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
     let tick =
         json!({"type": "integer", "minimum": 0, "description": "control tick index within the episode"});
     let episode = json!({"type": "integer", "minimum": 0, "description": "episode index within the file"});
-    let num = |desc: &str| json!({"type": "number", "description": desc});
     // Every property is required except those named optional.
     let object = |title: &str, props: Value, optional: &[&str]| {
         let required: Vec<&String> = props
@@ -169,7 +205,7 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
         json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "type": "object",
                "properties": props, "required": required, "additionalProperties": false})
     };
-    [
+    Some([
         (
             EPISODE_TOPIC,
             "strider.EpisodeStart",
@@ -241,5 +277,5 @@ pub fn schemas() -> [(&'static str, &'static str, Value); 6] {
                 &[],
             ),
         ),
-    ]
+    ])
 }

@@ -6,27 +6,70 @@ use strider_robot::{ACTION_DIM, OBS_DIM};
 
 use crate::reader::Log;
 
-/// Running mean / std / min / max of one field (Welford; numerically stable for millions
-/// of samples).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Running mean / std / min / max of one field's finite values (Welford; numerically
+/// stable for millions of samples), and how many values were not finite (NaN or ±Inf: a
+/// failed sensor), which the statistics leave out.
+///
+/// As JSON: `count`, `non_finite`, and `mean`, `std`, `min`, `max`, which are `null` when
+/// there was no finite value.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FieldStats {
+    /// Finite values seen.
     pub count: u64,
+    /// Non-finite values seen and left out.
+    pub non_finite: u64,
     pub mean: f64,
     pub std: f64,
     pub min: f64,
     pub max: f64,
-    #[serde(skip)]
     m2: f64,
 }
 
 impl Default for FieldStats {
     fn default() -> FieldStats {
-        FieldStats { count: 0, mean: 0.0, std: 0.0, min: f64::INFINITY, max: f64::NEG_INFINITY, m2: 0.0 }
+        FieldStats {
+            count: 0,
+            non_finite: 0,
+            mean: 0.0,
+            std: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            m2: 0.0,
+        }
+    }
+}
+
+impl Serialize for FieldStats {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Json {
+            count: u64,
+            non_finite: u64,
+            mean: Option<f64>,
+            std: Option<f64>,
+            min: Option<f64>,
+            max: Option<f64>,
+        }
+        let known = |v: f64| (self.count > 0).then_some(v);
+        Json {
+            count: self.count,
+            non_finite: self.non_finite,
+            mean: known(self.mean),
+            std: known(self.std),
+            min: known(self.min),
+            max: known(self.max),
+        }
+        .serialize(serializer)
     }
 }
 
 impl FieldStats {
+    /// Adds one value; a non-finite one is only counted.
     pub fn push(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.non_finite += 1;
+            return;
+        }
         self.count += 1;
         let delta = x - self.mean;
         self.mean += delta / self.count as f64;
@@ -39,11 +82,12 @@ impl FieldStats {
     /// Combines two partial statistics (Chan et al.), as if every sample had been pushed
     /// into one.
     pub fn merge(&mut self, other: &FieldStats) {
+        self.non_finite += other.non_finite;
         if other.count == 0 {
             return;
         }
         if self.count == 0 {
-            *self = *other;
+            *self = FieldStats { non_finite: self.non_finite, ..*other };
             return;
         }
         let n = (self.count + other.count) as f64;

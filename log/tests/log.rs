@@ -1,5 +1,8 @@
-//! The log format: every channel survives a write → read round trip; a killed writer leaves
-//! its complete chunks readable; logs for another robot layout are refused naming the field.
+//! The log format: every channel survives a write → read round trip, any float included
+//! (NaN and ±Inf as the documented strings); a killed writer leaves its complete chunks
+//! readable; logs for another robot layout are refused naming the field; version-1 files
+//! still read; summaries and the LeRobot export count non-finite values and keep them out of
+//! their statistics.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -303,4 +306,370 @@ proptest::proptest! {
         proptest::prop_assert!((a.mean - all.mean).abs() < 1e-9 && (a.std - all.std).abs() < 1e-6);
         proptest::prop_assert_eq!((a.min, a.max), (all.min, all.max));
     }
+}
+
+/// Whether `read` is `written` as the log documents it: the same bits, or the canonical NaN
+/// for any NaN.
+fn same_f32(written: f32, read: f32) -> bool {
+    read.to_bits() == if written.is_nan() { f32::NAN.to_bits() } else { written.to_bits() }
+}
+
+fn same_f64(written: f64, read: f64) -> bool {
+    read.to_bits() == if written.is_nan() { f64::NAN.to_bits() } else { written.to_bits() }
+}
+
+/// Every float of a tick record, in a fixed order: the f32 fields, then the f64 ones.
+fn floats_of(t: &TickRecord) -> (Vec<f32>, Vec<f64>) {
+    let o = &t.observation;
+    let a = t.action.as_ref().expect("the test records actions");
+    let mut f32s =
+        [o.joint_pos.as_slice(), &o.joint_vel, &[o.torso_pitch, o.torso_pitch_rate, o.command_vx]].concat();
+    f32s.extend(a.joint_target.iter().chain(a.applied.iter().flatten()));
+    let s = t.sim_state.expect("the test records sim state");
+    let f64s = vec![
+        o.plant_time_s,
+        s.torso_x,
+        s.torso_y,
+        s.height,
+        s.pitch,
+        s.com_x,
+        s.com_y,
+        s.com_vx,
+        s.com_vy,
+        t.timing.expect("the test records timing").decide_us,
+    ];
+    (f32s, f64s)
+}
+
+/// The floats read back for one tick, in the order of [`floats_of`].
+fn floats_read(t: &strider_log::Tick) -> (Vec<f32>, Vec<f64>) {
+    let r = TickRecord {
+        episode: 0,
+        tick: t.tick,
+        log_time_ns: t.log_time_ns,
+        observation: ObservationMsg::new(0, t.tick, t.plant_time_s, &t.observation),
+        action: t.action.clone(),
+        sim_state: t.sim_state,
+        timing: t.timing,
+    };
+    floats_of(&r)
+}
+
+/// A tick record whose every float is taken, in order, from `f32s` and `f64s`.
+fn record_of(tick: u64, f32s: &[f32], f64s: &[f64]) -> TickRecord {
+    let f = |i: usize| f32s[i];
+    let arr = |at: usize| -> [f32; 6] { std::array::from_fn(|i| f32s[at + i]) };
+    let obs = Observation::new(
+        Sensors {
+            joint_pos: arr(0),
+            joint_vel: arr(6),
+            torso_pitch: f(12),
+            torso_pitch_rate: f(13),
+            foot_contact: [true, false],
+        },
+        f(14),
+    );
+    TickRecord {
+        episode: 0,
+        tick,
+        log_time_ns: 1_700_000_000_000_000_000 + tick,
+        observation: ObservationMsg::new(0, tick, f64s[0], &obs),
+        action: Some(ActionMsg { episode: 0, tick, joint_target: arr(15), applied: Some(arr(21)) }),
+        sim_state: Some(SimState {
+            torso_x: f64s[1],
+            torso_y: f64s[2],
+            height: f64s[3],
+            pitch: f64s[4],
+            com_x: f64s[5],
+            com_y: f64s[6],
+            com_vx: f64s[7],
+            com_vy: f64s[8],
+            foot_contact: [false, true],
+            fallen: false,
+        }),
+        timing: Some(Timing { tick_start_ns: tick, decide_us: f64s[9], deadline_missed: false }),
+    }
+}
+
+const F32_PER_TICK: usize = 27;
+const F64_PER_TICK: usize = 10;
+
+/// Any f32: every bit pattern, with the values that break encoders (NaN with any payload,
+/// ±Inf, ±0, subnormals, the extremes) drawn often.
+fn any_f32() -> impl proptest::strategy::Strategy<Value = f32> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => any::<u32>().prop_map(f32::from_bits),
+        1 => (any::<bool>(), 1u32..0x0080_0000).prop_map(|(neg, m)| f32::from_bits(u32::from(neg) << 31 | m)),
+        1 => (any::<bool>(), 1u32..0x0080_0000).prop_map(|(neg, m)| f32::from_bits(u32::from(neg) << 31 | 0x7f80_0000 | m)),
+        1 => prop::sample::select(vec![
+            f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, f32::MAX, f32::MIN, f32::MIN_POSITIVE,
+            f32::EPSILON, 1.0e-45, -1.0e-45,
+        ]),
+    ]
+}
+
+fn any_f64() -> impl proptest::strategy::Strategy<Value = f64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => any::<u64>().prop_map(f64::from_bits),
+        1 => prop::sample::select(vec![
+            f64::NAN, -f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0, f64::MAX, f64::MIN,
+            f64::MIN_POSITIVE, 5e-324,
+        ]),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Every f32 and f64 field written through the log comes back bit for bit, except a NaN,
+    /// which comes back as the canonical NaN (docs/LOGS.md, "Non-finite values").
+    #[test]
+    fn any_float_survives_the_log_bit_for_bit_or_as_the_canonical_nan(
+        f32s in proptest::collection::vec(any_f32(), F32_PER_TICK * 8),
+        f64s in proptest::collection::vec(any_f64(), F64_PER_TICK * 8),
+    ) {
+        let dir = temp_dir("any-float");
+        let path = dir.join("run.mcap");
+        let spec = RobotSpec::reference();
+        let mut w = LogWriter::create(&path, &meta(&spec), WriterOptions::default()).unwrap();
+        w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
+        let written: Vec<TickRecord> = (0..8)
+            .map(|t| {
+                let (a, b) = (t * F32_PER_TICK, t * F64_PER_TICK);
+                record_of(t as u64, &f32s[a..a + F32_PER_TICK], &f64s[b..b + F64_PER_TICK])
+            })
+            .collect();
+        for t in &written {
+            w.write_tick(t).unwrap();
+        }
+        w.finish().unwrap();
+        let log = Log::read(&path).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        proptest::prop_assert_eq!(log.episodes[0].ticks.len(), written.len());
+        for (read, want) in log.episodes[0].ticks.iter().zip(&written) {
+            let ((w32, w64), (r32, r64)) = (floats_of(want), floats_read(read));
+            for (i, (w, r)) in w32.iter().zip(&r32).enumerate() {
+                proptest::prop_assert!(same_f32(*w, *r), "tick {} f32 {i}: wrote {w:e} ({:#010x}), read {r:e} ({:#010x})", read.tick, w.to_bits(), r.to_bits());
+            }
+            for (i, (w, r)) in w64.iter().zip(&r64).enumerate() {
+                proptest::prop_assert!(same_f64(*w, *r), "tick {} f64 {i}: wrote {w:e} ({:#018x}), read {r:e} ({:#018x})", read.tick, w.to_bits(), r.to_bits());
+            }
+        }
+    }
+}
+
+/// Issue 10. Symptom: a robot run whose sensor frames held a NaN joint angle (how a failed
+/// sensor reports) or an infinite pitch could not be read back: `strider replay` failed
+/// with "channel /observation, message 1001: invalid type: null, expected f32". Cause:
+/// serde_json writes a non-finite float as `null`. Expected: the log reads back with the
+/// NaN and the infinity where they were recorded.
+#[test]
+fn issue_10_a_failed_sensor_no_longer_makes_the_log_unreadable() {
+    let dir = temp_dir("issue-10");
+    let path = dir.join("robot.mcap");
+    let spec = RobotSpec::reference();
+    let mut w = LogWriter::create(&path, &meta(&spec), WriterOptions::default()).unwrap();
+    w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
+    for tick in 0..300 {
+        let mut r = record(0, tick, true);
+        if tick >= 200 {
+            r.observation.joint_pos[1] = f32::NAN;
+            r.observation.torso_pitch = if tick % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+            r.sim_state = None;
+        }
+        w.write_tick(&r).unwrap();
+    }
+    w.finish().unwrap();
+
+    let log = Log::read(&path).unwrap();
+    let ticks = &log.episodes[0].ticks;
+    assert_eq!(ticks.len(), 300);
+    for t in &ticks[200..] {
+        let s = &t.observation.sensors;
+        assert!(s.joint_pos[1].is_nan(), "tick {}: {}", t.tick, s.joint_pos[1]);
+        assert_eq!(s.torso_pitch, if t.tick % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY });
+        assert_eq!(s.joint_pos[0], record(0, t.tick, true).observation.joint_pos[0]);
+    }
+    for (i, t) in ticks[..200].iter().enumerate() {
+        assert_tick_eq(t, &record(0, i as u64, true));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// docs/LOGS.md quotes an observation message with non-finite fields; this is what the
+/// writer writes for it, byte for byte.
+#[test]
+fn the_documented_non_finite_message_is_what_the_writer_writes() {
+    let obs = Observation::new(
+        Sensors {
+            joint_pos: [0.1, f32::NAN, -0.25, 0.0, -0.5, 0.125],
+            joint_vel: [0.0; 6],
+            torso_pitch: f32::INFINITY,
+            torso_pitch_rate: f32::NEG_INFINITY,
+            foot_contact: [true, false],
+        },
+        0.5,
+    );
+    let text = serde_json::to_string(&ObservationMsg::new(0, 7, 0.14, &obs)).unwrap();
+    let expected = r#"{"episode":0,"tick":7,"plant_time_s":0.14,"joint_pos":[0.1,"NaN",-0.25,0.0,-0.5,0.125],"joint_vel":[0.0,0.0,0.0,0.0,0.0,0.0],"torso_pitch":"Infinity","torso_pitch_rate":"-Infinity","foot_contact":[true,false],"command_vx":0.5}"#;
+    assert_eq!(text, expected);
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/LOGS.md")).unwrap();
+    assert!(doc.contains(expected), "docs/LOGS.md should quote {expected}");
+    // Anything else in a float's place is refused naming what was expected.
+    let bad = expected.replace("\"NaN\"", "\"nan\"");
+    let err = serde_json::from_str::<ObservationMsg>(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            r#"invalid value: string "nan", expected a number or one of "NaN", "Infinity", "-Infinity""#
+        ),
+        "{err}"
+    );
+}
+
+/// A version-1 file (every float a JSON number, the schemas of that version) is still
+/// read; a version this build does not know is refused naming `format_version`.
+#[test]
+fn a_version_1_log_still_reads_and_an_unknown_version_is_refused() {
+    let dir = temp_dir("version-1");
+    let spec = RobotSpec::reference();
+    let write = |path: &Path, version: u32| {
+        let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        let mut w = mcap::Writer::new(file).unwrap();
+        // The metadata of a real file, with its version replaced.
+        let donor = dir.join(format!("donor-{version}.mcap"));
+        write_small_log(&donor, &meta(&spec));
+        let bytes = std::fs::read(&donor).unwrap();
+        let summary = mcap::read::Summary::read(&bytes).unwrap().unwrap();
+        let mut metadata = mcap::read::metadata(&bytes, &summary.metadata_indexes[0]).unwrap();
+        metadata.metadata.insert("format_version".into(), version.to_string());
+        w.write_metadata(&metadata).unwrap();
+        let mut channels = std::collections::BTreeMap::new();
+        for (topic, name, schema) in strider_log::schemas_of(1).unwrap() {
+            let s = w.add_schema(name, "jsonschema", schema.to_string().as_bytes()).unwrap();
+            channels.insert(topic, w.add_channel(s, topic, "json", &Default::default()).unwrap());
+        }
+        let mut sequence = 0;
+        let mut put = |w: &mut mcap::Writer<_>, topic: &str, data: String| {
+            let header = mcap::records::MessageHeader {
+                channel_id: channels[topic],
+                sequence,
+                log_time: u64::from(sequence),
+                publish_time: u64::from(sequence),
+            };
+            sequence += 1;
+            w.write_to_known_channel(&header, data.as_bytes()).unwrap();
+        };
+        put(&mut w, "/episode", r#"{"episode":0,"seed":5,"conditions":"flat"}"#.into());
+        for tick in 0..3 {
+            let r = record(0, tick, true);
+            put(&mut w, "/observation", serde_json::to_string(&r.observation).unwrap());
+            put(&mut w, "/action", serde_json::to_string(r.action.as_ref().unwrap()).unwrap());
+        }
+        w.finish().unwrap();
+    };
+    let old = dir.join("v1.mcap");
+    write(&old, 1);
+    let log = Log::read(&old).unwrap();
+    assert_eq!(log.meta.format_version, 1);
+    assert_eq!(log.tick_count(), 3);
+    assert_eq!(log.episodes[0].ticks[2].action, record(0, 2, true).action);
+
+    let future = dir.join("v9.mcap");
+    write(&future, 9);
+    let err = Log::read(&future).unwrap_err().to_string();
+    assert!(err.contains("metadata `format_version` is 9; this build reads versions 1 to 2"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `strider replay`'s numbers: a NaN or an infinity is counted per field and left out of
+/// the mean, std, min and max, which stay those of the finite values.
+#[test]
+fn summary_counts_non_finite_values_and_leaves_them_out_of_the_statistics() {
+    let dir = temp_dir("summary-non-finite");
+    let path = dir.join("run.mcap");
+    let spec = RobotSpec::reference();
+    let mut w = LogWriter::create(&path, &meta(&spec), WriterOptions::default()).unwrap();
+    w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
+    for tick in 0..10 {
+        let mut r = record(0, tick, true);
+        r.observation.torso_pitch = tick as f32;
+        if tick >= 7 {
+            r.observation.torso_pitch = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][tick as usize - 7];
+        }
+        r.observation.joint_vel[2] = f32::NAN;
+        r.action.as_mut().unwrap().joint_target[0] = if tick == 4 { f32::INFINITY } else { 1.0 };
+        w.write_tick(&r).unwrap();
+    }
+    w.finish().unwrap();
+    let s = strider_log::LogSummary::of(&Log::read(&path).unwrap());
+    let pitch = &s.observation[12];
+    assert_eq!(pitch.field, "torso_pitch");
+    assert_eq!((pitch.stats.count, pitch.stats.non_finite), (7, 3));
+    assert_eq!((pitch.stats.mean, pitch.stats.min, pitch.stats.max), (3.0, 0.0, 6.0));
+    assert_eq!((s.observation[8].stats.count, s.observation[8].stats.non_finite), (0, 10));
+    assert_eq!(s.observation[0].stats.non_finite, 0);
+    let hip = &s.action[0].stats;
+    assert_eq!((hip.count, hip.non_finite, hip.mean, hip.std), (9, 1, 1.0, 0.0));
+    // As JSON: the counts, and null (not NaN, not 0) where there is no finite value.
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(v["observation"][12]["non_finite"], 3);
+    assert_eq!(v["observation"][12]["mean"], 3.0);
+    assert_eq!(v["observation"][8]["count"], 0);
+    assert!(v["observation"][8]["mean"].is_null() && v["observation"][8]["max"].is_null(), "{v}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `strider export lerobot` keeps a NaN or an infinity in its float column as recorded;
+/// meta/stats.json holds the statistics of the finite values, `null` for a field that
+/// has none, and the frame count.
+#[test]
+fn export_lerobot_keeps_non_finite_values_and_leaves_them_out_of_stats() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::{Field, ListAccessor};
+
+    let dir = temp_dir("lerobot-non-finite");
+    let path = dir.join("run.mcap");
+    let spec = RobotSpec::reference();
+    let mut w = LogWriter::create(&path, &meta(&spec), WriterOptions::default()).unwrap();
+    w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
+    for tick in 0..6 {
+        let mut r = record(0, tick, true);
+        r.observation.joint_pos[0] = [1.0, f32::NAN, 3.0, f32::INFINITY, 5.0, 6.0][tick as usize];
+        r.observation.joint_vel[0] = f32::NAN;
+        w.write_tick(&r).unwrap();
+    }
+    w.finish().unwrap();
+    let out = dir.join("dataset");
+    let summary = strider_log::export_lerobot(&[Log::read(&path).unwrap()], &out, "walk").unwrap();
+    assert_eq!(summary.frames, 6);
+
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("meta/stats.json")).unwrap()).unwrap();
+    let state = &stats["observation.state"];
+    assert_eq!(state["mean"][0], 15.0 / 4.0, "mean of 1, 3, 5, 6");
+    assert_eq!((state["min"][0].as_f64(), state["max"][0].as_f64()), (Some(1.0), Some(6.0)));
+    assert!(state["mean"][6].is_null() && state["std"][6].is_null(), "{state}");
+    assert_eq!(state["count"][0], 6);
+
+    let reader =
+        SerializedFileReader::new(std::fs::File::open(out.join("data/chunk-000/file-000.parquet")).unwrap())
+            .unwrap();
+    let column: Vec<(f32, f32)> = reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| {
+            let row = row.unwrap();
+            let (_, field) = row.get_column_iter().next().unwrap();
+            let Field::ListInternal(list) = field else { panic!("observation.state is a list: {field:?}") };
+            (list.get_float(0).unwrap(), list.get_float(6).unwrap())
+        })
+        .collect();
+    let hip: Vec<f32> = column.iter().map(|c| c.0).collect();
+    assert_eq!(hip[0], 1.0);
+    assert!(hip[1].is_nan());
+    assert_eq!(hip[3], f32::INFINITY);
+    assert!(column.iter().all(|c| c.1.is_nan()));
+    std::fs::remove_dir_all(dir).unwrap();
 }

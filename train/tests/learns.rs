@@ -1,5 +1,6 @@
 //! Training behaviour: the model learns a known policy, masks and resume work, the
-//! schedule and the loss picture are right.
+//! schedule and the loss picture are right, and a log with NaN and ±Inf fields trains with
+//! finite losses.
 
 use strider_robot::ACTION_DIM;
 use strider_train::{
@@ -184,4 +185,89 @@ fn synthetic_source_marks_the_requested_share_action_free() {
     let eps = s.episodes().unwrap();
     assert_eq!(eps.iter().filter(|e| e.act.is_none()).count(), 10);
     assert!(eps[30..].iter().any(|e| e.act.is_none()), "the held-out tail gets some");
+}
+
+/// A recorded log with failed sensors (NaN joint angles, an infinite pitch) and non-finite
+/// action labels trains: the reader keeps each NaN and infinity where it was recorded, the
+/// normalisers are fitted on finite values only, a non-finite observation field becomes an
+/// `[M]` input and a non-finite label is left out of the loss, so every training and
+/// held-out loss stays finite (a non-finite training loss stops the trainer with an error).
+#[test]
+fn a_log_with_non_finite_fields_trains_with_finite_losses() {
+    use strider_log::{ActionMsg, EpisodeStart, LogMeta, LogWriter, ObservationMsg, TickRecord};
+    use strider_robot::{Observation, RobotSpec, Sensors};
+    use strider_train::LogEpisodes;
+
+    let dir = std::env::temp_dir().join(format!("strider-train-non-finite-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("robot.mcap");
+    let spec = RobotSpec::reference();
+    let mut w =
+        LogWriter::create(&path, &LogMeta::new(&spec, "expert", "flat", None), Default::default()).unwrap();
+    for episode in 0..4u32 {
+        w.begin_episode(&EpisodeStart { episode, seed: None, conditions: String::new() }).unwrap();
+        for tick in 0..60u64 {
+            let x = tick as f32 * 0.05 + episode as f32;
+            let mut sensors = Sensors {
+                joint_pos: std::array::from_fn(|i| (x + i as f32).sin()),
+                joint_vel: std::array::from_fn(|i| (x * i as f32).cos()),
+                torso_pitch: 0.1 * x.sin(),
+                torso_pitch_rate: 0.1 * x.cos(),
+                foot_contact: [tick % 2 == 0, tick % 2 == 1],
+            };
+            if tick % 3 == 0 {
+                sensors.joint_pos[1] = f32::NAN;
+            }
+            if tick % 7 == 0 {
+                sensors.torso_pitch = f32::INFINITY;
+            }
+            let mut target: [f32; ACTION_DIM] = std::array::from_fn(|i| 0.5 * (x + i as f32).sin());
+            if tick % 5 == 0 {
+                target[0] = f32::NAN;
+            }
+            if tick % 11 == 0 {
+                target[3] = f32::NEG_INFINITY;
+            }
+            w.write_tick(&TickRecord {
+                episode,
+                tick,
+                log_time_ns: tick * 20_000_000,
+                observation: ObservationMsg::new(
+                    episode,
+                    tick,
+                    tick as f64 * 0.02,
+                    &Observation::new(sensors, 0.5),
+                ),
+                action: Some(ActionMsg { episode, tick, joint_target: target, applied: None }),
+                sim_state: None,
+                timing: None,
+            })
+            .unwrap();
+        }
+    }
+    w.finish().unwrap();
+
+    let src = LogEpisodes { files: vec![path], spec };
+    let episodes = src.episodes().unwrap();
+    assert_eq!(episodes.len(), 4);
+    let (obs, act) = (&episodes[0].obs, episodes[0].act.as_ref().unwrap());
+    assert!(obs[3][1].is_nan() && obs[7][12] == f32::INFINITY && obs[4][1].is_finite());
+    assert!(act[5][0].is_nan() && act[11][3] == f32::NEG_INFINITY && act[6][0].is_finite());
+
+    let mut t = Trainer::new(small(4), &src).unwrap();
+    let fitted = |n: &strider_policy::Normaliser| n.mean.iter().chain(&n.std).all(|v| v.is_finite());
+    assert!(fitted(&t.tokenizer.obs) && fitted(&t.tokenizer.act), "normalisers fitted on finite values");
+    let finite = |e: &strider_train::Evaluation| {
+        e.loss.is_finite() && e.action_mse.is_finite() && e.obs_mse.is_finite()
+    };
+    let before = t.evaluate().unwrap();
+    assert!(finite(&before), "{before:?}");
+    let mut losses = Vec::new();
+    t.run(None, &mut |p| losses.push(p.loss)).unwrap();
+    assert_eq!(losses.len(), 4);
+    assert!(losses.iter().all(|l| l.is_finite()), "{losses:?}");
+    let after = t.evaluate().unwrap();
+    assert!(finite(&after), "{after:?}");
+    std::fs::remove_dir_all(dir).unwrap();
 }
