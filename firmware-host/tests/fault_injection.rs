@@ -16,6 +16,13 @@ fn faulty(spec: &str) -> FirmwareConfig {
     FirmwareConfig { faults: spec.parse::<FaultSpec>().unwrap(), ..Default::default() }
 }
 
+/// Seconds from the HelloAck to `r` by the robot's own clock: the HelloAck is stamped as
+/// the first Hello starts the fault schedule, and the robot decides a silence as it stamps
+/// a frame, so this is exact where the host's clock would be late by its own delays.
+fn since_hello(hello: &Received, r: &Received) -> f64 {
+    f64::from(r.frame.header.timestamp_us.wrapping_sub(hello.frame.header.timestamp_us)) / 1e6
+}
+
 /// Commands every 20 ms for `duration` without waiting for answers; every frame received.
 fn command_for(host: &mut RawHost, duration: Duration) -> (Vec<u16>, Vec<Received>) {
     let start = Instant::now();
@@ -31,16 +38,15 @@ fn command_for(host: &mut RawHost, duration: Duration) -> (Vec<u16>, Vec<Receive
 fn a_silence_sends_nothing_for_its_window_while_commands_are_still_obeyed() {
     let (robot, _) = robot(faulty("silence=0.4@0.3"), None);
     let mut host = RawHost::open(robot.path());
-    host.hello();
-    let t0 = Instant::now(); // the first Hello, to within the round trip
+    let hello = host.hello();
     host.set_mode(Mode::Run);
     let (sent, got) = command_for(&mut host, Duration::from_millis(1100));
-    let since = |r: &Received| r.at.duration_since(t0).as_secs_f64();
+    let since = |r: &Received| since_hello(&hello, r);
 
-    assert!(got.iter().any(|r| since(r) < 0.25), "frames before the silence");
-    let inside: Vec<f64> = got.iter().map(since).filter(|t| (0.33..0.67).contains(t)).collect();
-    assert!(inside.is_empty(), "frames arrived during the silence at {inside:?} s");
-    let after: Vec<_> = got.iter().filter(|r| since(r) > 0.75).filter_map(|r| r.sensors()).collect();
+    assert!(got.iter().any(|r| since(r) < 0.3), "frames before the silence");
+    let inside: Vec<f64> = got.iter().map(since).filter(|t| (0.31..0.69).contains(t)).collect();
+    assert!(inside.is_empty(), "frames stamped during the silence at {inside:?} s");
+    let after: Vec<_> = got.iter().filter(|r| since(r) > 0.7).filter_map(|r| r.sensors()).collect();
     assert!(!after.is_empty(), "frames after the silence");
     // Commands kept arriving and feeding the watchdog: still in Run, no watchdog.
     assert!(got.iter().all(|r| r.fault().is_none()));
@@ -60,14 +66,14 @@ fn a_silence_sends_nothing_for_its_window_while_commands_are_still_obeyed() {
 fn a_periodic_silence_comes_back_every_period() {
     let (robot, _) = robot(faulty("silence=0.1@0.1/0.4"), None);
     let mut host = RawHost::open(robot.path());
-    host.hello();
-    let t0 = Instant::now();
-    let got = host.collect(Duration::from_millis(1050));
+    let hello = host.hello();
+    let got = host.collect(Duration::from_millis(1100));
     // Windows 0.1–0.2, 0.5–0.6 and 0.9–1.0 s: the robot's own 50 Hz ticks pause in each.
-    for (from, to) in [(0.12, 0.18), (0.52, 0.58), (0.92, 0.98)] {
-        let inside = got.iter().filter(|r| (from..to).contains(&r.at.duration_since(t0).as_secs_f64()));
-        assert_eq!(inside.count(), 0, "a frame in {from}–{to} s");
+    for (from, to) in [(0.11, 0.19), (0.51, 0.59), (0.91, 0.99)] {
+        let inside = got.iter().filter(|r| (from..to).contains(&since_hello(&hello, r)));
+        assert_eq!(inside.count(), 0, "a frame stamped in {from}–{to} s");
     }
+    assert!(got.iter().any(|r| (0.2..0.5).contains(&since_hello(&hello, r))), "frames between");
     assert_eq!(robot.injected().silences, 3);
 }
 
@@ -138,7 +144,7 @@ fn disconnect_every_unplugs_and_replugs_at_the_same_path_each_period() {
     let t0 = Instant::now();
     let mut cuts: Vec<(f64, f64)> = Vec::new();
     let mut lost_at = None;
-    while t0.elapsed() < Duration::from_millis(2800) {
+    while t0.elapsed() < Duration::from_millis(3000) {
         if host.connected() {
             host.collect(Duration::from_millis(10));
             if !host.connected() {
@@ -154,8 +160,9 @@ fn disconnect_every_unplugs_and_replugs_at_the_same_path_each_period() {
     assert_eq!(cuts.len(), 3, "cuts at 0.3, 1.3 and 2.3 s: {cuts:?}");
     for (i, &(lost, back)) in cuts.iter().enumerate() {
         let start = 0.3 + i as f64;
-        assert!((start - 0.05..start + 0.1).contains(&lost), "cut {i} seen at {lost} s");
-        assert!(back - lost >= 0.25 && back - lost < 0.5, "cut {i} lasted {} s", back - lost);
+        // The host's clock: late by however long a busy machine keeps it waiting.
+        assert!((start - 0.05..start + 0.25).contains(&lost), "cut {i} seen at {lost} s");
+        assert!((0.2..0.8).contains(&(back - lost)), "cut {i} lasted {} s", back - lost);
     }
     assert_eq!(robot.injected().disconnects, 3);
     assert!(host.connected());

@@ -233,7 +233,7 @@ pub struct InjectedFaults {
     pub garbage_bursts: u64,
     /// Disconnects (scheduled or requested).
     pub disconnects: u64,
-    /// Silences begun.
+    /// Silences begun (counted at the first frame a silence holds back).
     pub silences: u64,
     /// Frames not sent because the robot was silent.
     pub silenced: u64,

@@ -220,6 +220,7 @@ struct Firmware {
     hw_fault_done: bool,
     tx_seq: u16,
     last_ts: u32,
+    /// Whether the last frame fell in a silence (to count silences as they begin).
     silent: bool,
     sensors: Sensors,
     last_command: Instant,
@@ -300,11 +301,6 @@ impl Firmware {
                 self.line.clear();
                 self.overflowed = false;
             }
-            let silent = self.in_window(&self.config.faults.silence);
-            if silent && !self.silent {
-                self.count(|i| i.silences += 1);
-            }
-            self.silent = silent;
 
             let wait = next_tick.saturating_duration_since(now).min(Duration::from_millis(5));
             match pty.as_mut() {
@@ -656,7 +652,13 @@ impl Firmware {
             return;
         };
         self.count(|i| i.frames += 1);
-        if self.silent {
+        // Decided as the frame is stamped, so its timestamp says whether it fell in a silence.
+        let silent = self.in_window(&self.config.faults.silence);
+        if silent && !self.silent {
+            self.count(|i| i.silences += 1);
+        }
+        self.silent = silent;
+        if silent {
             self.count(|i| i.silenced += 1);
             return;
         }

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use strider_firmware_host::virtual_robot::{FirmwareConfig, VirtualRobot};
 use strider_firmware_host::{
-    Accumulator, Fault, Feed, Frame, HelloAck, JOINTS, JointCommand, JointTarget, LinkInfo, MAX_FRAME,
-    MAX_PAYLOAD, Message, Mode, PROTOCOL_VERSION, SensorFrame, encode, write_payload,
+    Accumulator, Fault, Feed, Frame, JOINTS, JointCommand, JointTarget, LinkInfo, MAX_FRAME, MAX_PAYLOAD,
+    Message, Mode, PROTOCOL_VERSION, SensorFrame, encode, write_payload,
 };
 use strider_robot::{Command, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
 
@@ -294,13 +294,10 @@ impl RawHost {
         self.until(Received::fault).0
     }
 
-    pub fn hello(&mut self) -> HelloAck {
+    /// Hello, and the HelloAck frame that answers it.
+    pub fn hello(&mut self) -> Received {
         self.send(&Message::Hello(hello_info()));
-        self.until(|r| match r.frame.message {
-            Message::HelloAck(ack) => Some(ack),
-            _ => None,
-        })
-        .0
+        self.until(|r| matches!(r.frame.message, Message::HelloAck(_)).then_some(*r)).0
     }
 
     /// SetMode(`mode`), and the sensor frame that acknowledges it.
