@@ -160,7 +160,9 @@ fn temp_link(name: &str) -> PathBuf {
 #[test]
 fn after_a_two_second_disconnect_the_link_reconnects_and_resumes_from_the_measured_pose() {
     let path = temp_link("disconnect");
-    let plant = FirstOrderJoints::new(RobotSpec::reference(), TAU_S);
+    // Slow joints (1 s time constant): the robot keeps tracking for the 300 ms watchdog time
+    // after the cut, and must still be short of the last target when it damps.
+    let plant = FirstOrderJoints::new(RobotSpec::reference(), 1.0);
     let robot = VirtualRobot::spawn(Box::new(plant), FirmwareConfig::default(), Some(&path)).unwrap();
     let config = LinkConfig { port: path.display().to_string(), ..LinkConfig::default() };
     let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
