@@ -12,8 +12,19 @@ use crate::robot::RobotArg;
 
 #[derive(Args)]
 pub struct VirtualRobotArgs {
-    /// Faults injected into what the robot sends, e.g.
-    /// `drop=0.01,corrupt=1e-3,garbage=0.01,delay_ms=2,jitter_ms=1,disconnect_s=2@5,seed=7`.
+    /// Faults injected into what the robot sends, as KEY=VALUE,..., e.g.
+    /// `drop=0.01,garbage=1,nan=0.001,silence=0.2@3,disconnect_s=2@60/300,seed=7`.
+    ///
+    /// Every time counts from the robot's first Hello (a host connects some time after the
+    /// robot starts), in seconds. Probabilities (0..1) per frame sent: `drop` (not sent),
+    /// `garbage` (1..=32 random bytes and a 0x00 after the frame), `nan`, `inf` (one sensor
+    /// value of a SensorFrame), `out_of_range` (one joint angle at ±10 rad), `seq_jump` (the
+    /// sequence number jumps ahead), `ts_back` (the timestamp goes backwards); `corrupt` per
+    /// byte. Windows, DURATION@AT or DURATION@AT/EVERY, each key repeatable: `disconnect_s`
+    /// (unplug, then replug at the same path), `silence` (send nothing; commands are still
+    /// obeyed and the watchdog runs), `bad_pitch` (pitch NaN). Also `delay_ms`, `jitter_ms`
+    /// (added to every frame), `hw_fault_at_s` (latch Fault HARDWARE once), `seed`. See
+    /// docs/PROTOCOL.md, "Testing against faults".
     #[arg(long, value_name = "SPEC")]
     faults: Option<FaultSpec>,
     /// Scenario (TOML) of the simulated world. Default: flat ground, no start push.

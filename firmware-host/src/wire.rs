@@ -105,16 +105,19 @@ impl Mode {
 pub mod status {
     /// The command watchdog fired since the robot last entered Run.
     pub const WATCHDOG: u8 = 0x01;
-    /// The last command frame was rejected (a Fault frame says why).
+    /// The last command frame handled was rejected (a Fault frame says why); cleared by the
+    /// next one applied.
     pub const REJECTED: u8 = 0x02;
-    /// A fault is latched; SetMode(Disarm) clears it.
+    /// A hardware fault is latched (Fault `HARDWARE`); SetMode(Disarm) clears it once its
+    /// cause has gone.
     pub const FAULT: u8 = 0x04;
 }
 
 /// What the robot measured at the end of a control tick.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct SensorFrame {
-    /// Sequence number of the last command frame (JointCommand or SetMode) applied.
+    /// Sequence number of the last command frame (JointCommand or SetMode) handled, applied
+    /// or rejected.
     pub ack_seq: u16,
     /// Mode code (see [`Mode`]) during the tick.
     pub mode: u8,
@@ -165,14 +168,19 @@ pub mod fault {
     /// No command frame for longer than the watchdog; the robot dropped to Damp.
     /// Detail: ms since the last command.
     pub const WATCHDOG: u16 = 1;
-    /// A JointCommand with a non-finite or negative value. Detail: joint index.
+    /// A JointCommand with a non-finite value or a negative gain (detail: joint index), or
+    /// a SetMode with an unknown mode (detail: that value).
     pub const BAD_COMMAND: u16 = 2;
-    /// A JointCommand outside Run mode; ignored. Detail: the current mode.
+    /// A JointCommand outside Run mode; rejected. Detail: the current mode.
     pub const NOT_RUNNING: u16 = 3;
     /// A JointCommand whose gains this firmware cannot apply. Detail: joint index.
     pub const UNSUPPORTED_GAINS: u16 = 4;
     /// A command frame before a successful handshake. Detail: message type.
     pub const NO_HANDSHAKE: u16 = 5;
+    /// A robot-side fault (motor driver, encoder, temperature, supply). Latched: the robot
+    /// damps, sets status FAULT and refuses Hold and Run until SetMode(Disarm) clears it
+    /// once the cause has gone. Detail: the firmware's own code.
+    pub const HARDWARE: u16 = 6;
 }
 
 /// The robot's own link counters, sent once a second.

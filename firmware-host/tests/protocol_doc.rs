@@ -10,6 +10,9 @@ use strider_firmware_host::{
     MAX_FRAME, MAX_PAYLOAD, Message, Mode, PROTOCOL_VERSION, SensorFrame, encode, fault, write_payload,
 };
 
+use sha2::{Digest, Sha256};
+use strider_robot::RobotSpec;
+
 const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 
 struct Example {
@@ -76,7 +79,7 @@ fn examples() -> Vec<Example> {
             name: "fault",
             seq: 18,
             timestamp_us: 2_480_000,
-            message: Message::Fault(Fault { code: fault::WATCHDOG, detail: 120 }),
+            message: Message::Fault(Fault { code: fault::WATCHDOG, detail: 302 }),
         },
         Example {
             name: "stats",
@@ -170,6 +173,26 @@ fn every_document_wire_example_decodes_to_its_message() {
 fn every_message_type_has_an_example() {
     let kinds: std::collections::BTreeSet<u8> = examples().iter().map(|e| e.message.kind() as u8).collect();
     assert_eq!(kinds.len(), 8, "one example per message type");
+}
+
+/// The lines of the block that opens with "```text {name}", each ended by a newline.
+fn doc_text_block(name: &str) -> Option<String> {
+    let opener = format!("```text {name}");
+    let mut lines = DOC.lines().skip_while(|l| l.trim() != opener);
+    lines.next()?;
+    Some(lines.take_while(|l| !l.starts_with("```")).map(|l| format!("{l}\n")).collect())
+}
+
+/// The worked example of the contract id: a firmware hashing the page's text gets the id
+/// the host sends in Hello, and the page states that id.
+#[test]
+fn the_documented_contract_text_hashes_to_the_reference_contract_id() {
+    let text = doc_text_block("contract").expect("a ```text contract block in docs/PROTOCOL.md");
+    let digest = Sha256::digest(text.as_bytes());
+    let id = u64::from_be_bytes(digest[..8].try_into().unwrap());
+    let reference = RobotSpec::reference().contract_id();
+    assert_eq!(format!("{id:016x}"), reference.to_string(), "the documented text:\n{text}");
+    assert!(DOC.contains(&format!("`{reference}`")), "the page names the id {reference}");
 }
 
 #[test]

@@ -79,7 +79,8 @@ fn round_trips_over_a_pty_carry_exact_data() {
     const N: u32 = 100_000;
     // Lockstep: the robot ticks only on command frames, even if this process is descheduled
     // for longer than 1.5 control periods on a busy machine.
-    let robot = robot(FirmwareConfig { idle_after_periods: 1e4, ..Default::default() });
+    // Nor does a host descheduled for longer than the watchdog time trip it.
+    let robot = robot(FirmwareConfig { idle_after_periods: 1e4, watchdog_ms: 60_000, ..Default::default() });
     // This test is about data, not timing: generous limits for a busy machine.
     let config = LinkConfig { ack_timeout_ms: 5000, ..config_for(&robot) };
     let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
@@ -160,7 +161,9 @@ fn temp_link(name: &str) -> PathBuf {
 #[test]
 fn after_a_two_second_disconnect_the_link_reconnects_and_resumes_from_the_measured_pose() {
     let path = temp_link("disconnect");
-    let plant = FirstOrderJoints::new(RobotSpec::reference(), TAU_S);
+    // Slow joints (1 s time constant): the robot keeps tracking for the 300 ms watchdog time
+    // after the cut, and must still be short of the last target when it damps.
+    let plant = FirstOrderJoints::new(RobotSpec::reference(), 1.0);
     let robot = VirtualRobot::spawn(Box::new(plant), FirmwareConfig::default(), Some(&path)).unwrap();
     let config = LinkConfig { port: path.display().to_string(), ..LinkConfig::default() };
     let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");

@@ -1,12 +1,17 @@
 //! The virtual robot: the robot's firmware side of the protocol, on a real pseudo-terminal,
 //! over any [`strider_robot::Plant`] (the bundled simulator, or a stand-in in tests).
 //!
-//! It answers the handshake with the plant's contract, obeys modes, applies each command
-//! frame for one control tick of the plant (whose own PD loop runs at the physics rate) and
-//! answers it with a sensor frame; once a host has shaken hands, when it is silent for
-//! more than 1.5 control periods the robot keeps ticking on its own at the control rate,
-//! and in Run its command watchdog drops it to Damp. (Before the first handshake the
-//! plant waits, as a robot on its stand would, instead of collapsing unpowered.) Faults ([`FaultSpec`]) are injected into what it sends.
+//! It follows `docs/PROTOCOL.md` as a firmware must: silent until the first Hello; every
+//! command frame it decodes is handled (applied or rejected), acknowledged and answered by
+//! one sensor frame; a silent host sees a sensor frame per control period, and in Run the
+//! 300 ms command watchdog drops it to Damp. Faults ([`FaultSpec`]) are injected into
+//! what it sends.
+//!
+//! Where a real robot's joint loop runs on by itself, this one advances its plant one
+//! control tick per command frame it handles (applied or rejected), and once per control
+//! period when the host has been silent for more than 1.5 periods: simulated time keeps
+//! the host's pace. Until the first Hello the plant waits, as a robot on its stand would,
+//! after one zero-torque measurement at power-up.
 //!
 //! The plant seam carries position targets under the contract's fixed gains, so this
 //! firmware accepts JointCommands whose kp / kd equal the contract's and whose
@@ -25,16 +30,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use strider_robot::{Action, Command, Plant, RobotSpec, Sensors};
 
-pub use faults::{FaultSpec, InjectedFaults};
+pub use faults::{FaultSpec, HARDWARE_FAULT_DETAIL, InjectedFaults, Window};
 
-use crate::accumulator::{Accumulator, Feed};
-use crate::frame::{Frame, encode_with_version};
+use crate::error::FrameError;
+use crate::frame::{decode_payload, encode_with_version};
 use crate::link::SeqTracker;
-use crate::link::expected_info;
 use crate::link_error::LinkError;
 use crate::wire::{
-    Fault, FirmwareStats, HelloAck, JOINTS, JointCommand, MAX_FRAME, Message, Mode, PROTOCOL_VERSION,
-    SensorFrame, fault, status,
+    Fault, FirmwareStats, Header, HelloAck, JOINTS, JointCommand, LinkInfo, MAX_FRAME, Message, MessageType,
+    Mode, PROTOCOL_VERSION, SensorFrame, fault, status,
 };
 use faults::Rng;
 use pty::Pty;
@@ -45,8 +49,9 @@ use pty::Pty;
 pub struct FirmwareConfig {
     /// Name and version in HelloAck, at most 16 ASCII bytes (default `strider-virt 0.1`).
     pub firmware_name: String,
-    /// Control ticks in Run without a command frame before the watchdog drops to Damp (default 5).
-    pub watchdog_ticks: u32,
+    /// In Run, with no command frame for this long the robot drops to Damp, ms (default
+    /// 300, the protocol's watchdog time).
+    pub watchdog_ms: u64,
     /// Protocol version announced in HelloAck (default: this crate's); another value tests refusal.
     pub protocol_version: u8,
     /// Contract id announced instead of the plant's (default none); tests refusal.
@@ -55,7 +60,7 @@ pub struct FirmwareConfig {
     /// A large value makes the robot tick only on command frames: lockstep, for tests that
     /// compare every sensor value with a twin of the plant.
     pub idle_after_periods: f64,
-    /// Stats frame period, ms (default 1000).
+    /// Stats frame period, ms, counted from the Hello that opened the session (default 1000).
     pub stats_period_ms: u64,
     /// Faults injected into what the robot sends (default none).
     pub faults: FaultSpec,
@@ -65,7 +70,7 @@ impl Default for FirmwareConfig {
     fn default() -> Self {
         FirmwareConfig {
             firmware_name: "strider-virt 0.1".into(),
-            watchdog_ticks: 5,
+            watchdog_ms: 300,
             protocol_version: PROTOCOL_VERSION,
             contract_id_override: None,
             idle_after_periods: 1.5,
@@ -178,6 +183,17 @@ impl Drop for VirtualRobot {
     }
 }
 
+/// What the robot is, as it says in HelloAck.
+fn robot_info(spec: &RobotSpec) -> LinkInfo {
+    LinkInfo {
+        contract_id: spec.contract_id().0,
+        protocol_version: PROTOCOL_VERSION,
+        joint_count: JOINTS as u8,
+        physics_hz: u16::try_from(spec.physics.physics_hz).unwrap_or(u16::MAX),
+        control_hz: u16::try_from(spec.control.control_hz).unwrap_or(u16::MAX),
+    }
+}
+
 /// The firmware's state: what a microcontroller would hold.
 struct Firmware {
     plant: Box<dyn Plant + Send>,
@@ -186,17 +202,29 @@ struct Firmware {
     boot: Instant,
     period: Duration,
     rng: Rng,
-    acc: Accumulator,
+    /// COBS bytes since the last 0x00. The firmware frames bytes itself rather than through
+    /// [`crate::Accumulator`]: a SetMode with an unknown mode is a frame to acknowledge
+    /// and reject, so its header must still be at hand when its body fails to parse.
+    line: Vec<u8>,
+    /// More bytes than a frame since the last 0x00: garbage until the next one.
+    overflowed: bool,
     rx_seq: SeqTracker,
-    handshaken: bool,
+    /// When the first Hello arrived: time zero of the fault schedule. None: not yet.
+    first_hello: Option<Instant>,
     mode: Mode,
     targets: [f32; JOINTS],
     ack_seq: u16,
     status: u8,
+    /// The firmware's own code of a latched hardware fault.
+    latched: Option<u32>,
+    hw_fault_done: bool,
     tx_seq: u16,
+    last_ts: u32,
+    /// Whether the last frame fell in a silence (to count silences as they begin).
+    silent: bool,
     sensors: Sensors,
     last_command: Instant,
-    idle_ticks: u32,
+    next_stats: Option<Instant>,
     stats: FirmwareStats,
 }
 
@@ -211,17 +239,22 @@ impl Firmware {
             boot: Instant::now(),
             period,
             rng,
-            acc: Accumulator::new(),
+            line: Vec::with_capacity(MAX_FRAME),
+            overflowed: false,
             rx_seq: SeqTracker::default(),
-            handshaken: false,
+            first_hello: None,
             mode: Mode::Disarm,
             targets: [0.0; JOINTS],
             ack_seq: 0,
             status: 0,
+            latched: None,
+            hw_fault_done: false,
             tx_seq: 0,
+            last_ts: 0,
+            silent: false,
             sensors: Sensors::default(),
             last_command: Instant::now(),
-            idle_ticks: 0,
+            next_stats: None,
             stats: FirmwareStats::default(),
         }
     }
@@ -230,42 +263,51 @@ impl Firmware {
         self.plant.spec()
     }
 
+    fn handshaken(&self) -> bool {
+        self.first_hello.is_some()
+    }
+
+    /// Whether now lies in one of `windows` (seconds after the first Hello).
+    fn in_window(&self, windows: &[Window]) -> bool {
+        self.first_hello.is_some_and(|t0| {
+            let t = t0.elapsed().as_secs_f64();
+            windows.iter().any(|w| w.contains(t))
+        })
+    }
+
+    fn count(&self, what: impl FnOnce(&mut InjectedFaults)) {
+        what(&mut self.shared.injected.lock().expect("lock"));
+    }
+
     fn run(mut self, pty: Pty, link: Option<&Path>) -> Result<(), LinkError> {
         let mut pty = Some(pty);
-        let mut down_until: Option<Instant> = None;
-        let mut scheduled = self
-            .config
-            .faults
-            .disconnect_s
-            .map(|(d, at)| (self.boot + Duration::from_secs_f64(at), Duration::from_secs_f64(d)));
-        let mut next_idle = Instant::now() + self.period;
-        let mut next_stats = Instant::now() + Duration::from_millis(self.config.stats_period_ms);
+        let mut unplugged_until: Option<Instant> = None;
+        let mut next_tick = Instant::now() + self.period;
         self.sensors = self.step_plant();
         let mut buf = [0u8; 512];
         while !self.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            let requested = self.shared.disconnect.lock().expect("lock").take();
-            let due = scheduled.filter(|(at, _)| now >= *at).map(|(_, d)| d);
-            if let Some(d) = requested.or(due) {
-                if due.is_some() {
-                    scheduled = None;
-                }
-                pty = None;
-                down_until = Some(now + d);
-                self.shared.injected.lock().expect("lock").disconnects += 1;
+            if let Some(d) = self.shared.disconnect.lock().expect("lock").take() {
+                unplugged_until = Some(now + d);
             }
-            if down_until.is_some_and(|t| now >= t) {
+            let unplugged =
+                unplugged_until.is_some_and(|t| now < t) || self.in_window(&self.config.faults.disconnect_s);
+            if unplugged && pty.is_some() {
+                pty = None;
+                self.count(|i| i.disconnects += 1);
+            } else if !unplugged && pty.is_none() {
                 pty = Some(Pty::open(link)?);
-                down_until = None;
-                self.acc.reset();
+                unplugged_until = None;
+                self.line.clear();
+                self.overflowed = false;
             }
 
-            let wait = next_idle.saturating_duration_since(now).min(Duration::from_millis(5));
+            let wait = next_tick.saturating_duration_since(now).min(Duration::from_millis(5));
             match pty.as_mut() {
                 Some(p) if p.readable(wait) => {
                     let n = p.read(&mut buf);
                     if self.receive(&buf[..n], p) {
-                        next_idle =
+                        next_tick =
                             Instant::now() + self.period.mul_f64(self.config.idle_after_periods.max(1.0));
                     }
                 }
@@ -273,72 +315,127 @@ impl Firmware {
                 None => std::thread::sleep(wait),
             }
 
-            // Until a host has shaken hands the robot is on its stand: the plant waits
-            // rather than collapsing, disarmed, before anyone could have commanded it.
-            if Instant::now() >= next_idle && !self.handshaken {
-                next_idle = Instant::now() + self.period;
+            if self.handshaken() {
+                self.hardware_fault(pty.as_mut());
+                self.watchdog(pty.as_mut());
+            } else {
+                // On its stand: no ticks, nothing sent, until a host says Hello.
+                next_tick = Instant::now() + self.period;
             }
-            if Instant::now() >= next_idle {
-                self.idle_tick(pty.as_mut());
-                next_idle += self.period;
-                if next_idle < Instant::now() {
-                    next_idle = Instant::now() + self.period;
+            if Instant::now() >= next_tick {
+                self.sensors = self.step_plant();
+                if let Some(p) = pty.as_mut() {
+                    self.send_sensors(p);
+                }
+                next_tick += self.period;
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + self.period;
                 }
             }
-            if Instant::now() >= next_stats {
+            if let Some(at) = self.next_stats.filter(|&at| Instant::now() >= at) {
                 self.stats.uptime_ms = self.boot.elapsed().as_millis() as u32;
                 let stats = self.stats;
                 if let Some(p) = pty.as_mut() {
                     self.transmit(&Message::Stats(stats), p);
                 }
-                next_stats += Duration::from_millis(self.config.stats_period_ms);
+                self.next_stats = Some(at + Duration::from_millis(self.config.stats_period_ms.max(1)));
             }
             *self.shared.stats.lock().expect("lock") = self.stats;
         }
         Ok(())
     }
 
-    /// Handles received bytes; true when a command frame was among them.
+    /// Handles received bytes; true when a command frame or a Hello was among them (the
+    /// robot's own ticks then wait for 1.5 periods of silence again).
     fn receive(&mut self, bytes: &[u8], pty: &mut Pty) -> bool {
         let mut commanded = false;
-        let mut rest = bytes;
-        loop {
-            match self.acc.feed(rest) {
-                Feed::Consumed => return commanded,
-                Feed::Frame { frame, remaining } => {
-                    rest = remaining;
-                    self.stats.rx_frames += 1;
-                    self.stats.rx_lost_frames += u32::from(self.rx_seq.observe(frame.header.seq));
-                    commanded |= self.handle(frame, pty);
+        for &b in bytes {
+            if b != 0 {
+                if self.line.len() < MAX_FRAME {
+                    self.line.push(b);
+                } else {
+                    self.overflowed = true;
                 }
-                Feed::Error { remaining, .. } => {
-                    rest = remaining;
-                    self.stats.rx_bad_frames += 1;
+                continue;
+            }
+            if self.line.is_empty() && !self.overflowed {
+                continue; // an empty frame: padding or a flush
+            }
+            let mut encoded = std::mem::take(&mut self.line);
+            if std::mem::take(&mut self.overflowed) {
+                self.stats.rx_bad_frames += 1;
+            } else {
+                commanded |= self.candidate(&mut encoded, pty);
+            }
+            encoded.clear();
+            self.line = encoded;
+        }
+        commanded
+    }
+
+    /// One candidate frame (COBS bytes without the delimiter); true for a command frame or a Hello.
+    fn candidate(&mut self, encoded: &mut [u8], pty: &mut Pty) -> bool {
+        let Ok(n) = cobs::decode_in_place(encoded) else {
+            self.stats.rx_bad_frames += 1;
+            return false;
+        };
+        let payload = &encoded[..n];
+        match decode_payload(payload) {
+            Ok(frame) => {
+                self.count_rx(frame.header.seq);
+                self.handle(frame.header.seq, frame.message, pty)
+            }
+            // The CRC held and only the mode is unknown: a SetMode to acknowledge and reject.
+            Err(FrameError::BadValue { field: "mode", value }) => {
+                let seq = Header::read(payload).seq;
+                self.count_rx(seq);
+                if self.handshaken() {
+                    self.reject(seq, fault::BAD_COMMAND, value, pty);
+                } else {
+                    self.reject(seq, fault::NO_HANDSHAKE, MessageType::SetMode as u32, pty);
                 }
+                true
+            }
+            Err(_) => {
+                self.stats.rx_bad_frames += 1;
+                false
             }
         }
     }
 
-    /// One frame from the host; true when it was a command frame (it then got its tick).
-    fn handle(&mut self, frame: Frame, pty: &mut Pty) -> bool {
-        let seq = frame.header.seq;
-        match frame.message {
+    fn count_rx(&mut self, seq: u16) {
+        self.stats.rx_frames += 1;
+        self.stats.rx_lost_frames += u32::from(self.rx_seq.observe(seq));
+    }
+
+    /// One frame from the host; true for a command frame (it then got its tick) or a Hello.
+    fn handle(&mut self, seq: u16, message: Message, pty: &mut Pty) -> bool {
+        match message {
             Message::Hello(_) => {
-                // A new session: the host must arm explicitly.
-                self.handshaken = true;
-                self.mode = Mode::Disarm;
-                self.status = 0;
+                self.hello(seq);
                 let ack = self.hello_ack();
                 self.transmit(&ack, pty);
+                true
+            }
+            // Answered, and nothing else: no tick, no acknowledgement, no watchdog.
+            Message::Heartbeat => {
+                self.transmit(&Message::Heartbeat, pty);
                 false
             }
-            Message::SetMode(_) | Message::JointCommand(_) if !self.handshaken => {
-                self.reject(seq, fault::NO_HANDSHAKE, u32::from(frame.header.kind), pty);
+            Message::SetMode(_) | Message::JointCommand(_) if !self.handshaken() => {
+                self.reject(seq, fault::NO_HANDSHAKE, u32::from(message.kind() as u8), pty);
                 true
             }
             Message::SetMode(mode) => {
-                self.enter(mode);
-                self.command_tick(seq, pty);
+                match self.latched {
+                    Some(code) if matches!(mode, Mode::Hold | Mode::Run) => {
+                        self.reject(seq, fault::HARDWARE, code, pty)
+                    }
+                    _ => {
+                        self.enter(mode);
+                        self.apply(seq, pty);
+                    }
+                }
                 true
             }
             Message::JointCommand(cmd) => {
@@ -353,17 +450,33 @@ impl Firmware {
                     Ok(()) => {
                         self.targets = cmd.joints.map(|j| j.position);
                         self.stats.commands_applied += 1;
-                        self.command_tick(seq, pty);
+                        self.apply(seq, pty);
                     }
                 }
                 true
             }
-            _ => false,
+            // Robot → host types: nothing for a robot to do with them.
+            Message::HelloAck(_) | Message::SensorFrame(_) | Message::Fault(_) | Message::Stats(_) => false,
         }
     }
 
+    /// A Hello opens a session: the host arms explicitly, so a robot that was moving is
+    /// damped (never dropped to zero torque: it may be standing); acknowledgements start
+    /// from the Hello's seq, which no command of the new session has; the schedule of
+    /// injected faults starts at the first Hello.
+    fn hello(&mut self, seq: u16) {
+        let now = Instant::now();
+        self.first_hello.get_or_insert(now);
+        self.ack_seq = seq;
+        if matches!(self.mode, Mode::Run | Mode::Hold) {
+            self.mode = Mode::Damp;
+        }
+        self.status &= !status::REJECTED;
+        self.next_stats = Some(now + Duration::from_millis(self.config.stats_period_ms.max(1)));
+    }
+
     fn hello_ack(&self) -> Message {
-        let mut info = expected_info(self.spec());
+        let mut info = robot_info(self.spec());
         info.protocol_version = self.config.protocol_version;
         if let Some(id) = self.config.contract_id_override {
             info.contract_id = id;
@@ -384,6 +497,7 @@ impl Firmware {
             self.status &= !status::WATCHDOG;
         }
         if mode == Mode::Disarm {
+            self.latched = None;
             self.status &= !status::FAULT;
         }
         self.mode = mode;
@@ -406,44 +520,63 @@ impl Firmware {
         Ok(())
     }
 
+    /// A command frame refused: its Fault, then its tick, acknowledging it with REJECTED set.
     fn reject(&mut self, seq: u16, code: u16, detail: u32, pty: &mut Pty) {
         self.status |= status::REJECTED;
         self.transmit(&Message::Fault(Fault { code, detail }), pty);
-        self.ack_seq = seq;
-        self.last_command = Instant::now();
-        self.send_sensors(pty);
+        self.tick(seq, pty);
     }
 
-    /// A command frame: one tick of the plant, answered with a sensor frame acknowledging it.
-    fn command_tick(&mut self, seq: u16, pty: &mut Pty) {
+    /// A command frame applied: its tick, acknowledging it with REJECTED clear.
+    fn apply(&mut self, seq: u16, pty: &mut Pty) {
         self.status &= !status::REJECTED;
+        self.tick(seq, pty);
+    }
+
+    /// One control tick for a handled command frame, answered with the sensor frame that
+    /// acknowledges it. Every command frame feeds the watchdog, applied or not: it watches
+    /// the link, not what comes over it.
+    fn tick(&mut self, seq: u16, pty: &mut Pty) {
         self.ack_seq = seq;
         self.last_command = Instant::now();
-        self.idle_ticks = 0;
-        self.sensors = self.step_plant();
+        if self.handshaken() {
+            self.sensors = self.step_plant();
+        }
         self.send_sensors(pty);
     }
 
-    /// A tick with no command from the host: keep the loop going, and watch the host.
-    fn idle_tick(&mut self, pty: Option<&mut Pty>) {
-        self.idle_ticks += 1;
-        if self.mode == Mode::Run && self.idle_ticks >= self.config.watchdog_ticks {
-            self.mode = Mode::Damp;
-            self.status |= status::WATCHDOG;
-            self.stats.watchdog_trips += 1;
-            let ms = self.last_command.elapsed().as_millis() as u32;
-            if let Some(p) = pty {
-                self.transmit(&Message::Fault(Fault { code: fault::WATCHDOG, detail: ms }), p);
-                self.sensors = self.step_plant();
-                self.send_sensors(p);
-            } else {
-                self.sensors = self.step_plant();
-            }
+    /// In Run, no command frame for the watchdog time: Damp, never Disarm.
+    fn watchdog(&mut self, pty: Option<&mut Pty>) {
+        let quiet = self.last_command.elapsed();
+        if self.mode != Mode::Run || quiet < Duration::from_millis(self.config.watchdog_ms) {
             return;
         }
-        self.sensors = self.step_plant();
+        self.mode = Mode::Damp;
+        self.status |= status::WATCHDOG;
+        self.stats.watchdog_trips += 1;
+        let ms = u32::try_from(quiet.as_millis()).unwrap_or(u32::MAX);
         if let Some(p) = pty {
-            self.send_sensors(p);
+            self.transmit(&Message::Fault(Fault { code: fault::WATCHDOG, detail: ms }), p);
+        }
+    }
+
+    /// The injected hardware fault, once, at its time.
+    fn hardware_fault(&mut self, pty: Option<&mut Pty>) {
+        let Some(at) = self.config.faults.hw_fault_at_s else { return };
+        let due = self.first_hello.is_some_and(|t0| t0.elapsed().as_secs_f64() >= at);
+        if self.hw_fault_done || !due {
+            return;
+        }
+        self.hw_fault_done = true;
+        self.count(|i| i.hw_faults += 1);
+        self.latched = Some(HARDWARE_FAULT_DETAIL);
+        self.status |= status::FAULT;
+        if matches!(self.mode, Mode::Run | Mode::Hold) {
+            self.mode = Mode::Damp;
+        }
+        if let Some(p) = pty {
+            let fault = Fault { code: fault::HARDWARE, detail: HARDWARE_FAULT_DETAIL };
+            self.transmit(&Message::Fault(fault), p);
         }
     }
 
@@ -462,7 +595,7 @@ impl Firmware {
         // what they count.
         *self.shared.stats.lock().expect("lock") = self.stats;
         let s = &self.sensors;
-        let frame = SensorFrame {
+        let mut frame = SensorFrame {
             ack_seq: self.ack_seq,
             mode: self.mode as u8,
             status: self.status,
@@ -472,52 +605,112 @@ impl Firmware {
             pitch: s.torso_pitch,
             pitch_rate: s.torso_pitch_rate,
         };
+        self.spoil(&mut frame);
         self.transmit(&Message::SensorFrame(frame), pty);
+    }
+
+    /// The sensor-value faults of the fault spec.
+    fn spoil(&mut self, frame: &mut SensorFrame) {
+        let f = &self.config.faults;
+        let (nan, inf, out_of_range) = (f.nan, f.inf, f.out_of_range);
+        if self.rng.chance(nan) {
+            *sensor_value(frame, self.rng.below(SENSOR_VALUES)) = f32::NAN;
+            self.count(|i| i.nan += 1);
+        }
+        if self.rng.chance(inf) {
+            let v = if self.rng.chance(0.5) { f32::INFINITY } else { f32::NEG_INFINITY };
+            *sensor_value(frame, self.rng.below(SENSOR_VALUES)) = v;
+            self.count(|i| i.inf += 1);
+        }
+        if self.rng.chance(out_of_range) {
+            let v = if self.rng.chance(0.5) { 10.0 } else { -10.0 };
+            frame.joint_pos[self.rng.below(JOINTS as u64) as usize] = v;
+            self.count(|i| i.out_of_range += 1);
+        }
+        if self.in_window(&self.config.faults.bad_pitch) {
+            frame.pitch = f32::NAN;
+            self.count(|i| i.bad_pitch += 1);
+        }
     }
 
     /// Encodes, injects the configured faults, and writes.
     fn transmit(&mut self, message: &Message, pty: &mut Pty) {
-        let mut buf = [0u8; MAX_FRAME];
-        let ts = self.boot.elapsed().as_micros() as u32;
+        if self.rng.chance(self.config.faults.seq_jump) {
+            self.tx_seq = self.tx_seq.wrapping_add(2 + self.rng.below(1000) as u16);
+            self.count(|i| i.seq_jumps += 1);
+        }
         let seq = self.tx_seq;
         self.tx_seq = self.tx_seq.wrapping_add(1);
+        let mut ts = self.boot.elapsed().as_micros() as u32;
+        if self.rng.chance(self.config.faults.ts_back) {
+            ts = self.last_ts.wrapping_sub(1 + self.rng.below(100_000) as u32);
+            self.count(|i| i.ts_back += 1);
+        }
+        self.last_ts = ts;
+        let mut buf = [0u8; MAX_FRAME];
         let Ok(n) = encode_with_version(self.config.protocol_version, message, seq, ts, &mut buf) else {
             return;
         };
-        let f = self.config.faults.clone();
-        let mut injected = self.shared.injected.lock().expect("lock");
-        injected.frames += 1;
-        if self.rng.chance(f.drop) {
-            injected.dropped += 1;
+        self.count(|i| i.frames += 1);
+        // Decided as the frame is stamped, so its timestamp says whether it fell in a silence.
+        let silent = self.in_window(&self.config.faults.silence);
+        if silent && !self.silent {
+            self.count(|i| i.silences += 1);
+        }
+        self.silent = silent;
+        if silent {
+            self.count(|i| i.silenced += 1);
             return;
         }
-        if self.rng.chance(f.garbage) {
-            let len = 1 + (self.rng.next_u64() % 32) as usize;
-            let garbage: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
-            injected.garbage_bursts += 1;
-            pty.write(&garbage);
+        if self.rng.chance(self.config.faults.drop) {
+            self.count(|i| i.dropped += 1);
+            return;
         }
         let mut corrupted = 0;
         for b in &mut buf[..n] {
-            if self.rng.chance(f.corrupt) {
-                *b ^= 1 + (self.rng.next_u64() % 255) as u8;
+            if self.rng.chance(self.config.faults.corrupt) {
+                *b ^= 1 + self.rng.below(255) as u8;
                 corrupted += 1;
             }
         }
         if corrupted > 0 {
-            injected.corrupted_frames += 1;
-            injected.corrupted_bytes += corrupted;
+            self.count(|i| {
+                i.corrupted_frames += 1;
+                i.corrupted_bytes += corrupted;
+            });
         }
-        drop(injected);
-        if f.delay_ms > 0.0 || f.jitter_ms > 0.0 {
-            let jitter = (self.rng.unit() * 2.0 - 1.0) * f.jitter_ms;
-            std::thread::sleep(Duration::from_secs_f64((f.delay_ms + jitter).max(0.0) / 1000.0));
+        let (delay_ms, jitter_ms) = (self.config.faults.delay_ms, self.config.faults.jitter_ms);
+        if delay_ms > 0.0 || jitter_ms > 0.0 {
+            let jitter = (self.rng.unit() * 2.0 - 1.0) * jitter_ms;
+            std::thread::sleep(Duration::from_secs_f64((delay_ms + jitter).max(0.0) / 1000.0));
         }
         // Led by a 0x00, as the protocol asks of every sender: garbage before a frame
         // then costs that frame nothing.
         if pty.write(&[0]) == 1 && pty.write(&buf[..n]) == n {
             self.stats.tx_frames += 1;
         }
+        if self.rng.chance(self.config.faults.garbage) {
+            // Ended by a delimiter, so the junk costs the host a rejected frame, not a real one.
+            let len = 1 + self.rng.below(32) as usize;
+            let mut garbage: Vec<u8> = (0..len).map(|_| self.rng.next_u64() as u8).collect();
+            garbage.push(0);
+            self.count(|i| i.garbage_bursts += 1);
+            pty.write(&garbage);
+        }
+    }
+}
+
+/// Joint angles, joint velocities, pitch and pitch rate.
+const SENSOR_VALUES: u64 = 2 * JOINTS as u64 + 2;
+
+/// The `i`-th float of a SensorFrame in wire order (`i < SENSOR_VALUES`).
+fn sensor_value(frame: &mut SensorFrame, i: u64) -> &mut f32 {
+    let i = i as usize;
+    match i {
+        _ if i < JOINTS => &mut frame.joint_pos[i],
+        _ if i < 2 * JOINTS => &mut frame.joint_vel[i - JOINTS],
+        _ if i == 2 * JOINTS => &mut frame.pitch,
+        _ => &mut frame.pitch_rate,
     }
 }
 
@@ -528,21 +721,42 @@ mod tests {
 
     #[test]
     fn configs_load_from_toml_and_refuse_unknown_keys() {
-        let fw: FirmwareConfig =
-            toml::from_str("watchdog_ticks = 3\n[faults]\ndrop = 0.01\ndisconnect_s = [2.0, 5.0]\n").unwrap();
-        assert_eq!(fw.watchdog_ticks, 3);
+        let fw: FirmwareConfig = toml::from_str(
+            "watchdog_ms = 250\n[faults]\ndrop = 0.01\n\
+             disconnect_s = [{ duration_s = 2.0, at_s = 5.0 }, { duration_s = 1.0, at_s = 60.0, every_s = 300.0 }]\n",
+        )
+        .unwrap();
+        assert_eq!(fw.watchdog_ms, 250);
         assert_eq!(fw.faults.drop, 0.01);
-        assert_eq!(fw.faults.disconnect_s, Some((2.0, 5.0)));
+        assert_eq!(
+            fw.faults.disconnect_s,
+            "disconnect_s=2@5,disconnect_s=1@60/300".parse::<FaultSpec>().unwrap().disconnect_s
+        );
         assert_eq!(
             fw.stats_period_ms,
             FirmwareConfig::default().stats_period_ms,
             "unset keys keep their default"
         );
+        assert_eq!(FirmwareConfig::default().watchdog_ms, 300, "the protocol's watchdog time");
+
+        let err = toml::from_str::<FirmwareConfig>("watchdog_ticks = 5\n").unwrap_err().to_string();
+        assert!(err.contains("watchdog_ticks"), "{err}");
 
         let link: LinkConfig = toml::from_str("port = \"/dev/ttyACM0\"\nbaud = 2000000\n").unwrap();
         assert_eq!((link.port.as_str(), link.baud, link.ack_timeout_ms), ("/dev/ttyACM0", 2_000_000, 8));
 
         let err = toml::from_str::<LinkConfig>("baudrate = 9600\n").unwrap_err().to_string();
         assert!(err.contains("baudrate"), "{err}");
+    }
+
+    #[test]
+    fn sensor_values_are_numbered_in_wire_order() {
+        let mut frame = SensorFrame::default();
+        for i in 0..SENSOR_VALUES {
+            *sensor_value(&mut frame, i) = i as f32 + 1.0;
+        }
+        assert_eq!(frame.joint_pos, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(frame.joint_vel, [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]);
+        assert_eq!((frame.pitch, frame.pitch_rate), (13.0, 14.0));
     }
 }
