@@ -12,7 +12,7 @@ use crate::pilot::Pilot;
 use crate::safety::{Envelope, Mode, SafetyConfig};
 
 /// One run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     /// Control ticks to run (homing and damping included).
     pub ticks: u64,
@@ -20,8 +20,8 @@ pub struct RunConfig {
     /// budget per tick. Off (the simulator as fast as it goes): every tick waits for its
     /// action, so a run is deterministic.
     pub realtime: bool,
-    /// Commanded forward speed, m/s (the observation's `command_vx`).
-    pub command_vx: f32,
+    /// Commanded forward speed over the run's time, m/s (the observation's `command_vx`).
+    pub command: strider_robot::SpeedSchedule,
 }
 
 /// Why a run ended.
@@ -220,7 +220,7 @@ impl Controller {
                 break;
             }
             let started = start.elapsed();
-            let observation = Observation::new(sensors, cfg.command_vx);
+            let observation = Observation::new(sensors, cfg.command.at(tick as f64 * period.as_secs_f64()));
             let mut action = None;
             let mut missed = false;
             let mut policy_latency = None;
@@ -342,7 +342,7 @@ mod tests {
         let spec = RobotSpec::reference();
         let mut c = Controller::new(&spec, pilot, SafetyConfig::default());
         let mut seen = vec![];
-        let cfg = RunConfig { ticks, realtime, command_vx: 0.0 };
+        let cfg = RunConfig { ticks, realtime, command: 0.0f32.into() };
         let report = c
             .run(&mut sim, first, &cfg, &AtomicBool::new(false), |e, _| seen.push((e.mode, *e.command)))
             .unwrap();
@@ -408,7 +408,7 @@ mod tests {
             SafetyConfig::default(),
         );
         let stop = AtomicBool::new(false);
-        let cfg = RunConfig { ticks: 1000, realtime: false, command_vx: 0.0 };
+        let cfg = RunConfig { ticks: 1000, realtime: false, command: 0.0f32.into() };
         let r = c
             .run(&mut sim, first, &cfg, &stop, |e, _| {
                 if e.tick == 9 {
