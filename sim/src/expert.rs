@@ -86,22 +86,22 @@ pub struct ExpertParams {
     /// the integrator winds up on them and the gait overshoots for ~10 s.
     pub command_ramp_mps2: f64,
     /// The same limiter while the ramped command shrinks toward zero (slowing down, stopping
-    /// or before a reversal), m/s² (default 1.0).
+    /// or before a reversal), m/s² (default 3.0).
     pub slowdown_ramp_mps2: f64,
     /// A command with |speed| below this means stand, m/s (default 0.05).
     pub stand_below_mps: f64,
     /// Standing starts at a touchdown once the ramped command is zero and the filtered
-    /// centre-of-mass speed is below this, m/s (default 0.15).
+    /// centre-of-mass speed is below this, m/s (default 0.5; the ankles absorb the rest).
     pub stand_entry_speed_mps: f64,
     /// Knee target while standing, rad (default -0.1).
     pub stand_knee: f64,
     /// Where the centre of mass is held, ahead of the midpoint between the ankles, m
-    /// (default 0.05; the foot reaches 0.26 m ahead of its ankle and 0.06 m behind).
+    /// (default 0.05; a foot reaches 0.26 m ahead of its ankle and 0.06 m behind).
     pub stand_com_ahead_m: f64,
     /// Ankle strategy: ankle torque offset per m of centre-of-mass error, as a target angle,
-    /// rad/m (default 2.0).
+    /// rad/m (default 4.0).
     pub stand_kx: f64,
-    /// Ankle strategy: the same per m/s of centre-of-mass velocity, rad·s/m (default 0.6).
+    /// Ankle strategy: the same per m/s of centre-of-mass velocity, rad·s/m (default 1.0).
     pub stand_kv: f64,
     /// Look-ahead of the capture point, s: `x + v·t` (default 0.3, about √(h/g)).
     pub stand_capture_s: f64,
@@ -136,13 +136,13 @@ impl Default for ExpertParams {
             velocity_filter_s: 0.3,
             stance_ankle_range: [-0.3, 0.33],
             command_ramp_mps2: 0.5,
-            slowdown_ramp_mps2: 1.0,
+            slowdown_ramp_mps2: 3.0,
             stand_below_mps: 0.05,
-            stand_entry_speed_mps: 0.15,
+            stand_entry_speed_mps: 0.5,
             stand_knee: -0.1,
             stand_com_ahead_m: 0.05,
-            stand_kx: 2.0,
-            stand_kv: 0.6,
+            stand_kx: 4.0,
+            stand_kv: 1.0,
             stand_capture_s: 0.3,
             stand_support_m: [-0.03, 0.2],
         }
@@ -367,8 +367,8 @@ impl Expert {
 
     /// Both feet down: each hip holds the torso at its standing pitch (the stance-hip law
     /// without a swing leg), the knees hold a fixed bend, and both ankles push the centre of
-    /// mass toward a point over the feet, through a target offset from the measured angle
-    /// (a torque of `kp · offset` less the PD's damping).
+    /// mass toward a point over the feet, through a target offset from the flat-foot angle
+    /// (on a flat foot, a torque of `kp · offset` less the PD's damping).
     fn stand_targets(&self, obs: &Observation, state: &Privileged) -> [f64; NUM_JOINTS] {
         let p = &self.p;
         let s = &obs.sensors;
@@ -385,7 +385,11 @@ impl Expert {
                 + p.g_pitch_rate_s * f64::from(s.torso_pitch_rate)
                 + g.kd / g.kp * qd_hip;
             q[h + 1] = p.stand_knee;
-            q[h + 2] = f64::from(s.joint_pos[h + 2]) + ankle_offset;
+            // The ankle angle that puts the foot flat (its world angle is the torso pitch
+            // plus the leg's joint angles), plus the balance offset. Relative to the
+            // measured ankle alone the feet could roll onto their heels and slide.
+            let flat = -(f64::from(s.torso_pitch) + q_hip + f64::from(s.joint_pos[h + 1]));
+            q[h + 2] = flat + ankle_offset;
         }
         q
     }
