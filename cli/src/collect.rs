@@ -158,11 +158,11 @@ impl CommandMix {
     ) -> SpeedSchedule {
         let [lo, hi] = speed_range;
         let w = self.min_walk_speed;
-        let walk = |backward: bool, rng: &mut Xoshiro256PlusPlus| -> f32 {
-            if backward { rng.random_range(lo..=-w) as f32 } else { rng.random_range(w..=hi) as f32 }
+        let walk = |backward: bool, rng: &mut Xoshiro256PlusPlus| -> f64 {
+            if backward { rng.random_range(lo..=-w) } else { rng.random_range(w..=hi) }
         };
         let any_walk =
-            |rng: &mut Xoshiro256PlusPlus| -> f32 { walk(rng.random_bool(self.backward_share), rng) };
+            |rng: &mut Xoshiro256PlusPlus| -> f64 { walk(rng.random_bool(self.backward_share), rng) };
         let first = if rng.random_bool(self.start_standing_share) { 0.0 } else { any_walk(rng) };
         let mut changes = Vec::new();
         let (mut now, mut t) = (first, rng.random_range(hold_s[0]..=hold_s[1]));
@@ -539,7 +539,7 @@ mod tests {
             let mut previous = s.first();
             let values = std::iter::once(s.first()).chain(s.changes().iter().map(|c| c.1));
             for (k, v) in values.enumerate() {
-                assert!(v == 0.0 || (f64::from(v.abs()) >= mix.min_walk_speed - 1e-6), "{s}");
+                assert!(v == 0.0 || v.abs() >= mix.min_walk_speed, "{s}");
                 assert!((-0.5..=1.2).contains(&v), "{s}");
                 if v != 0.0 {
                     walks += 1;

@@ -10,9 +10,9 @@ use std::str::FromStr;
 /// a first value, then changes at strictly increasing times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeedSchedule {
-    first: f32,
+    first: f64,
     /// (time s, speed m/s) from which each later value holds.
-    changes: Vec<(f64, f32)>,
+    changes: Vec<(f64, f64)>,
 }
 
 /// A schedule text that could not be read; the message names the item and the fix.
@@ -25,13 +25,13 @@ pub struct ScheduleError {
 
 impl SpeedSchedule {
     /// The same speed all the time.
-    pub fn constant(speed_mps: f32) -> SpeedSchedule {
+    pub fn constant(speed_mps: f64) -> SpeedSchedule {
         SpeedSchedule { first: speed_mps, changes: Vec::new() }
     }
 
     /// `first` from the start, then each `(time_s, speed_mps)` from its time on. Times must
     /// be positive and strictly increasing, every number finite.
-    pub fn new(first: f32, changes: Vec<(f64, f32)>) -> Result<SpeedSchedule, ScheduleError> {
+    pub fn new(first: f64, changes: Vec<(f64, f64)>) -> Result<SpeedSchedule, ScheduleError> {
         let schedule = SpeedSchedule { first, changes };
         schedule.check().map_err(|problem| ScheduleError { text: schedule.to_string(), problem })?;
         Ok(schedule)
@@ -57,28 +57,33 @@ impl SpeedSchedule {
         Ok(())
     }
 
-    /// The command at `t_s` seconds since the start (the first value before 0).
+    /// The command at `t_s` seconds since the start (the first value before 0), as the
+    /// observation carries it.
     pub fn at(&self, t_s: f64) -> f32 {
+        self.speed_at(t_s) as f32
+    }
+
+    fn speed_at(&self, t_s: f64) -> f64 {
         self.changes.iter().take_while(|(t, _)| *t <= t_s).last().map_or(self.first, |&(_, v)| v)
     }
 
-    /// The speed from the start.
-    pub fn first(&self) -> f32 {
+    /// The speed from the start, m/s.
+    pub fn first(&self) -> f64 {
         self.first
     }
 
     /// The speed after the last change: what the schedule ends on.
-    pub fn last(&self) -> f32 {
+    pub fn last(&self) -> f64 {
         self.changes.last().map_or(self.first, |&(_, v)| v)
     }
 
     /// The changes after the start: (time s, speed m/s).
-    pub fn changes(&self) -> &[(f64, f32)] {
+    pub fn changes(&self) -> &[(f64, f64)] {
         &self.changes
     }
 
     /// The speed, if it never changes.
-    pub fn as_constant(&self) -> Option<f32> {
+    pub fn as_constant(&self) -> Option<f64> {
         self.changes.is_empty().then_some(self.first)
     }
 
@@ -89,18 +94,18 @@ impl SpeedSchedule {
         }
         let mut total = 0.0;
         let mut from = t0_s;
-        let mut speed = self.at(t0_s);
+        let mut speed = self.speed_at(t0_s);
         for &(t, v) in self.changes.iter().filter(|(t, _)| *t > t0_s && *t < t1_s) {
-            total += f64::from(speed) * (t - from);
+            total += speed * (t - from);
             (from, speed) = (t, v);
         }
-        total + f64::from(speed) * (t1_s - from)
+        total + speed * (t1_s - from)
     }
 
     /// The mean command over `[t0_s, t1_s]`, m/s (the command at `t0_s` if the interval is
     /// empty).
     pub fn mean(&self, t0_s: f64, t1_s: f64) -> f64 {
-        if t1_s > t0_s { self.distance(t0_s, t1_s) / (t1_s - t0_s) } else { f64::from(self.at(t0_s)) }
+        if t1_s > t0_s { self.distance(t0_s, t1_s) / (t1_s - t0_s) } else { self.speed_at(t0_s) }
     }
 }
 
@@ -111,9 +116,15 @@ impl Default for SpeedSchedule {
     }
 }
 
+impl From<f64> for SpeedSchedule {
+    fn from(speed_mps: f64) -> SpeedSchedule {
+        SpeedSchedule::constant(speed_mps)
+    }
+}
+
 impl From<f32> for SpeedSchedule {
     fn from(speed_mps: f32) -> SpeedSchedule {
-        SpeedSchedule::constant(speed_mps)
+        SpeedSchedule::constant(f64::from(speed_mps))
     }
 }
 
@@ -137,8 +148,8 @@ impl FromStr for SpeedSchedule {
         if text.trim().is_empty() {
             return Err(fail("it is empty".into()));
         }
-        let speed = |item: usize, s: &str| -> Result<f32, ScheduleError> {
-            match s.trim().parse::<f32>() {
+        let speed = |item: usize, s: &str| -> Result<f64, ScheduleError> {
+            match s.trim().parse::<f64>() {
                 Ok(v) if v.is_finite() => Ok(v),
                 _ => Err(fail(format!("item {item}: {:?} is not a speed in m/s", s.trim()))),
             }
@@ -272,7 +283,7 @@ mod tests {
         assert!(SpeedSchedule::new(1.0, vec![(2.0, 0.0), (3.0, 1.0)]).is_ok());
         let e = SpeedSchedule::new(1.0, vec![(3.0, 0.0), (2.0, 1.0)]).unwrap_err();
         assert!(e.problem.contains("item 3"), "{e}");
-        assert!(SpeedSchedule::new(f32::NAN, vec![]).is_err());
+        assert!(SpeedSchedule::new(f64::NAN, vec![]).is_err());
     }
 
     #[test]

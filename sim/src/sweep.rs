@@ -38,7 +38,7 @@ pub fn speed_suite(commands: &[f64], seeds: Range<u64>, seconds: f64) -> Vec<Cas
                 label: format!("flat {}", signed(v)),
                 scenario: Scenario::default(),
                 seed,
-                command: SpeedSchedule::constant(v as f32),
+                command: SpeedSchedule::constant(v),
                 seconds,
             })
         })
@@ -92,7 +92,7 @@ pub fn transitions_suite(seeds: Range<u64>) -> Vec<Case> {
 
 /// Each randomisation factor alone, then all at once, at `command_vx`.
 pub fn envelope_suite(command_vx: f64, seeds: Range<u64>, seconds: f64) -> Vec<Case> {
-    let command = SpeedSchedule::constant(command_vx as f32);
+    let command = SpeedSchedule::constant(command_vx);
     let r = Randomize::default();
     let slope = |d: f64| TerrainSpec::Slope { degrees: d, start_x_m: 1.0 };
     let steps = |h: f64| TerrainSpec::Steps { height_m: h, tread_m: [0.3, 0.6], start_x_m: 1.0 };
@@ -213,7 +213,7 @@ pub fn push_suite(commands: &[f64], forces: &[f64], at_s: f64, seconds: f64) -> 
                         pushes: vec![Push { time_s, force_n: sign * f, duration_s: 0.1 }],
                         ..Scenario::default()
                     };
-                    let command = SpeedSchedule::constant(v as f32);
+                    let command = SpeedSchedule::constant(v);
                     cases.push(Case { label: label.clone(), scenario, seed: 0, command, seconds });
                 }
             }
