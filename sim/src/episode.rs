@@ -201,38 +201,27 @@ impl EpisodeTracker {
             None => self.torso_x.len(),
         };
         s.position_error_m = position_tracking_error(&self.torso_x[..upright], dt, &opts.command);
-        if let Some(rest) = self.rest(dt, &opts.command, s.fell_at_s.is_some()) {
-            (s.rest_after_s, s.steps_at_rest, s.rest_drift_m) = rest;
+        if opts.command.last() == 0.0 && s.fell_at_s.is_none() {
+            (s.rest_after_s, s.steps_at_rest, s.rest_drift_m) = self.rest(dt, &opts.command);
         }
         s
     }
 
-    /// After a schedule's final stop: when the robot came to rest, the steps it took after
-    /// that, and how far it drifted.
-    fn rest(
-        &self,
-        dt: f64,
-        command: &SpeedSchedule,
-        fell: bool,
-    ) -> Option<(Option<f64>, Option<u32>, Option<f64>)> {
+    /// After a schedule's final stop: how long after it the robot came to rest, the steps
+    /// it took after that, and how far it drifted (all `None` if it never came to rest).
+    fn rest(&self, dt: f64, command: &SpeedSchedule) -> (Option<f64>, Option<u32>, Option<f64>) {
         let stop_s = command.changes().last().map_or(0.0, |c| c.0);
-        if command.last() != 0.0 {
-            return None;
-        }
-        if fell {
-            return Some((None, None, None));
-        }
         let hold = (REST_HOLD_S / dt).round() as usize;
         let still = |k: usize| self.both_feet_down[k] && self.com_vx[k].abs() < REST_SPEED_MPS;
         let from = (stop_s / dt).round() as usize;
         let n = self.torso_x.len();
         let Some(k) = (from..n.saturating_sub(hold)).find(|&k| (k..k + hold).all(still)) else {
-            return Some((None, None, None));
+            return (None, None, None);
         };
         let x = self.torso_x[k];
         let drift = self.torso_x[k..].iter().map(|v| (v - x).abs()).fold(0.0, f64::max);
         let steps = self.touchdowns[n - 1] - self.touchdowns[k];
-        Some((Some(k as f64 * dt - stop_s), Some(steps), Some(drift)))
+        (Some(k as f64 * dt - stop_s), Some(steps), Some(drift))
     }
 }
 
