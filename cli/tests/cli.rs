@@ -1,7 +1,8 @@
 //! The `strider` binary, run as a user runs it.
 //!
 //! Modules, one per command group:
-//! - `sim_cli`: `strider sim` prints a JSON summary, writes a GIF, refuses a bad scenario.
+//! - `sim_cli`: `strider sim` prints a JSON summary, writes a GIF, follows a speed schedule
+//!   (rest and position error), refuses a bad scenario or schedule.
 //! - `robot`: `strider robot show` prints the contract and refuses bad descriptions.
 //! - `replay`: `strider replay LOG` summarises a log and refuses one for another robot;
 //!   `strider export lerobot` writes a LeRobot dataset from it.

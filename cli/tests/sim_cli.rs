@@ -1,5 +1,5 @@
 //! `strider sim` as a user runs it: the built-in policy walking, the expert's JSON summary,
-//! the GIF, and bad input.
+//! the GIF, a speed schedule, and bad input.
 
 use std::process::Command;
 
