@@ -1,8 +1,10 @@
 //! `strider collect`: expert demonstrations in the simulator, recorded as sharded MCAP logs.
 //!
 //! Each episode walks the expert under a randomised scenario with a velocity command that
-//! changes at random times. The expert's clean action is recorded as the label while a
-//! noisy copy is executed (DART, Laskey et al. 2017), so the data holds recovery states.
+//! changes at random times, drawn on purpose ([`CommandMix`]) so that the data holds
+//! stopping and standing, starting from standing, reversals and backward walking, not only
+//! forward walking. The expert's clean action is recorded as the label while a noisy copy
+//! is executed (DART, Laskey et al. 2017), so the data holds recovery states.
 //! Shards are written to `*.partial` and renamed when complete: a rerun with the same
 //! options finishes the missing shards and never touches finished ones.
 
@@ -21,7 +23,7 @@ use strider_log::{
     ActionMsg, EpisodeStart, FieldStats, Log, LogMeta, LogSummary, LogWriter, ObservationMsg, TickRecord,
     Timing, WriterOptions, now_ns,
 };
-use strider_robot::{Action, Command, Observation, Plant, RobotSpec};
+use strider_robot::{Action, Command, Observation, Plant, RobotSpec, SpeedSchedule};
 use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
 
 use crate::record::sim_state;
@@ -63,6 +65,8 @@ pub struct CollectArgs {
     /// Fastest commanded speed, m/s.
     #[arg(long, default_value_t = 1.2, allow_negative_numbers = true)]
     max_speed: f64,
+    #[command(flatten)]
+    mix: CommandMix,
     /// Record observations only (actions absent), e.g. to train the model's [M] path.
     #[arg(long)]
     no_actions: bool,
@@ -71,6 +75,115 @@ pub struct CollectArgs {
     json: bool,
     #[command(flatten)]
     robot: RobotArg,
+}
+
+/// How commands are drawn. The first command of an episode is a stop (stand from the
+/// start) or a walk; each later one, after a hold, depends on the current one: from
+/// standing, a walk (a start); while walking, a stop, a reversal or another walk. A walk is
+/// backward or forward, at a speed uniform between the walking minimum and the speed
+/// range's end on that side.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Args)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommandMix {
+    /// Share of episodes that start standing (command 0) (default 0.25).
+    #[arg(long, default_value_t = 0.25)]
+    pub start_standing_share: f64,
+    /// Share of the commands after a walk that stop (command 0) (default 0.3).
+    #[arg(long, default_value_t = 0.3)]
+    pub stop_share: f64,
+    /// Share of the commands after a walk that reverse its direction (default 0.25).
+    #[arg(long, default_value_t = 0.25)]
+    pub reverse_share: f64,
+    /// Share of the other walks (first, after a stop, or neither stop nor reversal) that go
+    /// backward (default 0.35).
+    #[arg(long, default_value_t = 0.35)]
+    pub backward_share: f64,
+    /// Slowest walking command, m/s (default 0.1): a command is 0 or at least this fast, so
+    /// the expert never hovers at its stand threshold (0.05 m/s).
+    #[arg(long, default_value_t = 0.1)]
+    pub min_walk_speed: f64,
+}
+
+impl Default for CommandMix {
+    fn default() -> CommandMix {
+        CommandMix {
+            start_standing_share: 0.25,
+            stop_share: 0.3,
+            reverse_share: 0.25,
+            backward_share: 0.35,
+            min_walk_speed: 0.1,
+        }
+    }
+}
+
+impl CommandMix {
+    /// Refuses shares outside [0, 1] and a walking minimum outside the speed range, naming
+    /// the option and the fix.
+    fn check(&self, speed_range: [f64; 2]) -> anyhow::Result<()> {
+        for (name, v) in [
+            ("--start-standing-share", self.start_standing_share),
+            ("--stop-share", self.stop_share),
+            ("--reverse-share", self.reverse_share),
+            ("--backward-share", self.backward_share),
+        ] {
+            anyhow::ensure!((0.0..=1.0).contains(&v), "{name} {v}: use a share between 0 and 1");
+        }
+        anyhow::ensure!(
+            self.stop_share + self.reverse_share <= 1.0,
+            "--stop-share {} and --reverse-share {} add up to more than 1: lower one of them",
+            self.stop_share,
+            self.reverse_share
+        );
+        let [lo, hi] = speed_range;
+        let w = self.min_walk_speed;
+        anyhow::ensure!(w > 0.0, "--min-walk-speed {w}: use a positive speed, m/s");
+        anyhow::ensure!(
+            hi >= w,
+            "--max-speed {hi} is below --min-walk-speed {w}: forward walks need --max-speed ≥ {w}"
+        );
+        anyhow::ensure!(
+            (self.backward_share == 0.0 && self.reverse_share == 0.0) || lo <= -w,
+            "--min-speed {lo} leaves no backward walk faster than --min-walk-speed {w}: use --min-speed ≤ -{w}, or --backward-share 0 and --reverse-share 0"
+        );
+        Ok(())
+    }
+
+    /// One episode's schedule over `seconds`, with holds uniform in `hold_s`.
+    fn draw(
+        &self,
+        speed_range: [f64; 2],
+        hold_s: [f64; 2],
+        seconds: f64,
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> SpeedSchedule {
+        let [lo, hi] = speed_range;
+        let w = self.min_walk_speed;
+        let walk = |backward: bool, rng: &mut Xoshiro256PlusPlus| -> f64 {
+            if backward { rng.random_range(lo..=-w) } else { rng.random_range(w..=hi) }
+        };
+        let any_walk =
+            |rng: &mut Xoshiro256PlusPlus| -> f64 { walk(rng.random_bool(self.backward_share), rng) };
+        let first = if rng.random_bool(self.start_standing_share) { 0.0 } else { any_walk(rng) };
+        let mut changes = Vec::new();
+        let (mut now, mut t) = (first, rng.random_range(hold_s[0]..=hold_s[1]));
+        while t < seconds {
+            now = if now == 0.0 {
+                any_walk(rng)
+            } else {
+                let r: f64 = rng.random_range(0.0..1.0);
+                if r < self.stop_share {
+                    0.0
+                } else if r < self.stop_share + self.reverse_share {
+                    walk(now > 0.0, rng)
+                } else {
+                    any_walk(rng)
+                }
+            };
+            changes.push((t, now));
+            t += rng.random_range(hold_s[0]..=hold_s[1]);
+        }
+        SpeedSchedule::new(first, changes).expect("holds are positive, speeds finite")
+    }
 }
 
 /// Everything that determines the data; kept as `collect.toml` so a resume can refuse
@@ -89,6 +202,7 @@ struct Plan {
     speed_range: [f64; 2],
     /// A new command is drawn after a hold uniform in this range, s.
     command_hold_s: [f64; 2],
+    command_mix: CommandMix,
     record_actions: bool,
     scenario: Scenario,
 }
@@ -125,6 +239,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.seconds > 0.0, "--seconds must be > 0");
     anyhow::ensure!(args.min_speed <= args.max_speed, "--min-speed must not exceed --max-speed");
+    args.mix.check([args.min_speed, args.max_speed])?;
     let plan = Plan {
         contract_id: spec.contract_id().to_string(),
         episodes: args.episodes,
@@ -134,6 +249,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         action_noise: args.action_noise,
         speed_range: [args.min_speed, args.max_speed],
         command_hold_s: [3.0, 8.0],
+        command_mix: args.mix,
         record_actions: !args.no_actions,
         scenario,
     };
@@ -262,12 +378,17 @@ fn write_shard(spec: &RobotSpec, plan: &Plan, out: &Path, k: usize, bar: &Progre
     let ticks_per_episode = plan.ticks_per_episode(spec);
     for (local, i) in shard_episodes(plan, k).enumerate() {
         let seed = episode_seed(plan.seed, i);
+        // Commands and action noise have their own stream: the simulator's draws stay those
+        // of (seed, scenario), which is what `replay --into-sim` reproduces.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xC0_11EC7);
+        let command = plan.command_mix.draw(plan.speed_range, plan.command_hold_s, plan.seconds, &mut rng);
         writer.begin_episode(&EpisodeStart {
             episode: local as u32,
             seed: Some(seed),
-            conditions: format!("{} (episode {i})", plan.scenario.name),
+            conditions: format!("{} (episode {i}; speed schedule {command})", plan.scenario.name),
         })?;
-        let ticks = rollout(&mut sim, plan, local as u32, seed, ticks_per_episode, &mut writer)?;
+        let ticks =
+            rollout(&mut sim, plan, local as u32, seed, &command, &mut rng, ticks_per_episode, &mut writer)?;
         writer.flush()?;
         bar.inc(ticks_per_episode.max(ticks));
     }
@@ -276,41 +397,34 @@ fn write_shard(spec: &RobotSpec, plan: &Plan, out: &Path, k: usize, bar: &Progre
     Ok(())
 }
 
-/// Walks one episode and records it; returns the ticks recorded (fewer after a fall).
+/// Walks one episode on `command` and records it, drawing the action noise from `rng`;
+/// returns the ticks recorded (fewer after a fall).
+#[allow(clippy::too_many_arguments)]
 fn rollout(
     sim: &mut Sim,
     plan: &Plan,
     episode: u32,
     seed: u64,
+    command: &SpeedSchedule,
+    rng: &mut Xoshiro256PlusPlus,
     ticks: u64,
     writer: &mut LogWriter,
 ) -> anyhow::Result<u64> {
     let mut sensors = sim.reset(seed, &plan.scenario)?;
     let first_swing = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
     let mut expert = Expert::new(sim.spec(), ExpertParams::default(), first_swing);
-    // Commands and action noise have their own stream: the simulator's draws stay those of
-    // (seed, scenario), which is what `replay --into-sim` reproduces.
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xC0_11EC7);
-    let [lo, hi] = plan.speed_range;
-    let [hold_lo, hold_hi] = plan.command_hold_s;
-    let mut command = rng.random_range(lo..=hi);
-    let mut next_change = rng.random_range(hold_lo..=hold_hi);
     let dt = sim.spec().control_dt_s();
     let run_start = Instant::now();
     for tick in 0..=ticks {
         let time_s = tick as f64 * dt;
-        if time_s >= next_change {
-            command = rng.random_range(lo..=hi);
-            next_change += rng.random_range(hold_lo..=hold_hi);
-        }
         let tick_start_ns = run_start.elapsed().as_nanos() as u64;
-        let observation = Observation::new(sensors, command as f32);
+        let observation = Observation::new(sensors, command.at(time_s));
         let state = *sim.privileged();
         let last = tick == ticks || state.fallen;
         let decided = Instant::now();
         let label = (!last).then(|| expert.act(&observation, sim.privileged_observed()));
         let decide_us = decided.elapsed().as_secs_f64() * 1e6;
-        let applied = label.map(|a| with_noise(a, plan.action_noise, &mut rng));
+        let applied = label.map(|a| with_noise(a, plan.action_noise, rng));
         writer.write_tick(&TickRecord {
             episode,
             tick,
@@ -388,4 +502,84 @@ fn summarise(
     }
     s.hours = s.ticks as f64 / f64::from(spec.control.control_hz) / 3600.0;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct MixArgs {
+        #[command(flatten)]
+        mix: CommandMix,
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_documented_defaults() {
+        assert_eq!(MixArgs::parse_from(["collect"]).mix, CommandMix::default());
+        let toml_default: CommandMix = toml::from_str("").unwrap();
+        assert_eq!(toml_default, CommandMix::default());
+    }
+
+    /// Over many episodes the draws hold every kind of command in about the shares asked
+    /// for, and every walk is at least the walking minimum.
+    #[test]
+    fn draws_cover_stops_starts_reversals_and_backward_walks_in_their_shares() {
+        let mix = CommandMix::default();
+        let (range, hold) = ([-0.5, 1.2], [3.0, 8.0]);
+        let (mut episodes, mut standing_starts) = (0, 0);
+        let (mut after_walk, mut stops, mut reversals) = (0, 0, 0);
+        let (mut starts, mut walks, mut backward) = (0, 0, 0);
+        for seed in 0..2000u64 {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            let s = mix.draw(range, hold, 20.0, &mut rng);
+            episodes += 1;
+            standing_starts += usize::from(s.first() == 0.0);
+            let mut previous = s.first();
+            let values = std::iter::once(s.first()).chain(s.changes().iter().map(|c| c.1));
+            for (k, v) in values.enumerate() {
+                assert!(v == 0.0 || v.abs() >= mix.min_walk_speed, "{s}");
+                assert!((-0.5..=1.2).contains(&v), "{s}");
+                if v != 0.0 {
+                    walks += 1;
+                    backward += usize::from(v < 0.0);
+                }
+                if k == 0 {
+                    continue;
+                }
+                if previous == 0.0 {
+                    assert_ne!(v, 0.0, "a stop follows a stop in {s}");
+                    starts += 1;
+                } else {
+                    after_walk += 1;
+                    stops += usize::from(v == 0.0);
+                    reversals += usize::from(v * previous < 0.0);
+                }
+                previous = v;
+            }
+        }
+        let share = |n: usize, of: usize| n as f64 / of as f64;
+        assert!((share(standing_starts, episodes) - 0.25).abs() < 0.03, "{standing_starts}/{episodes}");
+        assert!((share(stops, after_walk) - 0.3).abs() < 0.03, "{stops}/{after_walk}");
+        // Reversals: the asked 0.25, plus the other walks that happen to change direction.
+        assert!(share(reversals, after_walk) > 0.3, "{reversals}/{after_walk}");
+        assert!(starts > 1000, "{starts} starts from standing");
+        assert!(share(backward, walks) > 0.35, "{backward}/{walks}");
+    }
+
+    #[test]
+    fn a_bad_mix_is_refused_naming_the_option() {
+        let range = [-0.5, 1.2];
+        let e = CommandMix { stop_share: 1.5, ..CommandMix::default() }.check(range).unwrap_err();
+        assert!(e.to_string().starts_with("--stop-share 1.5: use a share between 0 and 1"), "{e}");
+        let e = CommandMix { stop_share: 0.6, reverse_share: 0.5, ..CommandMix::default() }
+            .check(range)
+            .unwrap_err();
+        assert!(e.to_string().contains("add up to more than 1"), "{e}");
+        let e = CommandMix::default().check([0.0, 1.2]).unwrap_err();
+        assert!(e.to_string().contains("--min-speed 0 leaves no backward walk"), "{e}");
+        let forward_only = CommandMix { backward_share: 0.0, reverse_share: 0.0, ..CommandMix::default() };
+        assert!(forward_only.check([0.0, 1.2]).is_ok());
+    }
 }

@@ -94,7 +94,7 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     let cfg = RunConfig {
         ticks: args.seconds.map_or(u64::MAX, |s| (s / dt).round() as u64),
         realtime: true,
-        command_vx: args.speed as f32,
+        command: (args.speed as f32).into(),
         wind_down: true,
     };
     let mut control = Controller::new(&spec, policy.policy, safety);

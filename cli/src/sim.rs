@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig, Stop};
+use strider_robot::SpeedSchedule;
 use strider_sim::sweep::{self, Case, Row};
 use strider_sim::{
     EpisodeTracker, ExpertParams, GifRecorder, RenderOptions, RunOptions, RunSummary, Scenario, Sim,
@@ -49,9 +50,10 @@ struct RunArgs {
     /// built into strider (models/walker2d-biped).
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
-    /// Commanded forward speed, m/s.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    speed: f64,
+    /// Commanded forward speed, m/s: a number, or a schedule SPEED[,SPEED@SECONDS...] such
+    /// as `1.0,0@6,-0.3@12` (1 m/s, stand from 6 s, back at 0.3 m/s from 12 s).
+    #[arg(long, default_value = "1", allow_hyphen_values = true, value_name = "SCHEDULE")]
+    speed: SpeedSchedule,
     /// Episode length, s.
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
@@ -83,12 +85,15 @@ struct RunArgs {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Suite {
-    /// Commands −0.5, 0, 0.3, 0.6, 0.9, 1.2 m/s on flat ground.
+    /// Each of --commands (−0.5, 0, 0.3, 0.6, 0.9, 1.2 m/s) on flat ground.
     Speed,
     /// Each randomisation factor alone, then all at once, at --speed.
     Envelope,
     /// ±100 N × 0.1 s at 8 phases at each speed command and at 1.0 m/s; ±150 N and ±200 N at 1.0 m/s.
     Push,
+    /// Command schedules on flat ground: stand, walk → stop (and stand 10 s), start from
+    /// standing, walk → stop → walk, forward ↔ backward.
+    Transitions,
 }
 
 #[derive(Args)]
@@ -100,12 +105,18 @@ struct EvalArgs {
     /// The policy's manifest. Default: the built-in model.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
-    /// Seeds per condition (speed and envelope suites).
+    /// Seeds per condition (speed, envelope and transitions suites).
     #[arg(long, default_value_t = 10)]
     seeds: u64,
-    /// Episode length, s (push episodes: 12 s, pushes at 8.0–8.3 s).
+    /// The first of those seeds (tuning used the low ones; 1000 on is held out).
+    #[arg(long, default_value_t = 0)]
+    first_seed: u64,
+    /// Episode length, s (push episodes: 12 s, pushes at 8.0–8.3 s; transitions: per schedule).
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
+    /// Commands of the speed suite, m/s, comma-separated.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-0.5,0,0.3,0.6,0.9,1.2")]
+    commands: Vec<f64>,
     /// Command for the envelope suite, m/s.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     speed: f64,
@@ -168,7 +179,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let opts = RunOptions {
-        command_vx: args.speed,
+        command: args.speed.clone(),
         seconds: args.seconds,
         steady_from_s: None,
         expert: load_expert(args.expert.as_ref())?,
@@ -182,7 +193,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     let summary = run_expert(&mut sim, &scenario, args.seed, &opts, |view| {
         if let Some(rec) = recorder.as_mut()
             && render_error.is_none()
-            && let Err(e) = rec.tick(view.sim, args.speed)
+            && let Err(e) = rec.tick(view.sim, f64::from(view.observation.command_vx))
         {
             render_error = Some(e);
         }
@@ -235,14 +246,15 @@ fn policy_episode(
     let mut tracker = EpisodeTracker::start(sim);
     each_tick(sim)?;
     let dt = strider_robot::Plant::spec(sim).control_dt_s();
-    // A simulated walk ends when its time is up (its distance and speed are what is
-    // measured); a fall or a fault still damps until the robot is at rest.
-    let cfg = RunConfig {
-        ticks: (opts.seconds / dt).round() as u64,
-        realtime,
-        command_vx: opts.command_vx as f32,
-        wind_down: false,
-    };
+    let cfg =
+        // A simulated walk ends when its time is up (its distance and speed are what is
+        // measured); a fall or a fault still damps until the robot is at rest.
+        RunConfig {
+            ticks: (opts.seconds / dt).round() as u64,
+            realtime,
+            command: opts.command.clone(),
+            wind_down: false,
+        };
     let mut tick_error: Option<anyhow::Error> = None;
     let report = control.run(sim, first, &cfg, &Stop::default(), |event, sim| {
         tracker.tick(sim);
@@ -289,7 +301,7 @@ fn run_policy(
         args.realtime,
         log.as_mut(),
         |sim| match recorder.as_mut() {
-            Some(rec) => rec.tick(sim, args.speed),
+            Some(rec) => rec.tick(sim, f64::from(args.speed.at(sim.privileged().time_s))),
             None => Ok(()),
         },
     )?;
@@ -330,35 +342,52 @@ fn summary_text(s: &RunSummary, controller: &str) -> String {
         Some(t) => format!("yes, at {t:.2} s"),
         None => "no".into(),
     };
-    format!(
-        "controller {controller}   scenario {}   seed {}\n\
+    let schedule = match s.command.as_constant() {
+        Some(_) => String::new(),
+        None => format!("schedule   {} (m/s, from each time in s)\n", s.command),
+    };
+    let rest = match (s.rest_after_s, s.steps_at_rest, s.rest_drift_m) {
+        (Some(t), Some(n), Some(d)) => {
+            format!("at rest    {t:.2} s after the stop command; then {n} steps, drift {d:.3} m\n")
+        }
+        _ if s.command.last() == 0.0 && !s.fell => "at rest    never (still moving at the end)\n".into(),
+        _ => String::new(),
+    };
+    schedule
+        + &format!(
+            "controller {controller}   scenario {}   seed {}\n\
          simulated  {:.2} s   distance {:.2} m   steps {}\n\
          speed      {:.3} m/s mean over {:.0}–{:.0} s, command {:.2} m/s (error {:+.3})\n\
          tracking   {:.3} m/s RMS of 1-s windows against the command\n\
+         position   {:.3} m mean |x − x*| against the commanded trajectory over the episode\n\
          fell       {fell}\n\
          sim speed  {:.0} physics steps/s, {:.1}× real time\n",
-        s.scenario,
-        s.seed,
-        s.seconds,
-        s.distance_m,
-        s.steps,
-        s.mean_speed_mps,
-        s.steady_window_s[0],
-        s.steady_window_s[1],
-        s.command_vx,
-        s.speed_error_mps,
-        s.tracking_rms_mps,
-        s.physics_steps_per_s,
-        s.realtime_factor,
-    )
+            s.scenario,
+            s.seed,
+            s.seconds,
+            s.distance_m,
+            s.steps,
+            s.mean_speed_mps,
+            s.steady_window_s[0],
+            s.steady_window_s[1],
+            s.command_vx,
+            s.speed_error_mps,
+            s.tracking_rms_mps,
+            s.position_error_m,
+            s.physics_steps_per_s,
+            s.realtime_factor,
+        )
+        + &rest
 }
 
 fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
     let expert = load_expert(args.expert.as_ref())?;
+    let seeds = args.first_seed..args.first_seed + args.seeds;
     let cases: Vec<Case> = match args.suite {
-        Suite::Speed => sweep::speed_suite(args.seeds, args.seconds),
-        Suite::Envelope => sweep::envelope_suite(args.speed, args.seeds, args.seconds),
+        Suite::Speed => sweep::speed_suite(&args.commands, seeds, args.seconds),
+        Suite::Envelope => sweep::envelope_suite(args.speed, seeds, args.seconds),
+        Suite::Transitions => sweep::transitions_suite(seeds),
         Suite::Push => {
             let mut cases = sweep::push_suite(&[-0.5, 0.0, 0.3, 0.6, 0.9, 1.0, 1.2], &[100.0], 8.0, 12.0);
             cases.extend(sweep::push_suite(&[1.0], &[150.0, 200.0], 8.0, 12.0));
@@ -437,21 +466,43 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The rows as a Markdown table; the rest columns appear when a schedule ends at 0 m/s.
 fn rows_text(rows: &[Row]) -> String {
+    let stops = rows.iter().any(|r| r.rested.is_some());
     let mut out = String::from(
-        "| condition | command m/s | no fall | mean speed m/s | worst abs(error) m/s | 1-s RMS m/s |\n|---|---|---|---|---|---|\n",
+        "| condition | command m/s | no fall | mean speed m/s | worst abs(error) m/s | 1-s RMS m/s | position error m |",
     );
+    out.push_str(if stops {
+        " at rest | rest after s (worst) | steps at rest (most) | drift m (worst) |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+    } else {
+        "\n|---|---|---|---|---|---|---|\n"
+    });
+    let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
     for r in rows {
+        let command = match r.command.as_constant() {
+            Some(v) => sweep::signed(v),
+            None => r.command.to_string(),
+        };
         out.push_str(&format!(
-            "| {} | {:+.1} | {}/{} | {:.3} | {:.3} | {:.3} |\n",
+            "| {} | {command} | {}/{} | {:.3} | {:.3} | {:.3} | {:.3} |",
             r.label,
-            r.command_vx,
             r.survived,
             r.episodes,
             r.mean_speed_mps,
             r.worst_speed_error_mps,
-            r.tracking_rms_mps
+            r.tracking_rms_mps,
+            r.position_error_m,
         ));
+        if stops {
+            out.push_str(&format!(
+                " {} | {} | {} | {} |",
+                r.rested.map_or("–".to_string(), |n| format!("{n}/{}", r.survived)),
+                opt(r.worst_rest_after_s, 2),
+                r.most_steps_at_rest.map_or("–".to_string(), |n| n.to_string()),
+                opt(r.worst_rest_drift_m, 3),
+            ));
+        }
+        out.push('\n');
     }
     out
 }

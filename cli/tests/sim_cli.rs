@@ -1,5 +1,5 @@
 //! `strider sim` as a user runs it: the built-in policy walking, the expert's JSON summary,
-//! the GIF, and bad input.
+//! the GIF, a speed schedule, and bad input.
 
 use std::process::Command;
 
@@ -30,6 +30,35 @@ fn json_summary_is_one_object_with_the_run_facts() {
     assert!(v["distance_m"].as_f64().unwrap() > 1.0, "{v}");
     assert!(v["physics_steps"].as_u64().unwrap() == 2000, "{v}");
     assert!(v["realtime_factor"].as_f64().unwrap() > 0.0);
+}
+
+/// A schedule on `--speed`: the summary names it, reports the paper's position error and,
+/// as it ends at 0, when the robot came to rest.
+#[test]
+fn a_speed_schedule_runs_and_reports_rest_and_position_error() {
+    let out = strider()
+        .args(["sim", "--controller", "expert", "--speed", "-0.3,0@3", "--seconds", "6", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["command"], "-0.3,0@3");
+    assert_eq!(v["fell"], false, "{v}");
+    assert!(v["position_error_m"].as_f64().unwrap() < 0.5, "{v}");
+    assert!(v["rest_after_s"].as_f64().is_some_and(|t| t < 3.0), "{v}");
+    assert_eq!(v["steps_at_rest"], 0, "{v}");
+}
+
+#[test]
+fn a_bad_speed_schedule_is_refused_naming_the_item_and_the_form() {
+    let out = strider().args(["sim", "--speed", "1,0@6,0.5@4"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let first = err.lines().next().unwrap();
+    assert!(
+        first.contains("--speed") && first.contains("item 3") && first.contains("1.0,0@6,-0.3@12"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::safety::{Mode, SafetyConfig};
 use crate::supervisor::{Operator, Plan, Supervisor};
 
 /// One run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     /// Control ticks to run (homing included) before the run completes.
     pub ticks: u64,
@@ -22,8 +22,8 @@ pub struct RunConfig {
     /// budget per tick. Off (the simulator as fast as it goes): every tick waits for its
     /// action, so a run is deterministic.
     pub realtime: bool,
-    /// Commanded forward speed, m/s (the observation's `command_vx`).
-    pub command_vx: f32,
+    /// Commanded forward speed over the run's time, m/s (the observation's `command_vx`).
+    pub command: strider_robot::SpeedSchedule,
     /// When the ticks run out: damp, then disarm once the robot is at rest (a robot), or
     /// end right there (a simulation whose walk is being measured).
     pub wind_down: bool,
@@ -290,13 +290,14 @@ impl Controller {
                 std::thread::sleep(wait);
             }
             let started = start.elapsed();
-            let plan = sup.begin(tick, measurement.as_ref(), stop.operator(), cfg.command_vx);
+            let command_vx = cfg.command.at(tick as f64 * period.as_secs_f64());
+            let plan = sup.begin(tick, measurement.as_ref(), stop.operator(), command_vx);
             if cfg.realtime && plan != Plan::End {
                 let late = Instant::now().saturating_duration_since(due);
                 jitter.record(late);
                 overruns += u64::from(late > period);
             }
-            let observation = sup.observation(cfg.command_vx);
+            let observation = sup.observation(command_vx);
             let (mut action, mut missed, mut policy_latency) = (None, false, None);
             let command = match plan {
                 Plan::End => break,
@@ -426,7 +427,7 @@ mod tests {
     }
 
     fn cfg(ticks: u64) -> RunConfig {
-        RunConfig { ticks, realtime: false, command_vx: 0.0, wind_down: false }
+        RunConfig { ticks, realtime: false, command: 0.0f32.into(), wind_down: false }
     }
 
     fn run_with(pilot: Fixed, ticks: u64, realtime: bool) -> (RunReport, Vec<(Mode, Command)>) {
@@ -755,7 +756,7 @@ mod ride_through_walking {
             let first = sim.reset(seed, &Scenario::default()).unwrap();
             let mut plant = Silences { sim, tick: 0, every: 100, silent: 12 };
             let mut c = Controller::new(&spec, policy, SafetyConfig::default());
-            let cfg = RunConfig { ticks: 750, realtime: false, command_vx: 0.6, wind_down: false };
+            let cfg = RunConfig { ticks: 750, realtime: false, command: 0.6f32.into(), wind_down: false };
             let r = c.run(&mut plant, first, &cfg, &Stop::default(), |_, _| {}).unwrap();
             assert_eq!((r.held_ticks, r.recoveries), (72, 0), "seed {seed}: {r:?}");
             ended.push(r.ending);

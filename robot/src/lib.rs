@@ -2,8 +2,9 @@
 //!
 //! This crate owns the robot description ([`RobotSpec`], loaded from `robots/*.toml`), its
 //! validation, the typed [`Observation`] / [`Action`] with their flat layouts (every field
-//! named, with its unit and index), the [`ContractId`] that pins that layout, and the
-//! [`Plant`] trait that the simulator and the serial robot implement.
+//! named, with its unit and index), the [`ContractId`] that pins that layout, the [`Plant`]
+//! trait that the simulator and the serial robot implement, and the operator's
+//! [`SpeedSchedule`] (the forward-speed command over time).
 //!
 //! It does not simulate (`strider-sim`), talk to hardware (`strider-firmware-host`), run
 //! models (`strider-policy`) or pace a loop (the real-time controller, still to come);
@@ -12,11 +13,13 @@
 mod error;
 mod layout;
 mod plant;
+mod schedule;
 mod spec;
 
 pub use error::{PlantError, Problem, SpecError};
 pub use layout::{ACTION_DIM, Action, ContractId, Field, NUM_JOINTS, OBS_DIM, Observation, Sensors};
 pub use plant::{Command, Plant};
+pub use schedule::{ScheduleError, SpeedSchedule};
 pub use spec::{
     Axis, ControlSpec, JointSpec, LinkSpec, PhysicsSpec, REFERENCE_BIPED_NAME, REFERENCE_BIPED_TOML,
     RobotSpec, SensorSpec, Shape,

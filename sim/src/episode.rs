@@ -1,10 +1,12 @@
 //! Closed-loop episodes of the expert on the simulator, and their summary: distance, speed
-//! against the command over the steady part, tracking error, falls, speed against real time.
+//! against the command over the steady part, tracking errors (1-s windows, and the
+//! trajectory-transformer paper's position error), falls, coming to rest after a stop
+//! command, speed against real time.
 
 use std::time::Instant;
 
 use serde::Serialize;
-use strider_robot::{Command, Observation, Plant, Sensors};
+use strider_robot::{Command, Observation, Plant, Sensors, SpeedSchedule};
 
 use crate::error::SimError;
 use crate::expert::{Expert, ExpertParams, Leg};
@@ -12,10 +14,10 @@ use crate::scenario::Scenario;
 use crate::simulator::Sim;
 
 /// What to run.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunOptions {
-    /// Commanded forward speed, m/s (default 1.0).
-    pub command_vx: f64,
+    /// Commanded forward speed over time, m/s (default 1.0 throughout).
+    pub command: SpeedSchedule,
     /// Episode length, s (default 20).
     pub seconds: f64,
     /// The steady part starts here, s (default 5, or half the episode if shorter than 10 s).
@@ -26,7 +28,12 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> RunOptions {
-        RunOptions { command_vx: 1.0, seconds: 20.0, steady_from_s: None, expert: ExpertParams::default() }
+        RunOptions {
+            command: SpeedSchedule::constant(1.0),
+            seconds: 20.0,
+            steady_from_s: None,
+            expert: ExpertParams::default(),
+        }
     }
 }
 
@@ -41,7 +48,9 @@ impl RunOptions {
 pub struct RunSummary {
     pub scenario: String,
     pub seed: u64,
-    /// m/s.
+    /// The command schedule (a plain number when constant).
+    pub command: SpeedSchedule,
+    /// The command, m/s: its mean over the steady window.
     pub command_vx: f64,
     /// Simulated time, s (shorter than asked when the robot fell).
     pub seconds: f64,
@@ -55,6 +64,18 @@ pub struct RunSummary {
     pub speed_error_mps: f64,
     /// RMS over the 1-s windows of the steady part of (window speed − command), m/s.
     pub tracking_rms_mps: f64,
+    /// The paper's position tracking error: the mean over ticks of |x − x*|, with x the
+    /// torso (base) x and x* the trajectory the command asks for (x*(0) = x(0), dx*/dt =
+    /// the command), over the whole episode (until a fall), m.
+    pub position_error_m: f64,
+    /// When the schedule ends at 0 m/s: seconds from that command until the robot is at
+    /// rest (both feet down and |centre-of-mass speed| < 0.05 m/s for 0.5 s); `None` if it
+    /// never was, or the schedule does not end at 0.
+    pub rest_after_s: Option<f64>,
+    /// Touchdowns after coming to rest.
+    pub steps_at_rest: Option<u32>,
+    /// Largest |torso x − its x when it came to rest| from then to the end, m.
+    pub rest_drift_m: Option<f64>,
     pub fell: bool,
     pub fell_at_s: Option<f64>,
     /// Touchdowns.
@@ -89,17 +110,18 @@ pub fn run_expert(
     let mut expert = Expert::new(sim.spec(), opts.expert, first);
     let dt = sim.spec().control_dt_s();
     let ticks = (opts.seconds / dt).round() as u64;
-    let observation = Observation::new(sensors, opts.command_vx as f32);
+    let command_at = |sim: &Sim| opts.command.at(sim.privileged().time_s);
+    let observation = Observation::new(sensors, command_at(sim));
     observe(TickView { sim, observation: &observation });
     for _ in 0..ticks {
-        let observation = Observation::new(sensors, opts.command_vx as f32);
+        let observation = Observation::new(sensors, command_at(sim));
         let action = expert.act(&observation, sim.privileged_observed());
         let tick = sim.privileged().tick;
         sensors = sim
             .step(&Command::Track(action))
             .map_err(|e| SimError::Refused { tick, message: e.to_string() })?;
         tracker.tick(sim);
-        let observation = Observation::new(sensors, opts.command_vx as f32);
+        let observation = Observation::new(sensors, command_at(sim));
         observe(TickView { sim, observation: &observation });
         if sim.privileged().fallen {
             break;
@@ -115,9 +137,14 @@ pub fn run_expert(
 #[derive(Debug, Clone)]
 pub struct EpisodeTracker {
     started: Instant,
+    /// Per tick from the reset on: the true state the summary needs.
     com_x: Vec<f64>,
+    com_vx: Vec<f64>,
+    torso_x: Vec<f64>,
+    both_feet_down: Vec<bool>,
+    /// Touchdowns up to each tick.
+    touchdowns: Vec<u32>,
     contact: [bool; 2],
-    touchdowns: u32,
     fell_at_s: Option<f64>,
 }
 
@@ -127,8 +154,11 @@ impl EpisodeTracker {
         EpisodeTracker {
             started: Instant::now(),
             com_x: vec![p.com_x],
+            com_vx: vec![p.com_vx],
+            torso_x: vec![p.torso_x],
+            both_feet_down: vec![p.foot_contact == [true, true]],
+            touchdowns: vec![0],
             contact: p.foot_contact,
-            touchdowns: 0,
             fell_at_s: None,
         }
     }
@@ -136,13 +166,18 @@ impl EpisodeTracker {
     pub fn tick(&mut self, sim: &Sim) {
         let p = sim.privileged();
         self.com_x.push(p.com_x);
+        self.com_vx.push(p.com_vx);
+        self.torso_x.push(p.torso_x);
+        self.both_feet_down.push(p.foot_contact == [true, true]);
         if p.fallen && self.fell_at_s.is_none() {
             self.fell_at_s = Some(p.time_s);
         }
+        let mut n = self.touchdowns.last().copied().unwrap_or(0);
         for (was, now) in self.contact.iter_mut().zip(p.foot_contact) {
-            self.touchdowns += u32::from(now && !*was);
+            n += u32::from(now && !*was);
             *was = now;
         }
+        self.touchdowns.push(n);
     }
 
     /// The summary; `steps` overrides the touchdown count (the expert counts its own).
@@ -155,12 +190,62 @@ impl EpisodeTracker {
         steps: Option<u32>,
     ) -> RunSummary {
         let wall_s = self.started.elapsed().as_secs_f64();
-        let mut s =
-            summarise(sim, scenario, seed, opts, &self.com_x, steps.unwrap_or(self.touchdowns), wall_s);
-        // The run may go on after the fall (a controller damps first): report when it fell.
+        let touchdowns = self.touchdowns.last().copied().unwrap_or(0);
+        let mut s = summarise(sim, scenario, seed, opts, &self.com_x, steps.unwrap_or(touchdowns), wall_s);
+        let dt = sim.spec().control_dt_s();
+        // The run may go on after the fall (a controller damps first): report when it fell,
+        // and measure the tracking only up to then.
         s.fell_at_s = self.fell_at_s.or(s.fell_at_s);
+        let upright = match s.fell_at_s {
+            Some(t) => ((t / dt).round() as usize + 1).min(self.torso_x.len()),
+            None => self.torso_x.len(),
+        };
+        s.position_error_m = position_tracking_error(&self.torso_x[..upright], dt, &opts.command);
+        if opts.command.last() == 0.0 && s.fell_at_s.is_none() {
+            (s.rest_after_s, s.steps_at_rest, s.rest_drift_m) = self.rest(dt, &opts.command);
+        }
         s
     }
+
+    /// After a schedule's final stop: how long after it the robot came to rest, the steps
+    /// it took after that, and how far it drifted (all `None` if it never came to rest).
+    fn rest(&self, dt: f64, command: &SpeedSchedule) -> (Option<f64>, Option<u32>, Option<f64>) {
+        let stop_s = command.changes().last().map_or(0.0, |c| c.0);
+        let hold = (REST_HOLD_S / dt).round() as usize;
+        let still = |k: usize| self.both_feet_down[k] && self.com_vx[k].abs() < REST_SPEED_MPS;
+        let from = (stop_s / dt).round() as usize;
+        let n = self.torso_x.len();
+        let Some(k) = (from..n.saturating_sub(hold)).find(|&k| (k..k + hold).all(still)) else {
+            return (None, None, None);
+        };
+        let x = self.torso_x[k];
+        let drift = self.torso_x[k..].iter().map(|v| (v - x).abs()).fold(0.0, f64::max);
+        let steps = self.touchdowns[n - 1] - self.touchdowns[k];
+        (Some(k as f64 * dt - stop_s), Some(steps), Some(drift))
+    }
+}
+
+/// At rest: both feet down and the centre of mass slower than this, m/s …
+const REST_SPEED_MPS: f64 = 0.05;
+/// … for this long, s.
+const REST_HOLD_S: f64 = 0.5;
+
+/// The position tracking error of "Humanoid Locomotion as Next Token Prediction"
+/// (Radosavovic et al. 2024): `(1/T) Σ_t |x(t) − x*(t)|` over the ticks after the start,
+/// where `x[k]` is the base x at `k·dt` and the ideal trajectory starts where the robot
+/// does (`x*(0) = x[0]`) and moves at the commanded speed (`dx*/dt = command(t)`), m.
+/// NaN for a trajectory without a tick.
+pub fn position_tracking_error(x: &[f64], dt: f64, command: &SpeedSchedule) -> f64 {
+    let Some((&x0, rest)) = x.split_first() else { return f64::NAN };
+    if rest.is_empty() {
+        return f64::NAN;
+    }
+    let total: f64 = rest
+        .iter()
+        .enumerate()
+        .map(|(k, x)| (x - x0 - command.distance(0.0, (k + 1) as f64 * dt)).abs())
+        .sum();
+    total / rest.len() as f64
 }
 
 fn summarise(
@@ -182,28 +267,34 @@ fn summarise(
         (Some(a), Some(b)) if window[1] > window[0] => (b - a) / (window[1] - window[0]),
         _ => f64::NAN,
     };
+    let command_vx = opts.command.mean(window[0], window[1]);
+    // Each 1-s window's speed against the window's mean command.
     let per_second: Vec<f64> = (0..)
         .map(|k| from + f64::from(k))
         .take_while(|t| t + 1.0 <= window[1] + 1e-9)
-        .filter_map(|t| Some(at(t + 1.0)? - at(t)?))
+        .filter_map(|t| Some(at(t + 1.0)? - at(t)? - opts.command.mean(t, t + 1.0)))
         .collect();
     let tracking_rms = if per_second.is_empty() {
         f64::NAN
     } else {
-        (per_second.iter().map(|v| (v - opts.command_vx).powi(2)).sum::<f64>() / per_second.len() as f64)
-            .sqrt()
+        (per_second.iter().map(|e| e.powi(2)).sum::<f64>() / per_second.len() as f64).sqrt()
     };
     let physics_steps = sim.physics_steps();
     RunSummary {
         scenario: scenario.name.clone(),
         seed,
-        command_vx: opts.command_vx,
+        command: opts.command.clone(),
+        command_vx,
         seconds,
         distance_m: com_x.last().copied().unwrap_or(0.0) - com_x[0],
         steady_window_s: window,
         mean_speed_mps: mean_speed,
-        speed_error_mps: mean_speed - opts.command_vx,
+        speed_error_mps: mean_speed - command_vx,
         tracking_rms_mps: tracking_rms,
+        position_error_m: f64::NAN,
+        rest_after_s: None,
+        steps_at_rest: None,
+        rest_drift_m: None,
         fell: state.fallen,
         fell_at_s: state.fallen.then_some(seconds),
         steps,
@@ -211,5 +302,29 @@ fn summarise(
         wall_s,
         physics_steps_per_s: physics_steps as f64 / wall_s.max(1e-9),
         realtime_factor: seconds / wall_s.max(1e-9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_error_is_the_mean_distance_to_the_commanded_trajectory() {
+        // 1 m/s for 1 s, then stop; ticks every 0.5 s, starting at x = 2.
+        let command: SpeedSchedule = "1,0@1".parse().unwrap();
+        let x = [2.0, 2.4, 3.1, 3.3, 2.8];
+        // x* = 2, 2.5, 3, 3, 3: errors 0.1, 0.1, 0.3, 0.2 after the start.
+        let e = position_tracking_error(&x, 0.5, &command);
+        assert!((e - 0.175).abs() < 1e-12, "{e}");
+    }
+
+    #[test]
+    fn position_error_integrates_a_change_between_ticks_exactly() {
+        // Backward at 0.5 m/s from 0.25 s: at t = 0.5 s the command asked for 0.25 − 0.125.
+        let command: SpeedSchedule = "1,-0.5@0.25".parse().unwrap();
+        let e = position_tracking_error(&[0.0, 0.125], 0.5, &command);
+        assert!(e.abs() < 1e-12, "{e}");
+        assert!(position_tracking_error(&[1.0], 0.02, &command).is_nan());
     }
 }

@@ -11,6 +11,13 @@
 //!   the PD's relative damping (`gqd = kd/kp`) and cancels the swing hip's reaction torque;
 //! - stance ankle: the propulsion knob, driven by a velocity loop (stride-level PI plus a
 //!   filtered per-tick P term) so the robot walks at the commanded speed.
+//!
+//! A fifth state stands: at a command of (nearly) zero the expert slows to stepping in
+//! place, and at the first touchdown that is slow enough it keeps both feet down. Both hips
+//! then hold the torso, the knees a fixed bend, and both ankles balance the centre of mass
+//! over the feet (an ankle strategy on its position and velocity). A push that carries the
+//! capture point off the feet starts stepping again (in place) until it can stand; a
+//! non-zero command starts walking from standing, forward or backward.
 
 use serde::{Deserialize, Serialize};
 use strider_robot::{Action, NUM_JOINTS, Observation, RobotSpec};
@@ -78,6 +85,29 @@ pub struct ExpertParams {
     /// from a standstill the first steps are slow whatever the command; without the ramp
     /// the integrator winds up on them and the gait overshoots for ~10 s.
     pub command_ramp_mps2: f64,
+    /// The same limiter while the ramped command shrinks toward zero (slowing down, stopping
+    /// or before a reversal), m/s² (default 3.0).
+    pub slowdown_ramp_mps2: f64,
+    /// A command with |speed| below this means stand, m/s (default 0.05).
+    pub stand_below_mps: f64,
+    /// Standing starts at a touchdown once the ramped command is zero and the filtered
+    /// centre-of-mass speed is below this, m/s (default 0.5; the ankles absorb the rest).
+    pub stand_entry_speed_mps: f64,
+    /// Knee target while standing, rad (default -0.1).
+    pub stand_knee: f64,
+    /// Where the centre of mass is held, ahead of the midpoint between the ankles, m
+    /// (default 0.05; a foot reaches 0.26 m ahead of its ankle and 0.06 m behind).
+    pub stand_com_ahead_m: f64,
+    /// Ankle strategy: ankle torque offset per m of centre-of-mass error, as a target angle,
+    /// rad/m (default 4.0).
+    pub stand_kx: f64,
+    /// Ankle strategy: the same per m/s of centre-of-mass velocity, rad·s/m (default 1.0).
+    pub stand_kv: f64,
+    /// Look-ahead of the capture point, s: `x + v·t` (default 0.3, about √(h/g)).
+    pub stand_capture_s: f64,
+    /// Standing holds while the capture point stays between the rear ankle + the first and
+    /// the front ankle + the second, m (default [-0.03, 0.2]); beyond, the expert steps.
+    pub stand_support_m: [f64; 2],
 }
 
 impl Default for ExpertParams {
@@ -106,6 +136,15 @@ impl Default for ExpertParams {
             velocity_filter_s: 0.3,
             stance_ankle_range: [-0.3, 0.33],
             command_ramp_mps2: 0.5,
+            slowdown_ramp_mps2: 3.0,
+            stand_below_mps: 0.05,
+            stand_entry_speed_mps: 0.5,
+            stand_knee: -0.1,
+            stand_com_ahead_m: 0.05,
+            stand_kx: 4.0,
+            stand_kv: 1.0,
+            stand_capture_s: 0.3,
+            stand_support_m: [-0.03, 0.2],
         }
     }
 }
@@ -148,6 +187,8 @@ impl Leg {
 enum Phase {
     Lift = 0,
     Strike = 1,
+    /// Both feet down, balancing; `swing` is the leg that lifts first when walking resumes.
+    Stand = 2,
 }
 
 /// The hip PD the plant runs, for predicting the swing hip's torque.
@@ -177,6 +218,8 @@ pub struct Expert {
     steps: u32,
     /// The command after the rate limiter, m/s.
     v_ref: f64,
+    /// Set after the first tick.
+    started: bool,
 }
 
 impl Expert {
@@ -199,6 +242,7 @@ impl Expert {
             last_strike: (f64::NAN, 0.0),
             steps: 0,
             v_ref: 0.0,
+            started: false,
         }
     }
 
@@ -207,21 +251,41 @@ impl Expert {
         self.steps
     }
 
+    /// Both feet down and balancing (the command is zero and the robot came to rest).
+    pub fn standing(&self) -> bool {
+        self.phase == Phase::Stand
+    }
+
     /// One control tick: reads the observation (sensors and command) and the privileged
     /// state, returns the joint targets.
     pub fn act(&mut self, obs: &Observation, state: &Privileged) -> Action {
-        let max_change = self.p.command_ramp_mps2 * self.dt;
-        self.v_ref += (f64::from(obs.command_vx) - self.v_ref).clamp(-max_change, max_change);
+        let stand = f64::from(obs.command_vx).abs() < self.p.stand_below_mps;
+        let target = if stand { 0.0 } else { f64::from(obs.command_vx) };
+        let slowing = self.v_ref * (target - self.v_ref) < 0.0;
+        let rate = if slowing { self.p.slowdown_ramp_mps2 } else { self.p.command_ramp_mps2 };
+        let max_change = rate * self.dt;
+        let step = (target - self.v_ref).clamp(-max_change, max_change);
+        // Never overshoot zero at the slow-down rate: a reversal accelerates at the normal one.
+        self.v_ref = if slowing && (self.v_ref + step) * self.v_ref < 0.0 { 0.0 } else { self.v_ref + step };
         let v_cmd = self.v_ref;
-        if self.last_strike.0.is_nan() {
+        if !self.started {
+            self.started = true;
             self.last_strike = (state.com_x, state.time_s);
+            if stand {
+                self.phase = Phase::Stand;
+            }
         }
         self.v_filtered += self.dt / self.p.velocity_filter_s * (state.com_vx - self.v_filtered);
-        self.advance(obs, state, v_cmd);
-        Action { joint_target: self.targets(obs, state, v_cmd).map(|q| q as f32) }
+        self.advance(obs, state, v_cmd, stand);
+        let q = if self.phase == Phase::Stand {
+            self.stand_targets(obs, state)
+        } else {
+            self.targets(obs, state, v_cmd)
+        };
+        Action { joint_target: q.map(|q| q as f32) }
     }
 
-    fn advance(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64) {
+    fn advance(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64, stand: bool) {
         self.ticks_in_phase += 1;
         let elapsed = f64::from(self.ticks_in_phase) * self.dt;
         match self.phase {
@@ -234,11 +298,54 @@ impl Expert {
             {
                 self.touchdown(state, v_cmd);
                 self.swing = self.swing.other();
-                self.phase = Phase::Lift;
                 self.ticks_in_phase = 0;
+                let slow = self.v_filtered.abs() < self.p.stand_entry_speed_mps;
+                self.phase = Phase::Lift;
+                if stand && v_cmd == 0.0 && slow && self.capturable(state) {
+                    // Walking resumes from standing as from the start: no correction held
+                    // over from a walk in another direction or at another speed.
+                    (self.phase, self.integral, self.stride_adjust) = (Phase::Stand, 0.0, 0.0);
+                }
+            }
+            Phase::Stand if !stand => {
+                // Walk off: lift the leg ahead for a forward start, the one behind for a
+                // backward start (the body then falls the commanded way over the other).
+                let [r, l] = state.ankle_x;
+                if (r - l).abs() > 0.03 {
+                    let right_ahead = r > l;
+                    let forward = obs.command_vx > 0.0;
+                    self.swing = if right_ahead == forward { Leg::Right } else { Leg::Left };
+                }
+                self.resume_stepping(state);
+            }
+            Phase::Stand if !self.capturable(state) => {
+                // Pushed off the feet: step toward the capture point with the leg farther
+                // from it, in place, until the robot can stand again.
+                let xi = self.capture_point(state);
+                let [r, l] = state.ankle_x;
+                self.swing = if (r - xi).abs() > (l - xi).abs() { Leg::Right } else { Leg::Left };
+                self.resume_stepping(state);
             }
             _ => {}
         }
+    }
+
+    fn resume_stepping(&mut self, state: &Privileged) {
+        self.phase = Phase::Lift;
+        self.ticks_in_phase = 0;
+        self.last_strike = (state.com_x, state.time_s);
+    }
+
+    fn capture_point(&self, state: &Privileged) -> f64 {
+        state.com_x + self.p.stand_capture_s * state.com_vx
+    }
+
+    /// The capture point lies over the feet (with the standing margins).
+    fn capturable(&self, state: &Privileged) -> bool {
+        let [r, l] = state.ankle_x;
+        let [back, front] = self.p.stand_support_m;
+        let xi = self.capture_point(state);
+        xi >= r.min(l) + back && xi <= r.max(l) + front
     }
 
     /// The stride-level PI: the speed of the step just finished against the command.
@@ -256,6 +363,35 @@ impl Expert {
         }
         self.last_strike = (state.com_x, state.time_s);
         self.steps += 1;
+    }
+
+    /// Both feet down: each hip holds the torso at its standing pitch (the stance-hip law
+    /// without a swing leg), the knees hold a fixed bend, and both ankles push the centre of
+    /// mass toward a point over the feet, through a target offset from the flat-foot angle
+    /// (on a flat foot, a torque of `kp · offset` less the PD's damping).
+    fn stand_targets(&self, obs: &Observation, state: &Privileged) -> [f64; NUM_JOINTS] {
+        let p = &self.p;
+        let s = &obs.sensors;
+        let [r, l] = state.ankle_x;
+        let error = state.com_x - (0.5 * (r + l) + p.stand_com_ahead_m);
+        let ankle_offset = -(p.stand_kx * error + p.stand_kv * state.com_vx);
+        let mut q = [0.0; NUM_JOINTS];
+        for leg in [Leg::Right, Leg::Left] {
+            let h = leg.hip();
+            let g = self.hip[leg as usize];
+            let (q_hip, qd_hip) = (f64::from(s.joint_pos[h]), f64::from(s.joint_vel[h]));
+            q[h] = q_hip
+                + p.g_pitch * (f64::from(s.torso_pitch) - p.pitch_base)
+                + p.g_pitch_rate_s * f64::from(s.torso_pitch_rate)
+                + g.kd / g.kp * qd_hip;
+            q[h + 1] = p.stand_knee;
+            // The ankle angle that puts the foot flat (its world angle is the torso pitch
+            // plus the leg's joint angles), plus the balance offset. Relative to the
+            // measured ankle alone the feet could roll onto their heels and slide.
+            let flat = -(f64::from(s.torso_pitch) + q_hip + f64::from(s.joint_pos[h + 1]));
+            q[h + 2] = flat + ankle_offset;
+        }
+        q
     }
 
     fn targets(&self, obs: &Observation, state: &Privileged, v_cmd: f64) -> [f64; NUM_JOINTS] {

@@ -24,7 +24,7 @@ mod simulator;
 pub mod sweep;
 mod terrain;
 
-pub use episode::{EpisodeTracker, RunOptions, RunSummary, TickView, run_expert};
+pub use episode::{EpisodeTracker, RunOptions, RunSummary, TickView, position_tracking_error, run_expert};
 pub use error::SimError;
 pub use expert::{Expert, ExpertParams, Leg};
 pub use kinematics::LinkPose;

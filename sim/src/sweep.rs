@@ -1,12 +1,13 @@
-//! Evaluation sweeps of the expert: the speed-tracking table, the randomisation envelope and
-//! the push tests of `docs/SIM.md`, as lists of episodes run on worker threads (one world
-//! per thread) and grouped into rows.
+//! Evaluation sweeps of the expert: the speed-tracking table, the randomisation envelope,
+//! the push tests and the command transitions of `docs/SIM.md`, as lists of episodes run on
+//! worker threads (one world per thread) and grouped into rows.
 
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
-use strider_robot::RobotSpec;
+use strider_robot::{RobotSpec, SpeedSchedule};
 
 use crate::episode::{RunOptions, RunSummary, run_expert};
 use crate::error::SimError;
@@ -20,23 +21,69 @@ pub struct Case {
     pub label: String,
     pub scenario: Scenario,
     pub seed: u64,
-    pub command_vx: f64,
+    pub command: SpeedSchedule,
     pub seconds: f64,
 }
 
 /// The commands of the speed-tracking table, m/s.
 pub const SPEED_COMMANDS: [f64; 6] = [-0.5, 0.0, 0.3, 0.6, 0.9, 1.2];
 
-/// Each command for `seeds` seeds on flat ground with the random start push.
-pub fn speed_suite(seeds: u64, seconds: f64) -> Vec<Case> {
-    SPEED_COMMANDS
+/// Each command (m/s; [`SPEED_COMMANDS`] for the table) for each seed on flat ground with
+/// the random start push.
+pub fn speed_suite(commands: &[f64], seeds: Range<u64>, seconds: f64) -> Vec<Case> {
+    commands
         .iter()
         .flat_map(|&v| {
-            (0..seeds).map(move |seed| Case {
-                label: format!("flat {v:+.1}"),
+            seeds.clone().map(move |seed| Case {
+                label: format!("flat {}", signed(v)),
                 scenario: Scenario::default(),
                 seed,
-                command_vx: v,
+                command: SpeedSchedule::constant(v),
+                seconds,
+            })
+        })
+        .collect()
+}
+
+/// The schedules of the transitions suite: (label, schedule, episode length s). Each stop
+/// is followed by 12 s of zero command (2 s to come to rest, then 10 s standing). "stand"
+/// has no start push (its rest is measured from the start); the others have it.
+pub const TRANSITIONS: [(&str, &str, f64); 12] = [
+    ("stand", "0", 12.0),
+    ("walk → stop", "1,0@5", 17.0),
+    ("slow walk → stop", "0.5,0@5", 17.0),
+    ("backward → stop", "-0.5,0@5", 17.0),
+    ("stand → walk", "0,0.6@4", 14.0),
+    ("stand → backward", "0,-0.4@4", 14.0),
+    ("walk → stop → walk", "0.6,0@5,0.6@10", 20.0),
+    ("backward → stop → backward", "-0.4,0@5,-0.4@10", 20.0),
+    ("forward → stop → backward", "0.8,0@5,-0.4@10", 20.0),
+    ("forward → backward", "0.6,-0.4@6", 16.0),
+    ("fast → backward", "1,-0.5@6", 16.0),
+    ("backward → forward", "-0.4,0.6@6", 16.0),
+];
+
+/// A speed with its sign and at least one decimal: `+0.0`, `-0.5`, `+0.35`.
+pub fn signed(v: impl std::fmt::Display) -> String {
+    let text = format!("{v:+}");
+    if text.contains(['.', 'e', 'N', 'i']) { text } else { text + ".0" }
+}
+
+/// Each of [`TRANSITIONS`] for each seed on flat ground.
+pub fn transitions_suite(seeds: Range<u64>) -> Vec<Case> {
+    TRANSITIONS
+        .iter()
+        .flat_map(|&(label, schedule, seconds)| {
+            let command: SpeedSchedule = schedule.parse().expect("the built-in schedules parse");
+            let start_push = match schedule {
+                "0" => StartPush { max_force_n: 0.0, ..StartPush::default() },
+                _ => StartPush::default(),
+            };
+            seeds.clone().map(move |seed| Case {
+                label: label.to_string(),
+                scenario: Scenario { name: label.to_string(), start_push, ..Scenario::default() },
+                seed,
+                command: command.clone(),
                 seconds,
             })
         })
@@ -44,7 +91,8 @@ pub fn speed_suite(seeds: u64, seconds: f64) -> Vec<Case> {
 }
 
 /// Each randomisation factor alone, then all at once, at `command_vx`.
-pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
+pub fn envelope_suite(command_vx: f64, seeds: Range<u64>, seconds: f64) -> Vec<Case> {
+    let command = SpeedSchedule::constant(command_vx);
     let r = Randomize::default();
     let slope = |d: f64| TerrainSpec::Slope { degrees: d, start_x_m: 1.0 };
     let steps = |h: f64| TerrainSpec::Steps { height_m: h, tread_m: [0.3, 0.6], start_x_m: 1.0 };
@@ -95,7 +143,8 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
     let mut cases: Vec<Case> = conditions
         .into_iter()
         .flat_map(|(label, terrain, randomize)| {
-            (0..seeds).map(move |seed| Case {
+            let command = command.clone();
+            seeds.clone().map(move |seed| Case {
                 label: label.clone(),
                 scenario: Scenario {
                     name: label.clone(),
@@ -104,18 +153,18 @@ pub fn envelope_suite(command_vx: f64, seeds: u64, seconds: f64) -> Vec<Case> {
                     ..Scenario::default()
                 },
                 seed,
-                command_vx,
+                command: command.clone(),
                 seconds,
             })
         })
         .collect();
-    cases.extend((0..seeds).map(|seed| {
+    cases.extend(seeds.map(|seed| {
         let label = "all at once".to_string();
         Case {
             scenario: Scenario { name: label.clone(), ..all_at_once(seed) },
             label,
             seed,
-            command_vx,
+            command: command.clone(),
             seconds,
         }
     }));
@@ -164,7 +213,8 @@ pub fn push_suite(commands: &[f64], forces: &[f64], at_s: f64, seconds: f64) -> 
                         pushes: vec![Push { time_s, force_n: sign * f, duration_s: 0.1 }],
                         ..Scenario::default()
                     };
-                    cases.push(Case { label: label.clone(), scenario, seed: 0, command_vx: v, seconds });
+                    let command = SpeedSchedule::constant(v);
+                    cases.push(Case { label: label.clone(), scenario, seed: 0, command, seconds });
                 }
             }
         }
@@ -241,7 +291,7 @@ where
 impl Case {
     /// The episode options of this case.
     pub fn run_options(&self, expert: ExpertParams) -> RunOptions {
-        RunOptions { command_vx: self.command_vx, seconds: self.seconds, steady_from_s: None, expert }
+        RunOptions { command: self.command.clone(), seconds: self.seconds, steady_from_s: None, expert }
     }
 }
 
@@ -249,7 +299,7 @@ impl Case {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     pub label: String,
-    pub command_vx: f64,
+    pub command: SpeedSchedule,
     pub episodes: usize,
     pub survived: usize,
     /// Mean over survivors of the steady-window mean speed, m/s.
@@ -258,26 +308,38 @@ pub struct Row {
     pub worst_speed_error_mps: f64,
     /// Mean over survivors of the 1-s window RMS error, m/s.
     pub tracking_rms_mps: f64,
+    /// Mean over survivors of the paper's position tracking error, m.
+    pub position_error_m: f64,
+    /// Schedules that end at 0 m/s: survivors that came to rest, the slowest of them (s
+    /// after the stop command), the most steps any took at rest and the largest drift (m).
+    pub rested: Option<usize>,
+    pub worst_rest_after_s: Option<f64>,
+    pub most_steps_at_rest: Option<u32>,
+    pub worst_rest_drift_m: Option<f64>,
     pub physics_steps: u64,
     pub wall_s: f64,
 }
 
-/// Groups results by (label, command) in first-seen order.
+/// Groups results by (label, command schedule) in first-seen order.
 pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
     let mut rows: Vec<(Row, Vec<&RunSummary>)> = Vec::new();
     for (case, r) in cases.iter().zip(results) {
-        let at =
-            rows.iter().position(|(row, _)| row.label == case.label && row.command_vx == case.command_vx);
+        let at = rows.iter().position(|(row, _)| row.label == case.label && row.command == case.command);
         let i = at.unwrap_or_else(|| {
             rows.push((
                 Row {
                     label: case.label.clone(),
-                    command_vx: case.command_vx,
+                    command: case.command.clone(),
                     episodes: 0,
                     survived: 0,
                     mean_speed_mps: f64::NAN,
                     worst_speed_error_mps: f64::NAN,
                     tracking_rms_mps: f64::NAN,
+                    position_error_m: f64::NAN,
+                    rested: None,
+                    worst_rest_after_s: None,
+                    most_steps_at_rest: None,
+                    worst_rest_drift_m: None,
                     physics_steps: 0,
                     wall_s: 0.0,
                 },
@@ -299,6 +361,20 @@ pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
                 row.mean_speed_mps = alive.iter().map(|r| r.mean_speed_mps).sum::<f64>() / n;
                 row.worst_speed_error_mps = alive.iter().map(|r| r.speed_error_mps.abs()).fold(0.0, f64::max);
                 row.tracking_rms_mps = alive.iter().map(|r| r.tracking_rms_mps).sum::<f64>() / n;
+                row.position_error_m = alive.iter().map(|r| r.position_error_m).sum::<f64>() / n;
+            }
+            if row.command.last() == 0.0 {
+                let rested: Vec<_> = alive.iter().filter(|r| r.rest_after_s.is_some()).collect();
+                row.rested = Some(rested.len());
+                let max = |f: &dyn Fn(&RunSummary) -> Option<f64>| {
+                    rested
+                        .iter()
+                        .filter_map(|r| f(r))
+                        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+                };
+                row.worst_rest_after_s = max(&|r| r.rest_after_s);
+                row.worst_rest_drift_m = max(&|r| r.rest_drift_m);
+                row.most_steps_at_rest = rested.iter().filter_map(|r| r.steps_at_rest).max();
             }
             row
         })

@@ -60,7 +60,7 @@ fn deploy(name: &str, faults: &str, seconds: f64) -> Outcome {
     let cfg = RunConfig {
         ticks: (seconds / spec.control_dt_s()).round() as u64,
         realtime: true,
-        command_vx: 0.0,
+        command: 0.0f32.into(),
         wind_down: true,
     };
     let report = control

@@ -1,8 +1,9 @@
 //! The simulator behind the `Plant` seam: it is built from the robot description, its PD
 //! loop holds the default pose, disarming drops the robot, latency delays commands, falls
-//! are flagged, bad scenario files are refused by field name, and the expert walks.
+//! are flagged, bad scenario files are refused by field name, and the expert walks, stands
+//! and walks off again.
 
-use strider_robot::{Action, Command, Plant, RobotSpec};
+use strider_robot::{Action, Command, Plant, RobotSpec, SpeedSchedule};
 use strider_sim::{Push, RunOptions, Scenario, Sim, SimConfig, SimError, StartPush, run_expert};
 
 fn quiet() -> Scenario {
@@ -160,7 +161,7 @@ fn the_shipped_scenarios_load() {
 #[test]
 fn the_expert_walks_at_least_8_m_in_10_s_at_1_m_per_s() {
     let mut sim = sim();
-    let opts = RunOptions { command_vx: 1.0, seconds: 10.0, ..RunOptions::default() };
+    let opts = RunOptions { command: 1.0f32.into(), seconds: 10.0, ..RunOptions::default() };
     let s = run_expert(&mut sim, &Scenario::default(), 3, &opts, |_| {}).unwrap();
     assert!(!s.fell, "fell at {:?}", s.fell_at_s);
     assert!(s.distance_m >= 8.0, "walked {} m", s.distance_m);
@@ -169,13 +170,46 @@ fn the_expert_walks_at_least_8_m_in_10_s_at_1_m_per_s() {
 
 #[test]
 fn the_expert_follows_a_slow_and_a_backward_command() {
-    for v in [0.3, -0.5] {
+    for v in [0.3f32, -0.5] {
         let mut sim = sim();
-        let opts = RunOptions { command_vx: v, seconds: 10.0, ..RunOptions::default() };
+        let opts = RunOptions { command: v.into(), seconds: 10.0, ..RunOptions::default() };
         let s = run_expert(&mut sim, &Scenario::default(), 1, &opts, |_| {}).unwrap();
         assert!(!s.fell, "fell at {v} m/s");
         assert!(s.speed_error_mps.abs() < 0.1, "command {v}: mean speed {}", s.mean_speed_mps);
     }
+}
+
+/// At a zero command the expert stands from the start: both feet down, no step, no drift.
+#[test]
+fn the_expert_stands_still_at_a_zero_command() {
+    let mut sim = sim();
+    let opts = RunOptions { command: 0.0f32.into(), seconds: 6.0, ..RunOptions::default() };
+    let s = run_expert(&mut sim, &quiet(), 0, &opts, |_| {}).unwrap();
+    assert!(!s.fell, "fell at {:?}", s.fell_at_s);
+    assert_eq!(s.steps, 0, "stepped while standing");
+    assert_eq!(s.rest_after_s.map(|t| t < 0.5), Some(true), "{s:?}");
+    assert!(s.rest_drift_m.unwrap() < 0.02, "{s:?}");
+}
+
+/// Walk, stop and stand, walk off backward: no fall, it comes to rest, and it walks back.
+#[test]
+fn the_expert_stops_stands_and_walks_off_backward() {
+    let mut sim = sim();
+    let command: SpeedSchedule = "0.6,0@3,-0.4@8".parse().unwrap();
+    let opts = RunOptions { command, seconds: 12.0, ..RunOptions::default() };
+    let (mut standing_x, mut end_x) = (None, 0.0);
+    let s = run_expert(&mut sim, &Scenario::default(), 1, &opts, |view| {
+        let p = view.sim.privileged();
+        if (p.time_s - 7.9).abs() < 1e-6 {
+            standing_x = Some(p.torso_x);
+            assert!(p.foot_contact == [true, true] && p.com_vx.abs() < 0.05, "not standing at 7.9 s: {p:?}");
+        }
+        end_x = p.torso_x;
+    })
+    .unwrap();
+    assert!(!s.fell, "fell at {:?}", s.fell_at_s);
+    let walked = end_x - standing_x.unwrap();
+    assert!(walked < -0.5, "walked {walked:+.2} m in the 4 s at -0.4 m/s");
 }
 
 #[test]
