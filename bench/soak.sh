@@ -9,6 +9,7 @@
 #   bash bench/soak.sh                        # 30 minutes, dev profile
 #   SECONDS_=120 EVERY=30 bash bench/soak.sh  # a short one
 #   PROFILE=release bash bench/soak.sh
+#   STRIDER=path/to/strider bash bench/soak.sh   # a binary already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-dev}
@@ -18,12 +19,15 @@ DISCONNECT=${DISCONNECT:-0.5}
 SPEED=${SPEED:-0.6}
 dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 target=${CARGO_TARGET_DIR:-target}
-cargo build -q --profile "$PROFILE" -p strider-cli
-bin="$target/$dir/strider"
+bin=${STRIDER:-}
+if [ -z "$bin" ]; then
+  cargo build -q --profile "$PROFILE" -p strider-cli
+  bin="$target/$dir/strider"
+fi
 work=$(mktemp -d)
 trap 'kill $robot 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin" virtual-robot --link "$work/tty" \
-  --faults "drop=0.01,corrupt=1e-3,disconnect_s=$DISCONNECT@$EVERY,disconnect_every_s=$EVERY,seed=1" \
+  --faults "drop=0.01,corrupt=1e-3,disconnect_s=$DISCONNECT@$EVERY/$EVERY,seed=1" \
   >"$work/robot.out" 2>"$work/robot.err" &
 robot=$!
 sleep 1
