@@ -23,7 +23,7 @@ pub enum EvalError {
         episode: u32,
         tick: u64,
         #[source]
-        source: PolicyError,
+        source: Box<PolicyError>,
     },
 }
 
@@ -187,7 +187,7 @@ pub fn evaluate(
                             file: log.file.clone(),
                             episode: ep.start.episode,
                             tick: t.tick,
-                            source,
+                            source: Box::new(source),
                         }
                     })?;
                 let recorded_obs = t.observation.to_array();
@@ -228,16 +228,13 @@ pub fn evaluate(
                     }
                     None => act_err.iter_mut().for_each(|e| e.masked += 1),
                 }
-                // The next tick's A_{k−1}: what the robot really got.
-                prev = t.action.as_ref().map(|rec| {
+                // The next tick's A_{k−1}: what the robot really got, or `[M]` if none.
+                let (mut z, mut m) = ([0.0; ACTION_DIM], [1.0; ACTION_DIM]);
+                if let Some(rec) = &t.action {
                     let applied = Action { joint_target: rec.applied.unwrap_or(rec.joint_target) };
-                    let (mut z, mut m) = ([0.0; ACTION_DIM], [0.0; ACTION_DIM]);
                     tokenizer.action(&applied, &mut z, &mut m);
-                    (z, m)
-                });
-                if prev.is_none() {
-                    prev = Some(([0.0; ACTION_DIM], [1.0; ACTION_DIM]));
                 }
+                prev = Some((z, m));
                 ticks += 1;
                 if ticks.is_multiple_of(1024) {
                     progress(ticks);
