@@ -18,8 +18,8 @@ use crate::rng::Rng;
 pub struct Episode {
     pub obs: Vec<[f32; OBS_DIM]>,
     /// `None` for an action-free log (e.g. observations only); its action tokens are `[M]`
-    /// and carry no loss. Otherwise the action at each tick; a recorded episode's last tick
-    /// (its final state) has none, so this may be one shorter than `obs`.
+    /// and carry no loss. Otherwise the action at each tick (at least `obs.len() − 1` of
+    /// them); a tick without one is NaN, i.e. `[M]`, with no loss.
     pub act: Option<Vec<[f32; ACTION_DIM]>>,
 }
 
@@ -216,21 +216,16 @@ impl EpisodeSource for LogEpisodes {
             log.check_against(&self.spec).map_err(|e| TrainError::Data(e.to_string()))?;
             for episode in &log.episodes {
                 let obs: Vec<_> = episode.ticks.iter().map(|t| t.observation.to_array()).collect();
-                // Labels, in order, up to the first tick without one (the final state).
-                let act: Vec<_> =
-                    episode.ticks.iter().map_while(|t| t.action.as_ref().map(|a| a.joint_target)).collect();
-                let act = match act.len() {
-                    0 => None,
-                    n if n + 1 >= obs.len() => Some(act),
-                    n => {
-                        return Err(TrainError::Data(format!(
-                            "{}: episode {} has actions for its first {n} of {} ticks only",
-                            path.display(),
-                            episode.start.episode,
-                            obs.len()
-                        )));
-                    }
-                };
+                // A label per tick; a tick without one (homing, a missed or damped tick of a
+                // run log, an episode's final state) is NaN, which the tokenizer makes [M]:
+                // no loss there, and the episode's other labels still count.
+                let act = episode.ticks.iter().any(|t| t.action.is_some()).then(|| {
+                    episode
+                        .ticks
+                        .iter()
+                        .map(|t| t.action.as_ref().map_or([f32::NAN; ACTION_DIM], |a| a.joint_target))
+                        .collect()
+                });
                 out.push(Episode { obs, act });
             }
         }

@@ -228,8 +228,12 @@ impl Trainer {
                 if self.held[e].act.is_some() {
                     let at = (bi * k + k - 1) * ACTION_DIM;
                     let target = &w.act_target_last[bi * ACTION_DIM..(bi + 1) * ACTION_DIM];
-                    act_se += (0..ACTION_DIM).map(|i| f64::from(ap[at + i] - target[i]).powi(2)).sum::<f64>();
-                    act_n += ACTION_DIM as f64;
+                    // A label that is [M] (a tick without an action, a non-finite value)
+                    // is not scored, as in the loss.
+                    for i in (0..ACTION_DIM).filter(|&i| w.act_target_missing[at + i] == 0.0) {
+                        act_se += f64::from(ap[at + i] - target[i]).powi(2);
+                        act_n += 1.0;
+                    }
                 }
             }
             for ((p, t), m) in op.iter().zip(&w.next_obs).zip(&w.next_obs_missing) {

@@ -192,6 +192,7 @@ fn synthetic_source_marks_the_requested_share_action_free() {
 /// normalisers are fitted on finite values only, a non-finite observation field becomes an
 /// `[M]` input and a non-finite label is left out of the loss, so every training and
 /// held-out loss stays finite (a non-finite training loss stops the trainer with an error).
+/// Ticks without an action (a run log's homing and missed ticks) are `[M]` labels too.
 #[test]
 fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     use strider_log::{ActionMsg, EpisodeStart, LogMeta, LogWriter, ObservationMsg, TickRecord};
@@ -239,7 +240,13 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
                     tick as f64 * 0.02,
                     &Observation::new(sensors, 0.5),
                 ),
-                action: Some(ActionMsg { episode, tick, joint_target: target, applied: None }),
+                // Episode 3 is like a run log: no action while homing, nor on a missed tick.
+                action: (episode != 3 || (tick >= 5 && tick != 30)).then_some(ActionMsg {
+                    episode,
+                    tick,
+                    joint_target: target,
+                    applied: None,
+                }),
                 sim_state: None,
                 timing: None,
             })
@@ -254,6 +261,11 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     let (obs, act) = (&episodes[0].obs, episodes[0].act.as_ref().unwrap());
     assert!(obs[3][1].is_nan() && obs[7][12] == f32::INFINITY && obs[4][1].is_finite());
     assert!(act[5][0].is_nan() && act[11][3] == f32::NEG_INFINITY && act[6][0].is_finite());
+    // Ticks without an action are [M] labels; the episode's other labels all count.
+    let run = episodes[3].act.as_ref().expect("a run log keeps its labels");
+    assert_eq!(run.len(), 60);
+    assert!(run[..5].iter().chain([&run[30]]).all(|a| a.iter().all(|v| v.is_nan())));
+    assert!(run[6][1].is_finite() && run[31][1].is_finite());
 
     let mut t = Trainer::new(small(4), &src).unwrap();
     let fitted = |n: &strider_policy::Normaliser| n.mean.iter().chain(&n.std).all(|v| v.is_finite());
