@@ -42,4 +42,5 @@ while kill -0 "$deploy" 2>/dev/null; do
   sleep 5
 done
 wait "$deploy" && rc=0 || rc=$?
+tail -3 "$work/deploy.err" >&2
 echo "{\"seconds\": $RUN_S, \"disconnect_every_s\": $EVERY, \"rc\": $rc, \"rss_kb_after_1_min\": $rss_start, \"rss_kb_at_end\": ${last:-0}, \"deploy\": $(cat "$work/deploy.json" || echo null)}"
