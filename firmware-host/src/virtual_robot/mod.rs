@@ -34,11 +34,11 @@ pub use faults::{FaultSpec, HARDWARE_FAULT_DETAIL, InjectedFaults, Window};
 
 use crate::error::FrameError;
 use crate::frame::{decode_payload, encode_with_version};
-use crate::link::SeqTracker;
+use crate::link::{SeqTracker, expected_info};
 use crate::link_error::LinkError;
 use crate::wire::{
-    Fault, FirmwareStats, Header, HelloAck, JOINTS, JointCommand, LinkInfo, MAX_FRAME, Message, MessageType,
-    Mode, PROTOCOL_VERSION, SensorFrame, fault, status,
+    Fault, FirmwareStats, Header, HelloAck, JOINTS, JointCommand, MAX_FRAME, Message, MessageType, Mode,
+    PROTOCOL_VERSION, SensorFrame, fault, status,
 };
 use faults::Rng;
 use pty::Pty;
@@ -180,17 +180,6 @@ impl VirtualRobot {
 impl Drop for VirtualRobot {
     fn drop(&mut self) {
         let _ = self.shutdown();
-    }
-}
-
-/// What the robot is, as it says in HelloAck.
-fn robot_info(spec: &RobotSpec) -> LinkInfo {
-    LinkInfo {
-        contract_id: spec.contract_id().0,
-        protocol_version: PROTOCOL_VERSION,
-        joint_count: JOINTS as u8,
-        physics_hz: u16::try_from(spec.physics.physics_hz).unwrap_or(u16::MAX),
-        control_hz: u16::try_from(spec.control.control_hz).unwrap_or(u16::MAX),
     }
 }
 
@@ -476,7 +465,8 @@ impl Firmware {
     }
 
     fn hello_ack(&self) -> Message {
-        let mut info = robot_info(self.spec());
+        // What the robot is: the same fields the host expects of this description.
+        let mut info = expected_info(self.spec());
         info.protocol_version = self.config.protocol_version;
         if let Some(id) = self.config.contract_id_override {
             info.contract_id = id;
