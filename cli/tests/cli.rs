@@ -270,20 +270,17 @@ mod link {
         assert!(v["round_trips_ok"].as_u64().unwrap_or(0) >= 25, "{text}");
     }
 
-    /// `strider deploy` against the simulator behind a pty: the same controller as
-    /// `strider sim`, paced in real time over the serial protocol; when `--seconds` runs out
-    /// it damps until the robot is at rest, then disarms it.
-    #[test]
-    fn deploy_walks_the_virtual_robot_then_damps_and_disarms_it() {
+    /// `strider deploy --seconds SECONDS --json --log LOG` against a fresh virtual robot,
+    /// which must succeed; the robot's port and deploy's JSON output.
+    fn deploy_logged(seconds: &str, log: &std::path::Path) -> (String, String) {
         let (mut robot, port) = virtual_robot();
-        let dir = super::scratch("deploy-log");
-        let log = dir.join("run.mcap");
+        let port = port.trim().to_string();
         let (ok, out, err) = strider(&[
             "deploy",
             "--port",
-            port.trim(),
+            &port,
             "--seconds",
-            "3",
+            seconds,
             "--json",
             "--log",
             log.to_str().unwrap(),
@@ -291,6 +288,17 @@ mod link {
         robot.kill().unwrap();
         robot.wait().unwrap();
         assert!(ok, "{err}");
+        (port, out)
+    }
+
+    /// `strider deploy` against the simulator behind a pty: the same controller as
+    /// `strider sim`, paced in real time over the serial protocol; when `--seconds` runs out
+    /// it damps until the robot is at rest, then disarms it.
+    #[test]
+    fn deploy_walks_the_virtual_robot_then_damps_and_disarms_it() {
+        let dir = super::scratch("deploy-log");
+        let log = dir.join("run.mcap");
+        let (_, out) = deploy_logged("3", &log);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         let c = &v["control"];
         let ticks = c["ticks"].as_u64().unwrap();
@@ -321,27 +329,14 @@ mod link {
     /// in one line naming the file, instead of a TOML parse error about the port name.
     #[test]
     fn replay_into_sim_refuses_a_robot_log_in_one_line() {
-        let (mut robot, port) = virtual_robot();
         let dir = super::scratch("deploy-into-sim");
         let log = dir.join("robot.mcap");
-        let (ok, _, err) = strider(&[
-            "deploy",
-            "--port",
-            port.trim(),
-            "--seconds",
-            "1",
-            "--json",
-            "--log",
-            log.to_str().unwrap(),
-        ]);
-        robot.kill().unwrap();
-        robot.wait().unwrap();
-        assert!(ok, "{err}");
+        let (port, _) = deploy_logged("1", &log);
         let (ok, out, err) = strider(&["replay", "--into-sim", log.to_str().unwrap()]);
         assert!(!ok && out.is_empty(), "{out}");
         assert_eq!(err.lines().count(), 1, "{err}");
         let file = format!("{}: a robot log (", log.display());
-        assert!(err.contains(&file) && err.contains(port.trim()), "{err}");
+        assert!(err.contains(&file) && err.contains(&port), "{err}");
         assert!(err.contains("with no simulator scenario, so it cannot be re-simulated"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
     }
