@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use strider_controller::{Controller, Recorder, RunConfig, SafetyConfig, Stop};
+use strider_controller::{Controller, Recorder, RunConfig, SafetyConfig, Stop, Throttle};
 use strider_firmware_host::link::{LinkConfig, SerialLink, sensors_from_frame};
-use strider_robot::Sensors;
+use strider_robot::{Sensors, SpeedSchedule};
 
+use crate::keys::{self, Keyboard};
 use crate::robot::RobotArg;
 
 #[derive(Args)]
@@ -23,9 +24,10 @@ pub struct DeployArgs {
     /// The policy's manifest (`model.toml`). Default: the built-in model.
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
-    /// Commanded forward speed, m/s.
-    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
-    speed: f64,
+    /// Commanded forward speed, m/s: a number, or a schedule SPEED[,SPEED@SECONDS...] such
+    /// as `0.5,0@10,-0.3@20` (walk, stop and stand at 10 s, walk backward from 20 s).
+    #[arg(long, default_value = "0.5", allow_hyphen_values = true, value_name = "SCHEDULE")]
+    speed: SpeedSchedule,
     /// Stop after this long, s: damp, then disarm once the robot is at rest. Default: run
     /// until Ctrl-C (which does the same; a second Ctrl-C disarms at once).
     #[arg(long)]
@@ -94,16 +96,25 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     let cfg = RunConfig {
         ticks: args.seconds.map_or(u64::MAX, |s| (s / dt).round() as u64),
         realtime: true,
-        command: (args.speed as f32).into(),
+        command: args.speed.clone(),
         wind_down: true,
     };
     let mut control = Controller::new(&spec, policy.policy, safety);
+    let throttle = Arc::new(Throttle::default());
+    control.follow(throttle.clone());
+    let keyboard = if args.json {
+        None
+    } else {
+        Keyboard::listen(args.speed.first(), keys::RANGE, throttle, stop.clone())?
+    };
     let mut log_error = None;
     let report = control.run(&mut link, first, &cfg, &stop, |event, _| {
         if let (Some(log), None) = (log.as_mut(), &log_error) {
             log_error = log.record(event, None).err();
         }
-    })?;
+    });
+    drop(keyboard);
+    let report = report?;
     if let Some(log) = log {
         log.finish()?;
     }
@@ -115,7 +126,7 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
         let value = serde_json::json!({
             "model": policy.name,
             "port": args.port,
-            "command_vx": args.speed,
+            "command_vx": args.speed.as_constant().map_or_else(|| args.speed.to_string().into(), serde_json::Value::from),
             "control": report,
             "link": {
                 "frames_rx": stats.frames_rx,

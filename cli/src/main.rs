@@ -8,11 +8,12 @@ use clap::{Parser, Subcommand};
 mod collect;
 mod deploy;
 mod export;
+mod improve;
+mod keys;
 mod link;
 mod logs;
 mod model;
 mod policy;
-mod record;
 mod replay;
 mod replay_eval;
 mod robot;
@@ -55,6 +56,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Train the trajectory transformer and export model.onnx + model.toml.
     Train(train::TrainArgs),
+    /// DAgger rounds on a trained model: roll it out with the expert in shadow, fine-tune on
+    /// the labelled rollouts, keep the round that walks best in closed loop (resumable).
+    Improve(improve::ImproveArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Link(cmd) => link::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Train(args) => train::run(args),
+        Command::Improve(args) => improve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

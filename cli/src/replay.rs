@@ -11,8 +11,8 @@ use strider_log::{JITTER_EDGES_US, Log, LogSummary, NamedStats, SimState};
 use strider_robot::{Command, Plant, RobotSpec, Sensors};
 use strider_sim::{Scenario, Sim, SimConfig};
 
-use crate::record::sim_state;
 use crate::robot::RobotArg;
+use strider_collect::sim_state;
 
 #[derive(Args)]
 pub struct ReplayArgs {

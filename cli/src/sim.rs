@@ -2,11 +2,12 @@
 //! `strider sim eval …`: the evaluation sweeps behind `docs/SIM.md`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig, Stop};
+use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig, Stop, Throttle};
 use strider_robot::SpeedSchedule;
 use strider_sim::sweep::{self, Case, Row};
 use strider_sim::{
@@ -14,6 +15,7 @@ use strider_sim::{
     SimConfig, SimError, run_expert,
 };
 
+use crate::keys::{self, Keyboard};
 use crate::robot::RobotArg;
 
 #[derive(Args)]
@@ -239,6 +241,7 @@ fn policy_episode(
     seed: u64,
     opts: &RunOptions,
     realtime: bool,
+    stop: &Stop,
     mut log: Option<&mut Recorder>,
     mut each_tick: impl FnMut(&Sim) -> Result<(), SimError>,
 ) -> anyhow::Result<(RunSummary, RunReport)> {
@@ -256,14 +259,14 @@ fn policy_episode(
             wind_down: false,
         };
     let mut tick_error: Option<anyhow::Error> = None;
-    let report = control.run(sim, first, &cfg, &Stop::default(), |event, sim| {
+    let report = control.run(sim, first, &cfg, stop, |event, sim| {
         tracker.tick(sim);
         if tick_error.is_none() {
             tick_error = each_tick(sim).err().map(Into::into);
         }
         if let (Some(log), None) = (log.as_deref_mut(), &tick_error) {
             tick_error =
-                log.record(event, Some(crate::record::sim_state(sim.privileged()))).err().map(Into::into);
+                log.record(event, Some(strider_collect::sim_state(sim.privileged()))).err().map(Into::into);
         }
     })?;
     if let Some(e) = tick_error {
@@ -292,19 +295,29 @@ fn run_policy(
         None => None,
     };
     let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
-    let (summary, report) = policy_episode(
+    // In real time on a terminal the operator steers: arrows, space, q (`keys.rs`).
+    let (stop, throttle) = (Arc::new(Stop::default()), Arc::new(Throttle::default()));
+    control.follow(throttle.clone());
+    let keyboard = match args.realtime && !args.json {
+        true => Keyboard::listen(args.speed.first(), keys::RANGE, throttle, stop.clone())?,
+        false => None,
+    };
+    let episode = policy_episode(
         &mut control,
         &mut sim,
         scenario,
         args.seed,
         opts,
         args.realtime,
+        &stop,
         log.as_mut(),
         |sim| match recorder.as_mut() {
             Some(rec) => rec.tick(sim, f64::from(args.speed.at(sim.privileged().time_s))),
             None => Ok(()),
         },
-    )?;
+    );
+    drop(keyboard);
+    let (summary, report) = episode?;
     let frames = match recorder {
         Some(rec) => Some(rec.finish()?),
         None => None,
@@ -419,22 +432,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             sweep::run_cases(&spec, SimConfig::default(), expert, &cases, args.threads, &progress)?
         }
         Controller::Policy => {
-            // Fail before spawning workers if the model does not load.
-            crate::model::load(args.model.as_deref(), &spec)?;
-            let driver = || {
-                let policy = crate::model::load(args.model.as_deref(), &spec)
-                    .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })?;
-                let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
-                Ok(move |sim: &mut Sim, case: &Case| {
-                    let opts = case.run_options(expert);
-                    policy_episode(&mut control, sim, &case.scenario, case.seed, &opts, false, None, |_| {
-                        Ok(())
-                    })
-                    .map(|(summary, _)| summary)
-                    .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })
-                })
-            };
-            sweep::run_cases_with(&spec, SimConfig::default(), &cases, args.threads, &progress, &driver)?
+            eval_policy(&spec, args.model.as_deref(), expert, &cases, args.threads, &progress)?
         }
     };
     if !args.json {
@@ -466,8 +464,44 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The policy of `model` (the built-in one if `None`) over `cases` on `threads` threads,
+/// each episode through the controller that deploys it.
+pub fn eval_policy(
+    spec: &strider_robot::RobotSpec,
+    model: Option<&std::path::Path>,
+    expert: ExpertParams,
+    cases: &[Case],
+    threads: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) -> anyhow::Result<Vec<RunSummary>> {
+    // Fail before spawning workers if the model does not load.
+    crate::model::load(model, spec)?;
+    let driver = || {
+        let policy = crate::model::load(model, spec)
+            .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })?;
+        let mut control = Loop::new(spec, policy.policy, SafetyConfig::default());
+        Ok(move |sim: &mut Sim, case: &Case| {
+            let opts = case.run_options(expert);
+            policy_episode(
+                &mut control,
+                sim,
+                &case.scenario,
+                case.seed,
+                &opts,
+                false,
+                &Stop::default(),
+                None,
+                |_| Ok(()),
+            )
+            .map(|(summary, _)| summary)
+            .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })
+        })
+    };
+    Ok(sweep::run_cases_with(spec, SimConfig::default(), cases, threads, progress, &driver)?)
+}
+
 /// The rows as a Markdown table; the rest columns appear when a schedule ends at 0 m/s.
-fn rows_text(rows: &[Row]) -> String {
+pub fn rows_text(rows: &[Row]) -> String {
     let stops = rows.iter().any(|r| r.rested.is_some());
     let mut out = String::from(
         "| condition | command m/s | no fall | mean speed m/s | worst abs(error) m/s | 1-s RMS m/s | position error m |",

@@ -7,7 +7,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use strider_train::{EpisodeSource, LogEpisodes, SyntheticLinear, TrainConfig, Trainer};
+use strider_robot::RobotSpec;
+use strider_train::{
+    EpisodeSource, Exported, LogEpisodes, SyntheticLinear, TrainConfig, TrainReport, Trainer,
+};
 
 use crate::robot::RobotArg;
 
@@ -38,44 +41,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         cfg.out_dir = out.clone();
     }
-    let out = cfg.out_dir.clone();
-    if out.join("model.onnx").exists() && !args.resume && !args.force {
+    if cfg.out_dir.join("model.onnx").exists() && !args.resume && !args.force {
         bail!(
             "{}: a model is already there; pass --force to replace it, --resume to continue, or --out DIR",
-            out.display()
+            cfg.out_dir.display()
         );
     }
-    let source: Box<dyn EpisodeSource> = match &cfg.data.logs {
-        Some(logs) => Box::new(LogEpisodes { files: crate::logs::log_files(logs)?, spec: spec.clone() }),
-        None => Box::new(SyntheticLinear::new(
-            cfg.optim.seed,
-            cfg.data.synthetic_episodes,
-            cfg.data.episode_ticks,
-        )),
-    };
-    let mut trainer = Trainer::new(cfg.clone(), source.as_ref()).context("preparing training")?;
-    let checkpoint = out.join("checkpoint");
-    if args.resume {
-        trainer.resume(&checkpoint).context("resuming")?;
-    }
-    let bar = if args.json { ProgressBar::hidden() } else { ProgressBar::new(cfg.optim.steps as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} steps  {msg}")
-            .expect("valid template"),
-    );
-    bar.set_position(trainer.step() as u64);
-    let mut last_eval = String::new();
-    trainer.run(Some(&checkpoint), &mut |p| {
-        if let Some(e) = &p.eval {
-            last_eval = format!("  held-out action MSE {:.4}", e.action_mse);
-        }
-        bar.set_position(p.step as u64);
-        bar.set_message(format!("loss {:.4}  lr {:.1e}{last_eval}", p.loss, p.lr));
-    })?;
-    bar.finish_and_clear();
-    let exported = trainer.write_outputs(&spec, &out)?;
-    let report = trainer.report();
+    let (report, exported) = train(&spec, &cfg, args.resume, args.json)?;
     let last = report.evaluations.last();
+    let out = &cfg.out_dir;
     if args.json {
         let v = serde_json::json!({
             "model": exported.onnx, "manifest": exported.manifest,
@@ -99,4 +73,50 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         println!("            {}, {}", out.join("report.toml").display(), out.join("loss.png").display());
     }
     Ok(())
+}
+
+/// Trains `cfg` into `cfg.out_dir` (continuing from its checkpoint with `resume`), with a
+/// progress bar unless `quiet`, and writes the model, report and loss curve.
+pub fn train(
+    spec: &RobotSpec,
+    cfg: &TrainConfig,
+    resume: bool,
+    quiet: bool,
+) -> anyhow::Result<(TrainReport, Exported)> {
+    let source: Box<dyn EpisodeSource> = match cfg.data.logs.as_slice() {
+        [] => Box::new(SyntheticLinear::new(
+            cfg.optim.seed,
+            cfg.data.synthetic_episodes,
+            cfg.data.episode_ticks,
+        )),
+        logs => {
+            let mut files = Vec::new();
+            for path in logs {
+                files.extend(crate::logs::log_files(path)?);
+            }
+            Box::new(LogEpisodes { files, spec: spec.clone() })
+        }
+    };
+    let mut trainer = Trainer::new(cfg.clone(), source.as_ref()).context("preparing training")?;
+    let checkpoint = cfg.out_dir.join("checkpoint");
+    if resume {
+        trainer.resume(&checkpoint).context("resuming")?;
+    }
+    let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(cfg.optim.steps as u64) };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} {bar:30} {pos}/{len} steps  {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(trainer.step() as u64);
+    let mut last_eval = String::new();
+    trainer.run(Some(&checkpoint), &mut |p| {
+        if let Some(e) = &p.eval {
+            last_eval = format!("  held-out action MSE {:.4}", e.action_mse);
+        }
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("loss {:.4}  lr {:.1e}{last_eval}", p.loss, p.lr));
+    })?;
+    bar.finish_and_clear();
+    let exported = trainer.write_outputs(spec, &cfg.out_dir)?;
+    Ok((trainer.report(), exported))
 }

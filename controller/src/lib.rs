@@ -29,5 +29,7 @@ pub use inference::{InferenceThread, Reply};
 pub use metrics::{LatencyStats, Percentiles};
 pub use pilot::Pilot;
 pub use recorder::Recorder;
-pub use run::{Controller, ControllerError, Ending, FieldCount, RunConfig, RunReport, Stop, TickEvent};
+pub use run::{
+    Controller, ControllerError, Ending, FieldCount, RunConfig, RunReport, Stop, Throttle, TickEvent,
+};
 pub use safety::{Clamped, Envelope, Implausible, Mode, SafetyConfig, Screen};

@@ -1,7 +1,8 @@
 //! The control loop: pacing, the pilot's thread and the plant around the
 //! [`Supervisor`](crate::supervisor::Supervisor)'s decisions.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -45,6 +46,31 @@ impl Stop {
             1 => Operator::Stop,
             _ => Operator::Disarm,
         }
+    }
+}
+
+/// The operator's live speed command (the keyboard of `strider sim --realtime` and
+/// `strider deploy`): once set, it replaces the run's schedule from the next tick on.
+#[derive(Debug)]
+pub struct Throttle(AtomicU64);
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle(AtomicU64::new(f64::NAN.to_bits()))
+    }
+}
+
+impl Throttle {
+    /// Commands `speed_mps` from the next tick on; a non-finite value is ignored.
+    pub fn set(&self, speed_mps: f64) {
+        if speed_mps.is_finite() {
+            self.0.store(speed_mps.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// The live command, once one was set.
+    pub fn get(&self) -> Option<f64> {
+        Some(f64::from_bits(self.0.load(Ordering::Relaxed))).filter(|v| v.is_finite())
     }
 }
 
@@ -253,11 +279,18 @@ pub struct Controller {
     spec: RobotSpec,
     safety: SafetyConfig,
     inference: InferenceThread,
+    throttle: Option<Arc<Throttle>>,
 }
 
 impl Controller {
     pub fn new<P: Pilot>(spec: &RobotSpec, pilot: P, safety: SafetyConfig) -> Controller {
-        Controller { spec: spec.clone(), safety, inference: InferenceThread::spawn(pilot) }
+        Controller { spec: spec.clone(), safety, inference: InferenceThread::spawn(pilot), throttle: None }
+    }
+
+    /// Takes the speed command from `throttle` once the operator set it, instead of the
+    /// run's schedule.
+    pub fn follow(&mut self, throttle: Arc<Throttle>) {
+        self.throttle = Some(throttle);
     }
 
     /// Runs one episode on `plant`, whose latest measurement is `first`: homing (skipped if
@@ -290,7 +323,10 @@ impl Controller {
                 std::thread::sleep(wait);
             }
             let started = start.elapsed();
-            let command_vx = cfg.command.at(tick as f64 * period.as_secs_f64());
+            let command_vx = match self.throttle.as_ref().and_then(|t| t.get()) {
+                Some(live) => live as f32,
+                None => cfg.command.at(tick as f64 * period.as_secs_f64()),
+            };
             let plan = sup.begin(tick, measurement.as_ref(), stop.operator(), command_vx);
             if cfg.realtime && plan != Plan::End {
                 let late = Instant::now().saturating_duration_since(due);
@@ -406,6 +442,29 @@ mod tests {
             self.tick += 1;
             (self.fault)(self.tick - 1, s)
         }
+    }
+
+    /// The operator's live command replaces the schedule from the tick after it is set.
+    #[test]
+    fn a_live_speed_command_replaces_the_schedule_from_the_next_tick() {
+        let (mut sim, first) = sim();
+        let spec = RobotSpec::reference();
+        let mut c = Controller::new(&spec, hold_home(), SafetyConfig::default());
+        let throttle = Arc::new(Throttle::default());
+        c.follow(throttle.clone());
+        let cfg = RunConfig { ticks: 20, realtime: false, command: 0.6f32.into(), wind_down: false };
+        let mut seen = vec![];
+        c.run(&mut sim, first, &cfg, &Stop::default(), |e, _| {
+            seen.push(e.observation.command_vx);
+            if e.tick == 9 {
+                throttle.set(-0.3);
+                throttle.set(f64::NAN);
+            }
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 20);
+        assert!(seen[..10].iter().all(|&v| v == 0.6), "{seen:?}");
+        assert!(seen[10..].iter().all(|&v| v == -0.3), "{seen:?}");
     }
 
     fn lost() -> PlantError {

@@ -220,6 +220,8 @@ pub struct Expert {
     v_ref: f64,
     /// Set after the first tick.
     started: bool,
+    /// Follows a gait it does not drive (see [`Expert::shadowing`]).
+    shadow: bool,
 }
 
 impl Expert {
@@ -243,7 +245,19 @@ impl Expert {
             steps: 0,
             v_ref: 0.0,
             started: false,
+            shadow: false,
         }
+    }
+
+    /// An expert that labels states another controller drives (DAgger): it keeps its gait
+    /// phase in step with the robot's instead of assuming the robot follows its own. When
+    /// the leg it thinks is in stance is the one in the air (and the other is down), the
+    /// robot started a swing of that leg: the expert takes it as a touchdown and lifts the
+    /// airborne leg. While standing, a robot with one foot in the air is stepping: the
+    /// expert steps with that foot, and stands again at a slow enough touchdown. A robot
+    /// that follows the expert never triggers either rule.
+    pub fn shadowing(spec: &RobotSpec, params: ExpertParams) -> Expert {
+        Expert { shadow: true, ..Expert::new(spec, params, Leg::Right) }
     }
 
     /// Touchdowns so far.
@@ -286,6 +300,9 @@ impl Expert {
     }
 
     fn advance(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64, stand: bool) {
+        if self.shadow {
+            self.follow(obs, state, v_cmd);
+        }
         self.ticks_in_phase += 1;
         let elapsed = f64::from(self.ticks_in_phase) * self.dt;
         match self.phase {
@@ -324,6 +341,28 @@ impl Expert {
                 let xi = self.capture_point(state);
                 let [r, l] = state.ankle_x;
                 self.swing = if (r - xi).abs() > (l - xi).abs() { Leg::Right } else { Leg::Left };
+                self.resume_stepping(state);
+            }
+            _ => {}
+        }
+    }
+
+    /// Shadow mode: brings the phase in step with the gait the robot is walking.
+    fn follow(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64) {
+        let contact = obs.sensors.foot_contact;
+        let airborne = match contact {
+            [false, true] => Leg::Right,
+            [true, false] => Leg::Left,
+            _ => return,
+        };
+        match self.phase {
+            Phase::Lift | Phase::Strike if airborne != self.swing => {
+                self.touchdown(state, v_cmd);
+                self.swing = airborne;
+                (self.phase, self.ticks_in_phase) = (Phase::Lift, 0);
+            }
+            Phase::Stand => {
+                self.swing = airborne;
                 self.resume_stepping(state);
             }
             _ => {}

@@ -1,6 +1,8 @@
 //! Integration tests across crates and documents, one binary.
 //!
 //! Modules:
+//! - `dagger`: the shadow expert follows the expert's own gait unchanged and labels exactly
+//!   the ticks a policy rollout visited.
 //! - `sim_plant`: the simulator behind the `Plant` seam (built from the description, PD,
 //!   disarm, latency, falls, scenario refusals, the expert walks).
 //! - `sim_determinism`: same seed and scenario, bit-identical trajectories.
@@ -14,6 +16,7 @@
 //! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
 //!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
 
+mod dagger;
 mod link_faults;
 mod link_firmware;
 mod link_pty;
@@ -60,7 +63,7 @@ mod docs {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/train.toml");
         let cfg = strider_train::TrainConfig::load(&path).unwrap();
         assert_eq!(cfg, strider_train::TrainConfig { data: cfg.data.clone(), ..Default::default() });
-        assert_eq!(cfg.data.logs.as_deref(), Some(Path::new("data")));
+        assert_eq!(cfg.data.logs, [Path::new("data")]);
     }
 
     #[test]

@@ -89,8 +89,10 @@ impl Default for OptimConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
     /// Recorded logs to train on: an MCAP file or a directory of them (`strider collect`
-    /// output), relative to the working directory. Default none: synthetic episodes.
-    pub logs: Option<PathBuf>,
+    /// output), or a list of such paths, relative to the working directory. Default none:
+    /// synthetic episodes.
+    #[serde(deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<PathBuf>,
     /// Synthetic linear-system episodes, used when `logs` is not set (default 64).
     pub synthetic_episodes: usize,
     /// Ticks per synthetic episode (default 200).
@@ -101,7 +103,7 @@ pub struct DataConfig {
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { logs: None, synthetic_episodes: 64, episode_ticks: 200, held_out_fraction: 0.125 }
+        DataConfig { logs: Vec::new(), synthetic_episodes: 64, episode_ticks: 200, held_out_fraction: 0.125 }
     }
 }
 
@@ -115,6 +117,11 @@ pub struct TrainConfig {
     /// Output directory for `model.onnx`, `model.toml`, the report, the loss curve and
     /// checkpoints (default `runs/latest`), relative to the working directory.
     pub out_dir: PathBuf,
+    /// Fine-tune: start from the weights (`checkpoint/`) and the normalisation (`model.toml`)
+    /// of the model trained into this directory, instead of a fresh initialisation. The
+    /// `[model]` shape must be the same. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -124,8 +131,23 @@ impl Default for TrainConfig {
             optim: OptimConfig::default(),
             data: DataConfig::default(),
             out_dir: PathBuf::from("runs/latest"),
+            init_from: None,
         }
     }
+}
+
+/// `logs = "data"` or `logs = ["data", "dagger/round-1/data"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<PathBuf>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(p) => vec![p],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 impl TrainConfig {

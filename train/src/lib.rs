@@ -15,7 +15,7 @@ mod error;
 mod export;
 mod model;
 mod optim;
-mod plot;
+pub mod plot;
 mod rng;
 mod trainer;
 

@@ -93,7 +93,8 @@ pub struct Trainer {
 
 impl Trainer {
     /// Splits the source's episodes (the last ones are held out), fits the normalisers on
-    /// the training split and initialises the model.
+    /// the training split and initialises the model — or, with `init_from`, takes both
+    /// from a trained model ([`Trainer::warm_start`]).
     pub fn new(cfg: TrainConfig, source: &dyn EpisodeSource) -> Result<Trainer, TrainError> {
         cfg.validate("training config")?;
         let mut episodes = source.episodes()?;
@@ -119,7 +120,8 @@ impl Trainer {
         };
         let model = Model::new(&cfg.model, cfg.optim.seed)?;
         let opt = AdamW::new(model.named_vars(), cfg.optim.weight_decay)?;
-        Ok(Trainer {
+        let init_from = cfg.init_from.clone();
+        let mut trainer = Trainer {
             rng: Rng::new(cfg.optim.seed.wrapping_add(17)),
             cfg,
             model,
@@ -131,7 +133,11 @@ impl Trainer {
             losses: vec![],
             evals: vec![],
             source: source.describe(),
-        })
+        };
+        if let Some(dir) = init_from {
+            trainer.warm_start(&dir)?;
+        }
+        Ok(trainer)
     }
 
     pub fn step(&self) -> usize {
@@ -304,24 +310,45 @@ impl Trainer {
         std::fs::write(&mt, text).map_err(|e| io(&mt, &e))
     }
 
-    /// Continues from a checkpoint written by [`Trainer::save_checkpoint`] with the same
-    /// config and data: weights, optimiser moments, step, sampler state and history.
-    pub fn resume(&mut self, dir: &Path) -> Result<(), TrainError> {
-        let st = dir.join("checkpoint.safetensors");
+    /// Fine-tuning: takes the weights of the model trained into `model_dir` (its
+    /// `checkpoint/`) and its normalisation (`model.toml`), so the network sees its inputs
+    /// scaled as it learned them whatever data follows. The optimiser, step count and
+    /// schedule start afresh.
+    pub fn warm_start(&mut self, model_dir: &Path) -> Result<(), TrainError> {
+        let manifest = model_dir.join("model.toml");
+        let m = strider_policy::Manifest::load(&manifest).map_err(|e| TrainError::Checkpoint {
+            file: manifest.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let st = model_dir.join("checkpoint").join("checkpoint.safetensors");
+        self.load_params(&st)?;
+        self.tokenizer = m.tokenizer();
+        Ok(())
+    }
+
+    fn load_params(&mut self, st: &Path) -> Result<HashMap<String, Tensor>, TrainError> {
         let bad = |p: &Path, m: String| TrainError::Checkpoint { file: p.display().to_string(), message: m };
-        let tensors =
-            candle_core::safetensors::load(&st, &Device::Cpu).map_err(|e| bad(&st, e.to_string()))?;
+        let tensors = candle_core::safetensors::load(st, &Device::Cpu).map_err(|e| bad(st, e.to_string()))?;
         for (name, var) in self.model.named_vars() {
             let key = format!("param/{name}");
-            let t = tensors.get(&key).ok_or_else(|| bad(&st, format!("missing tensor `{key}`")))?;
+            let t = tensors.get(&key).ok_or_else(|| bad(st, format!("missing tensor `{key}`")))?;
             if t.dims() != var.dims() {
                 return Err(bad(
-                    &st,
+                    st,
                     format!("`{key}` has shape {:?}, the config gives {:?}", t.dims(), var.dims()),
                 ));
             }
             var.set(t)?;
         }
+        Ok(tensors)
+    }
+
+    /// Continues from a checkpoint written by [`Trainer::save_checkpoint`] with the same
+    /// config and data: weights, optimiser moments, step, sampler state and history.
+    pub fn resume(&mut self, dir: &Path) -> Result<(), TrainError> {
+        let st = dir.join("checkpoint.safetensors");
+        let bad = |p: &Path, m: String| TrainError::Checkpoint { file: p.display().to_string(), message: m };
+        let tensors = self.load_params(&st)?;
         let mt = dir.join("checkpoint.toml");
         let text = std::fs::read_to_string(&mt).map_err(|e| bad(&mt, e.to_string()))?;
         let meta: CheckpointMeta = toml::from_str(&text).map_err(|e| bad(&mt, e.message().to_string()))?;

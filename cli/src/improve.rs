@@ -1,0 +1,303 @@
+//! `strider improve`: DAgger rounds on a trained model. Each round rolls the current policy
+//! out in the simulator with the expert in shadow (`strider-collect`), fine-tunes on the
+//! expert demonstrations plus every round's labelled rollouts (`strider-train`), and scores
+//! the result closed-loop on a fixed selection suite; the best round by that score (not by
+//! held-out MSE) is copied to `OUT/best`. Every step keeps its output, so a rerun with the
+//! same options resumes where the last one stopped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use strider_collect::{CommandMix, Pilot, Plan, PolicyRef};
+use strider_policy::Policy;
+use strider_robot::RobotSpec;
+use strider_sim::ExpertParams;
+use strider_sim::sweep::{self, Case};
+use strider_train::{TrainConfig, TrainReport};
+
+use crate::robot::RobotArg;
+
+#[derive(Args)]
+pub struct ImproveArgs {
+    /// The model to improve: a `strider train` output directory (model.toml, checkpoint/,
+    /// report.toml).
+    #[arg(long, value_name = "DIR")]
+    from: PathBuf,
+    /// The expert demonstrations it was trained on; every round trains on them too.
+    #[arg(long, value_name = "DIR", required = true)]
+    data: Vec<PathBuf>,
+    /// Output directory: round-N/ (data/, the model, checkpoint/, selection.json), best/.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// DAgger rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Policy rollouts per round (randomised scenario, start pushes, the collect command mix).
+    #[arg(long, default_value_t = 100)]
+    episodes: u32,
+    /// Rollout length, s.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Fine-tuning steps per round.
+    #[arg(long, default_value_t = 500)]
+    steps: usize,
+    /// Peak learning rate of each round's fine-tuning (warm-up 50 steps, cosine decay).
+    #[arg(long, default_value_t = 3e-4)]
+    learning_rate: f64,
+    /// First seed of the selection suite (seeds the acceptance suites in docs/SIM.md never use).
+    #[arg(long, default_value_t = 5000)]
+    select_first_seed: u64,
+    /// Seeds per condition of the selection suite.
+    #[arg(long, default_value_t = 4)]
+    select_seeds: u64,
+    /// Worker threads. Default: one per core.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Print the round table as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    robot: RobotArg,
+}
+
+/// One round's closed-loop selection score.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Selection {
+    episodes: usize,
+    falls: usize,
+    /// Mean over survivors and conditions of |mean speed − command|, m/s (constant commands).
+    mean_abs_speed_error_mps: f64,
+    /// Mean over survivors of the position tracking error, m.
+    position_error_m: f64,
+    /// Stop schedules that came to rest, of those that survived.
+    rested: usize,
+    stop_survivors: usize,
+}
+
+impl Selection {
+    /// Fewer falls first, then stops that come to rest, then speed tracking.
+    fn key(&self) -> (usize, usize, i64) {
+        (self.falls, self.stop_survivors - self.rested, (self.mean_abs_speed_error_mps * 1e6) as i64)
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Round {
+    round: u32,
+    model: String,
+    rollout_falls: Option<usize>,
+    rollout_episodes: Option<usize>,
+    held_out_action_mse: Option<f32>,
+    selection: Selection,
+}
+
+/// Speed commands across the range, stops and reversals: what the policy must do.
+fn selection_suite(first: u64, seeds: u64) -> Vec<Case> {
+    let seeds = first..first + seeds;
+    let mut cases = sweep::speed_suite(&[-0.5, -0.2, 0.0, 0.4, 0.8, 1.0, 1.2], seeds.clone(), 10.0);
+    cases.extend(sweep::transitions_suite(seeds));
+    cases
+}
+
+pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
+    let spec = args.robot.load()?;
+    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
+    let report_path = args.from.join("report.toml");
+    let base: TrainReport = toml::from_str(&std::fs::read_to_string(&report_path).with_context(|| {
+        format!("{}: cannot read (is --from a `strider train` output?)", report_path.display())
+    })?)
+    .with_context(|| format!("{}: not a training report", report_path.display()))?;
+    let jobs =
+        args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let cases = selection_suite(args.select_first_seed, args.select_seeds);
+    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
+
+    let mut rounds = vec![Round {
+        round: 0,
+        model: args.from.display().to_string(),
+        rollout_falls: None,
+        rollout_episodes: None,
+        held_out_action_mse: base.evaluations.last().map(|e| e.action_mse),
+        selection: select(
+            &spec,
+            &args.from,
+            &args.out.join("round-0-selection.json"),
+            &cases,
+            jobs,
+            args.json,
+        )?,
+    }];
+    let mut logs = args.data.clone();
+    let mut previous = args.from.clone();
+    for r in 1..=args.rounds {
+        let dir = args.out.join(format!("round-{r}"));
+        let data = dir.join("data");
+        let manifest = previous.join("model.toml");
+        let policy = Policy::load(&manifest, &spec).context("loading the policy to roll out")?;
+        let plan = Plan {
+            contract_id: spec.contract_id().to_string(),
+            episodes: args.episodes,
+            seconds: args.seconds,
+            // The expert demonstrations use seed 0; each round its own episodes.
+            seed: 1000 + u64::from(r),
+            shard_episodes: 10,
+            action_noise: 0.0,
+            speed_range: [-0.5, 1.2],
+            command_hold_s: [3.0, 8.0],
+            command_mix: CommandMix::default(),
+            record_actions: true,
+            policy: Some(PolicyRef {
+                name: previous.display().to_string(),
+                onnx_sha256: policy.manifest().onnx.sha256.clone(),
+            }),
+            scenario: crate::collect::load_scenario(None)?,
+        };
+        drop(policy);
+        let load = || Policy::load(&manifest, &spec).map_err(|e| e.to_string());
+        if !args.json {
+            eprintln!("round {r}: rolling out {} with the expert in shadow", previous.display());
+        }
+        let summary = crate::collect::run_plan(
+            &spec,
+            &plan,
+            &Pilot::Policy { load: &load },
+            &data,
+            Some(jobs),
+            args.json,
+        )?;
+        logs.push(data);
+
+        let mut cfg: TrainConfig = base.config.clone();
+        cfg.out_dir = dir.clone();
+        cfg.init_from = Some(previous.clone());
+        cfg.data.logs = logs.clone();
+        cfg.optim.steps = args.steps;
+        cfg.optim.learning_rate = args.learning_rate;
+        cfg.optim.warmup_steps = cfg.optim.warmup_steps.min(50).min(args.steps / 2);
+        cfg.optim.eval_every = args.steps;
+        cfg.optim.checkpoint_every = 100;
+        let report = if dir.join("model.onnx").exists() {
+            read_report(&dir)?
+        } else {
+            if !args.json {
+                eprintln!("round {r}: fine-tuning on {} datasets", logs.len());
+            }
+            let resume = dir.join("checkpoint").join("checkpoint.toml").exists();
+            crate::train::train(&spec, &cfg, resume, args.json)?.0
+        };
+        let selection = select(&spec, &dir, &dir.join("selection.json"), &cases, jobs, args.json)?;
+        rounds.push(Round {
+            round: r,
+            model: dir.display().to_string(),
+            rollout_falls: Some(summary.falls),
+            rollout_episodes: Some(summary.episodes),
+            held_out_action_mse: report.evaluations.last().map(|e| e.action_mse),
+            selection,
+        });
+        previous = dir;
+    }
+
+    let best = rounds.iter().min_by_key(|r| r.selection.key()).expect("round 0 is always there");
+    let best_dir = args.out.join("best");
+    std::fs::create_dir_all(&best_dir).with_context(|| format!("{}: cannot create", best_dir.display()))?;
+    for file in ["model.onnx", "model.toml", "report.toml", "loss.png"] {
+        let from = Path::new(&best.model).join(file);
+        std::fs::copy(&from, best_dir.join(file))
+            .with_context(|| format!("{}: cannot copy", from.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::json!({ "rounds": rounds, "best": best.round, "best_dir": best_dir }));
+        return Ok(());
+    }
+    println!(
+        "selection: {} episodes per round (seeds {}…{}: speed −0.5…1.2 m/s 10 s, transitions)",
+        cases.len(),
+        args.select_first_seed,
+        args.select_first_seed + args.select_seeds - 1
+    );
+    println!(
+        "| round | rollout falls | held-out action MSE | selection no fall | stops at rest | mean abs(speed error) m/s | position error m |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for r in &rounds {
+        let s = &r.selection;
+        println!(
+            "| {}{} | {} | {} | {}/{} | {}/{} | {:.3} | {:.3} |",
+            r.round,
+            if r.round == best.round { " (best)" } else { "" },
+            match (r.rollout_falls, r.rollout_episodes) {
+                (Some(f), Some(n)) => format!("{f}/{n}"),
+                _ => "–".into(),
+            },
+            r.held_out_action_mse.map_or("–".into(), |m| format!("{m:.4}")),
+            s.episodes - s.falls,
+            s.episodes,
+            s.rested,
+            s.stop_survivors,
+            s.mean_abs_speed_error_mps,
+            s.position_error_m
+        );
+    }
+    println!("best       round {} → {}", best.round, best_dir.display());
+    Ok(())
+}
+
+fn read_report(dir: &Path) -> anyhow::Result<TrainReport> {
+    let path = dir.join("report.toml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: not a training report", path.display()))
+}
+
+/// The closed-loop selection score of the model in `dir`, kept in `cache`.
+fn select(
+    spec: &RobotSpec,
+    dir: &Path,
+    cache: &Path,
+    cases: &[Case],
+    jobs: usize,
+    quiet: bool,
+) -> anyhow::Result<Selection> {
+    if let Ok(text) = std::fs::read_to_string(cache)
+        && let Ok(s) = serde_json::from_str(&text)
+    {
+        return Ok(s);
+    }
+    let total = cases.len();
+    let progress = |n: usize| {
+        if !quiet {
+            eprint!("\rselection {}: {n}/{total} episodes", dir.display());
+        }
+    };
+    let results = crate::sim::eval_policy(
+        spec,
+        Some(&dir.join("model.toml")),
+        ExpertParams::default(),
+        cases,
+        jobs,
+        &progress,
+    )?;
+    if !quiet {
+        eprintln!();
+    }
+    let survivors: Vec<_> = results.iter().filter(|r| !r.fell).collect();
+    let constant: Vec<f64> = survivors
+        .iter()
+        .filter(|r| r.command.as_constant().is_some())
+        .map(|r| r.speed_error_mps.abs())
+        .collect();
+    let stops: Vec<_> = survivors.iter().filter(|r| r.command.last() == 0.0).collect();
+    let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let s = Selection {
+        episodes: results.len(),
+        falls: results.len() - survivors.len(),
+        mean_abs_speed_error_mps: mean(&constant),
+        position_error_m: mean(&survivors.iter().map(|r| r.position_error_m).collect::<Vec<_>>()),
+        rested: stops.iter().filter(|r| r.rest_after_s.is_some()).count(),
+        stop_survivors: stops.len(),
+    };
+    std::fs::write(cache, serde_json::to_string_pretty(&s)?)
+        .with_context(|| format!("{}: cannot write", cache.display()))?;
+    Ok(s)
+}
