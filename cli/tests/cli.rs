@@ -455,7 +455,7 @@ mod collect {
     }
 
     #[test]
-    fn train_learns_from_collected_logs_and_refuses_another_layout() {
+    fn train_learns_from_collected_logs_improves_by_dagger_and_refuses_another_layout() {
         let dir = scratch("collect-train");
         let out = dir.join("data");
         // Walks only: four 4-s episodes are too few to hold out a stand the rest never show.
@@ -503,6 +503,49 @@ mod collect {
             v["profile"].as_array().unwrap().iter().map(|o| o["op"].as_str().unwrap()).collect();
         assert!(ops.contains(&"OptMatMul"), "{ops:?}");
         assert!(v["latency_us"]["p50"].as_f64().unwrap() > 0.0);
+
+        // One DAgger round on that model: rollouts labelled in shadow, fine-tuned from it,
+        // scored closed-loop; a rerun resumes and redoes nothing.
+        let dagger = dir.join("dagger");
+        let improve = [
+            "improve",
+            "--from",
+            run.to_str().unwrap(),
+            "--data",
+            out.to_str().unwrap(),
+            "--out",
+            dagger.to_str().unwrap(),
+            "--rounds",
+            "1",
+            "--episodes",
+            "2",
+            "--seconds",
+            "2",
+            "--steps",
+            "5",
+            "--select-seeds",
+            "1",
+            "--json",
+        ];
+        let (ok, stdout, err) = strider(&improve);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let rounds = v["rounds"].as_array().unwrap();
+        assert_eq!(rounds.len(), 2, "{v}");
+        assert_eq!(rounds[1]["rollout_episodes"], 2, "{v}");
+        assert_eq!(rounds[1]["selection"]["episodes"], 19, "{v}");
+        let plan = std::fs::read_to_string(dagger.join("round-1/data/collect.toml")).unwrap();
+        assert!(plan.contains("[policy]"), "{plan}");
+        let report = std::fs::read_to_string(dagger.join("round-1/report.toml")).unwrap();
+        assert!(report.contains("init_from") && report.contains("round-1/data"), "{report}");
+        assert!(dagger.join("best/model.toml").exists());
+        let modified = |p: &std::path::Path| std::fs::metadata(p).unwrap().modified().unwrap();
+        let onnx = dagger.join("round-1/model.onnx");
+        let before = modified(&onnx);
+        let (ok, again, err) = strider(&improve);
+        assert!(ok, "{err}");
+        assert_eq!(modified(&onnx), before, "the rerun trained again");
+        assert_eq!(again, stdout, "the rerun reports another result");
 
         let mut swapped = strider_robot::RobotSpec::reference();
         swapped.joints.swap(1, 4);

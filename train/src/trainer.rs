@@ -98,11 +98,18 @@ impl Trainer {
     pub fn new(cfg: TrainConfig, source: &dyn EpisodeSource) -> Result<Trainer, TrainError> {
         cfg.validate("training config")?;
         let mut episodes = source.episodes()?;
+        // An episode shorter than a training window (a rollout that fell at once) holds no
+        // window: it is left out and counted in the report's data line.
         let need = cfg.optim.sequence_ticks + 1;
-        if let Some(i) = episodes.iter().position(|e| e.len() < need) {
+        let all = episodes.len();
+        episodes.retain(|e| e.len() >= need);
+        let mut described = source.describe();
+        if episodes.len() < all {
+            described += &format!(", {} episodes shorter than {need} ticks left out", all - episodes.len());
+        }
+        if episodes.is_empty() {
             return Err(TrainError::Data(format!(
-                "episode {i} has {} ticks; need at least {need}",
-                episodes[i].len()
+                "{described}: no episode has the {need} ticks a training window needs (optim.sequence_ticks + 1)"
             )));
         }
         let n_held = ((episodes.len() as f64 * cfg.data.held_out_fraction).ceil() as usize)
@@ -132,7 +139,7 @@ impl Trainer {
             step: 0,
             losses: vec![],
             evals: vec![],
-            source: source.describe(),
+            source: described,
         };
         if let Some(dir) = init_from {
             trainer.warm_start(&dir)?;

@@ -286,3 +286,34 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     assert!(finite(&after), "{after:?}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A rollout that fell at once holds no training window: it is left out and counted,
+/// and data with no episode long enough is refused naming the setting.
+#[test]
+fn episodes_shorter_than_a_window_are_left_out_and_counted() {
+    struct Cut(SyntheticLinear, Vec<usize>);
+    impl EpisodeSource for Cut {
+        fn describe(&self) -> String {
+            "cut".into()
+        }
+        fn episodes(&self) -> Result<Vec<strider_train::Episode>, strider_train::TrainError> {
+            let mut e = self.0.episodes()?;
+            for (ep, &len) in e.iter_mut().zip(&self.1) {
+                ep.obs.truncate(len);
+                if let Some(a) = ep.act.as_mut() {
+                    a.truncate(len);
+                }
+            }
+            Ok(e)
+        }
+    }
+    let cfg = small(1);
+    let need = cfg.optim.sequence_ticks + 1;
+    let short = Cut(source(&cfg), vec![need - 1, 5]);
+    let t = Trainer::new(cfg.clone(), &short).unwrap();
+    assert_eq!(t.report().data, format!("cut, 2 episodes shorter than {need} ticks left out"));
+    assert_eq!(t.report().train_episodes + t.report().held_out_episodes, cfg.data.synthetic_episodes - 2);
+    let all_short = Cut(source(&cfg), vec![need - 1; cfg.data.synthetic_episodes]);
+    let e = Trainer::new(cfg, &all_short).err().unwrap().to_string();
+    assert!(e.contains("optim.sequence_ticks"), "{e}");
+}
