@@ -2,17 +2,15 @@
 //! `--model`, how models would have acted on it (`crate::replay_eval`).
 
 use std::fmt::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use serde::Serialize;
-use strider_log::{JITTER_EDGES_US, Log, LogSummary, NamedStats, SimState};
-use strider_robot::{Command, Plant, RobotSpec, Sensors};
-use strider_sim::{Scenario, Sim, SimConfig};
+use strider_log::{JITTER_EDGES_US, Log, LogSummary, NamedStats};
+use strider_replay::resim;
+use strider_robot::RobotSpec;
 
 use crate::robot::RobotArg;
-use strider_collect::sim_state;
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -26,8 +24,9 @@ pub struct ReplayArgs {
     model: Vec<PathBuf>,
     #[command(flatten)]
     robot: RobotArg,
-    /// Replay the recorded actions open-loop into the simulator from each episode's recorded
-    /// start (scenario and seed) and report how far the replay drifts from the recording.
+    /// Replay into the simulator from each episode's recorded start (scenario and seed) and
+    /// report where the replay first departs from the recording: the recorded commands open
+    /// loop, or with one --model that policy closed loop through the controller.
     #[arg(long)]
     into_sim: bool,
     /// Print one JSON object instead of tables.
@@ -37,10 +36,14 @@ pub struct ReplayArgs {
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
-    if !args.model.is_empty() {
-        anyhow::ensure!(!args.into_sim, "--into-sim replays actions; --model evaluates models: use one");
+    if !args.model.is_empty() && !args.into_sim {
         return crate::replay_eval::run(&spec, &args.logs, &args.model, args.json);
     }
+    anyhow::ensure!(
+        args.model.len() <= 1,
+        "--into-sim with {} models: re-simulate with one --model at a time",
+        args.model.len()
+    );
     let [path] = args.logs.as_slice() else {
         anyhow::bail!(
             "{} logs given: summarise one at a time, or compare models on all with --model",
@@ -50,7 +53,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let log = Log::read(path).context("reading log")?;
     log.check_against(&spec).context("checking log against the robot")?;
     if args.into_sim {
-        return into_sim(&spec, &log, args.json);
+        return into_sim(&spec, &log, args.model.first().map(PathBuf::as_path), args.json);
     }
     let summary = LogSummary::of(&log);
     if args.json {
@@ -133,94 +136,27 @@ fn summary_text(s: &LogSummary) -> String {
     out
 }
 
-/// How far an open-loop replay drifted from the recording of one episode.
-#[derive(Debug, Serialize)]
-struct Divergence {
-    episode: u32,
-    seed: u64,
-    ticks: usize,
-    /// Largest |replayed − recorded| over the episode: torso position (m), torso pitch
-    /// (rad), joint positions (rad) and every sensor value.
-    max_torso_position_m: f64,
-    max_torso_pitch_rad: f64,
-    max_joint_pos_rad: f64,
-    max_sensor: f64,
-    /// First tick at which anything differed, if any did.
-    first_differing_tick: Option<u64>,
-    /// Torso position divergence at 1, 5, 10 s and at the end, m.
-    torso_position_at_s: Vec<(f64, f64)>,
-}
-
-fn into_sim(spec: &RobotSpec, log: &Log, json: bool) -> anyhow::Result<()> {
-    // Every simulator run records the privileged simulator state; a robot's log (`strider
-    // deploy --log`) has none, and its `scenario` names the serial port, not a scenario.
-    if log.tick_count() > 0 && log.episodes.iter().flat_map(|e| &e.ticks).all(|t| t.sim_state.is_none()) {
-        anyhow::bail!(
-            "{}: a robot log ({}) with no simulator scenario, so it cannot be re-simulated; \
-             --into-sim replays logs from `strider sim --log` or `strider collect`",
-            log.file,
-            log.meta.scenario.lines().next().unwrap_or("no conditions recorded")
-        );
-    }
-    let scenario =
-        Scenario::from_toml_str(&log.meta.scenario, &format!("{} (metadata `scenario`)", log.file))
-            .context("the log's scenario cannot be rebuilt")?;
-    let mut sim = Sim::new(spec.clone(), SimConfig::default())?;
-    let mut report = Vec::new();
-    for episode in &log.episodes {
-        let seed = episode.start.seed.with_context(|| {
-            format!(
-                "{}: episode {} has no seed; only seeded simulator logs can be replayed",
-                log.file, episode.start.episode
-            )
-        })?;
-        let mut sensors = sim.reset(seed, &scenario)?;
-        let mut d = Divergence {
-            episode: episode.start.episode,
-            seed,
-            ticks: episode.ticks.len(),
-            max_torso_position_m: 0.0,
-            max_torso_pitch_rad: 0.0,
-            max_joint_pos_rad: 0.0,
-            max_sensor: 0.0,
-            first_differing_tick: None,
-            torso_position_at_s: Vec::new(),
-        };
-        let dt = spec.control_dt_s();
-        let marks: Vec<u64> = [1.0, 5.0, 10.0].iter().map(|s| (s / dt).round() as u64).collect();
-        for t in &episode.ticks {
-            let recorded = t.sim_state.with_context(|| {
-                format!(
-                    "{}: no /sim/state at episode {} tick {}; --into-sim needs a simulator log",
-                    log.file, d.episode, t.tick
-                )
-            })?;
-            let here = compare(&recorded, &sim_state(sim.privileged()), &t.observation.sensors, &sensors);
-            let position = here[0];
-            d.max_torso_position_m = d.max_torso_position_m.max(here[0]);
-            d.max_torso_pitch_rad = d.max_torso_pitch_rad.max(here[1]);
-            d.max_joint_pos_rad = d.max_joint_pos_rad.max(here[2]);
-            d.max_sensor = d.max_sensor.max(here[3]);
-            if d.first_differing_tick.is_none() && here.iter().any(|&x| x != 0.0) {
-                d.first_differing_tick = Some(t.tick);
-            }
-            if marks.contains(&t.tick) || t.tick + 1 == episode.ticks.len() as u64 {
-                d.torso_position_at_s.push((t.tick as f64 * dt, position));
-            }
-            let Some(action) = &t.action else { break };
-            let applied =
-                strider_robot::Action { joint_target: action.applied.unwrap_or(action.joint_target) };
-            sensors = sim.step(&Command::Track(applied))?;
+/// `--into-sim`: the recorded commands open loop, or `model` closed loop, from each
+/// episode's recorded start.
+fn into_sim(spec: &RobotSpec, log: &Log, model: Option<&Path>, json: bool) -> anyhow::Result<()> {
+    let (report, how) = match model {
+        None => (resim::open_loop(spec, log)?, "open-loop replay of the recorded commands".to_string()),
+        Some(path) => {
+            let m = crate::model::load(crate::replay_eval::model_path(path), spec)?;
+            let how = format!("closed-loop replay of {} (recorded by {})", m.name, log.meta.controller);
+            (resim::closed_loop(spec, log, m.policy)?, how)
         }
-        report.push(d);
-    }
+    };
     if json {
-        println!("{}", serde_json::to_string(&serde_json::json!({"file": log.file, "episodes": report}))?);
+        println!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"file": log.file, "replay": how, "episodes": report}))?
+        );
         return Ok(());
     }
-    println!("{}: open-loop replay of the recorded actions into the simulator", log.file);
+    println!("{}: {how} in the simulator", log.file);
     println!(
-        "  {:>7} {:>20} {:>6} {:>12} {:>11} {:>11} {:>11}  first differing tick",
+        "  {:>7} {:>20} {:>6} {:>12} {:>11} {:>11} {:>11}  first difference",
         "episode", "seed", "ticks", "torso pos m", "pitch rad", "joints rad", "sensors"
     );
     for d in &report {
@@ -233,27 +169,11 @@ fn into_sim(spec: &RobotSpec, log: &Log, json: bool) -> anyhow::Result<()> {
             d.max_torso_pitch_rad,
             d.max_joint_pos_rad,
             d.max_sensor,
-            d.first_differing_tick.map_or_else(|| "none (identical)".to_string(), |t| t.to_string())
+            d.first_difference.as_ref().map_or_else(
+                || "none (identical)".to_string(),
+                |f| format!("tick {} {}: recorded {} replayed {}", f.tick, f.field, f.recorded, f.replayed)
+            )
         );
     }
     Ok(())
-}
-
-/// |replayed − recorded| for torso position, pitch, joint positions and all sensors.
-fn compare(rec: &SimState, sim: &SimState, rec_sensors: &Sensors, sensors: &Sensors) -> [f64; 4] {
-    let position = (rec.torso_x - sim.torso_x).hypot(rec.torso_y - sim.torso_y);
-    let pitch = (rec.pitch - sim.pitch).abs();
-    let joints = rec_sensors
-        .joint_pos
-        .iter()
-        .zip(&sensors.joint_pos)
-        .map(|(a, b)| f64::from((a - b).abs()))
-        .fold(0.0, f64::max);
-    let all = strider_robot::Observation::new(*rec_sensors, 0.0)
-        .to_array()
-        .iter()
-        .zip(strider_robot::Observation::new(*sensors, 0.0).to_array())
-        .map(|(a, b)| f64::from((a - b).abs()))
-        .fold(0.0, f64::max);
-    [position, pitch, joints, all]
 }

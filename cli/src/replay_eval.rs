@@ -13,6 +13,11 @@ use strider_robot::RobotSpec;
 /// The name `--model` takes for the model built into strider.
 pub const BUILT_IN_ARG: &str = "built-in";
 
+/// The model a `--model` argument names: a path, or `None` for `built-in`.
+pub fn model_path(arg: &Path) -> Option<&Path> {
+    (arg.as_os_str() != BUILT_IN_ARG).then_some(arg)
+}
+
 /// Reads every log under `paths`, evaluates each model on all of them, prints a table (or
 /// one JSON object).
 pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) -> anyhow::Result<()> {
@@ -27,8 +32,7 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) 
     let ticks: usize = logs.iter().map(Log::tick_count).sum();
     let mut results = Vec::new();
     for model in models {
-        let path = (model.as_os_str() != BUILT_IN_ARG).then_some(model.as_path());
-        let mut loaded = crate::model::load(path, spec)?;
+        let mut loaded = crate::model::load(model_path(model), spec)?;
         let bar = if json || ticks < 20_000 { ProgressBar::hidden() } else { ProgressBar::new(ticks as u64) };
         bar.set_style(
             ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ticks, {per_sec}, eta {eta}")

@@ -259,15 +259,17 @@ fn policy_episode(
             wind_down: false,
         };
     let mut tick_error: Option<anyhow::Error> = None;
+    // The log holds the simulator's state at each tick's observation, as `collect` does.
+    let mut before = strider_collect::sim_state(sim.privileged());
     let report = control.run(sim, first, &cfg, stop, |event, sim| {
         tracker.tick(sim);
         if tick_error.is_none() {
             tick_error = each_tick(sim).err().map(Into::into);
         }
         if let (Some(log), None) = (log.as_deref_mut(), &tick_error) {
-            tick_error =
-                log.record(event, Some(strider_collect::sim_state(sim.privileged()))).err().map(Into::into);
+            tick_error = log.record(event, Some(before)).err().map(Into::into);
         }
+        before = strider_collect::sim_state(sim.privileged());
     })?;
     if let Some(e) = tick_error {
         return Err(e);

@@ -10,9 +10,14 @@
 //! trajectory-transformer papers. Masked fields and missing actions count as `[M]`, never
 //! silently dropped.
 //!
-//! It does not read or write log files (`strider-log`), run models (`strider-policy`) or
-//! print tables (the CLI, `strider replay --model`).
+//! It also owns re-simulation ([`resim`]): a simulator log replayed from each episode's
+//! recorded start, its commands open loop or its policy closed loop, and where the replay
+//! first departs from the recording (`strider replay --into-sim`).
+//!
+//! It does not read or write log files (`strider-log`), run models (`strider-policy`),
+//! simulate (`strider-sim`) or print tables (the CLI, `strider replay --model`).
 
 mod eval;
+pub mod resim;
 
 pub use eval::{EvalError, Evaluation, FieldError, Worst, evaluate};

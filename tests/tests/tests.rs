@@ -12,6 +12,8 @@
 //! - `link_firmware`: the virtual firmware spoken to byte for byte.
 //! - `link_faults`: the fault matrix of deploy: the controller riding through each injected
 //!   link fault (hold, damp, reconnect, resume) over a real pty.
+//! - `resim`: a policy run re-simulated from its recorded start, closed loop and open loop,
+//!   reproduces the recording tick for tick; a difference is named by tick and field.
 //! - `policy`: candle ↔ tract parity of the exported model and manifest refusals.
 //! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
 //!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
@@ -21,6 +23,7 @@ mod link_faults;
 mod link_firmware;
 mod link_pty;
 mod policy;
+mod resim;
 mod sim_determinism;
 mod sim_plant;
 mod sim_regression;
