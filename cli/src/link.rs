@@ -111,32 +111,30 @@ fn print_report(stats: &LinkStats, ok: u64, failed: u64) {
 }
 
 fn report_json(link: &SerialLink, stats: &LinkStats, ok: u64, failed: u64) -> String {
-    // Hand-assembled like `robot show --json`; the firmware string is escaped by `{:?}`,
-    // which for ASCII matches JSON's escaping.
     let r = link.robot();
-    let latency: Vec<String> = quantiles(stats)
-        .into_iter()
-        .map(|(name, v)| format!(r#""{name}":{}"#, v.map_or("null".into(), |us| us.to_string())))
-        .collect();
-    let warnings: Vec<String> = link.warnings().iter().map(|w| format!("{w:?}")).collect();
-    format!(
-        r#"{{"firmware":{:?},"protocol_version":{},"contract_id":"{:016x}","joint_count":{},"physics_hz":{},"control_hz":{},"round_trips_ok":{ok},"round_trips_failed":{failed},"round_trip_us":{{{}}},"crc_errors":{},"framing_errors":{},"decode_errors":{},"frames_lost":{},"seq_gaps":{},"timeouts":{},"frames_rx":{},"frames_tx":{},"faults":{},"warnings":[{}]}}"#,
-        r.firmware_str(),
-        r.info.protocol_version,
-        r.info.contract_id,
-        r.info.joint_count,
-        r.info.physics_hz,
-        r.info.control_hz,
-        latency.join(","),
-        stats.crc_errors,
-        stats.framing_errors,
-        stats.decode_errors,
-        stats.frames_lost,
-        stats.seq_gaps,
-        stats.timeouts,
-        stats.frames_rx,
-        stats.frames_tx,
-        stats.faults,
-        warnings.join(",")
-    )
+    let latency: serde_json::Map<String, serde_json::Value> =
+        quantiles(stats).into_iter().map(|(name, v)| (name.to_string(), v.into())).collect();
+    let warnings: Vec<String> = link.warnings().iter().map(ToString::to_string).collect();
+    serde_json::json!({
+        "firmware": r.firmware_str(),
+        "protocol_version": r.info.protocol_version,
+        "contract_id": format!("{:016x}", r.info.contract_id),
+        "joint_count": r.info.joint_count,
+        "physics_hz": r.info.physics_hz,
+        "control_hz": r.info.control_hz,
+        "round_trips_ok": ok,
+        "round_trips_failed": failed,
+        "round_trip_us": latency,
+        "crc_errors": stats.crc_errors,
+        "framing_errors": stats.framing_errors,
+        "decode_errors": stats.decode_errors,
+        "frames_lost": stats.frames_lost,
+        "seq_gaps": stats.seq_gaps,
+        "timeouts": stats.timeouts,
+        "frames_rx": stats.frames_rx,
+        "frames_tx": stats.frames_tx,
+        "faults": stats.faults,
+        "warnings": warnings,
+    })
+    .to_string()
 }
