@@ -149,6 +149,10 @@ impl Default for ExpertParams {
     }
 }
 
+/// Shadow mode: a lift whose foot never leaves the ground gives way to the strike after
+/// this long, s.
+const SHADOW_LIFT_CAP_S: f64 = 1.0;
+
 /// Right or left, as in the joint order (right leg = joints 0..3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Leg {
@@ -222,6 +226,8 @@ pub struct Expert {
     started: bool,
     /// Follows a gait it does not drive (see [`Expert::shadowing`]).
     shadow: bool,
+    /// Shadow mode: the swing foot has left the ground since this swing began.
+    swing_lifted: bool,
 }
 
 impl Expert {
@@ -246,6 +252,7 @@ impl Expert {
             v_ref: 0.0,
             started: false,
             shadow: false,
+            swing_lifted: false,
         }
     }
 
@@ -254,8 +261,11 @@ impl Expert {
     /// the leg it thinks is in stance is the one in the air (and the other is down), the
     /// robot started a swing of that leg: the expert takes it as a touchdown and lifts the
     /// airborne leg. While standing, a robot with one foot in the air is stepping: the
-    /// expert steps with that foot, and stands again at a slow enough touchdown. A robot
-    /// that follows the expert never triggers either rule.
+    /// expert steps with that foot, and stands again at a slow enough touchdown. And a
+    /// swing only moves on from lift to strike once its foot has left the ground (or after
+    /// a second): a robot that keeps both feet down is told to lift the foot, not to put
+    /// down one it never lifted. A robot that follows the expert never triggers these
+    /// rules (`tests/tests/dagger.rs`).
     pub fn shadowing(spec: &RobotSpec, params: ExpertParams) -> Expert {
         Expert { shadow: true, ..Expert::new(spec, params, Leg::Right) }
     }
@@ -306,7 +316,10 @@ impl Expert {
         self.ticks_in_phase += 1;
         let elapsed = f64::from(self.ticks_in_phase) * self.dt;
         match self.phase {
-            Phase::Lift if elapsed >= self.p.lift_s - 1e-9 => {
+            Phase::Lift
+                if elapsed >= self.p.lift_s - 1e-9
+                    && (!self.shadow || self.swing_lifted || elapsed >= SHADOW_LIFT_CAP_S) =>
+            {
                 self.phase = Phase::Strike;
                 self.ticks_in_phase = 0;
             }
@@ -349,6 +362,10 @@ impl Expert {
 
     /// Shadow mode: brings the phase in step with the gait the robot is walking.
     fn follow(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64) {
+        if self.phase == Phase::Lift && self.ticks_in_phase == 0 {
+            // A swing begins (at a touchdown, a walk-off or a resumed step).
+            self.swing_lifted = false;
+        }
         let contact = obs.sensors.foot_contact;
         let airborne = match contact {
             [false, true] => Leg::Right,
@@ -361,12 +378,14 @@ impl Expert {
                 self.swing = airborne;
                 (self.phase, self.ticks_in_phase) = (Phase::Lift, 0);
             }
+            Phase::Lift | Phase::Strike => {}
             Phase::Stand => {
                 self.swing = airborne;
                 self.resume_stepping(state);
             }
-            _ => {}
         }
+        // Whichever way it got here, the swing foot is the one in the air.
+        self.swing_lifted = true;
     }
 
     fn resume_stepping(&mut self, state: &Privileged) {

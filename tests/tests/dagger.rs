@@ -36,6 +36,31 @@ fn a_shadow_expert_on_the_experts_own_gait_changes_nothing() {
     }
 }
 
+/// A robot that stands while the command says walk (a policy that does not start) is told
+/// to lift one foot, tick after tick, until a second has passed: the shadow expert does
+/// not count a foot that never left the ground as a touchdown and flip legs every lift.
+#[test]
+fn a_shadow_expert_asks_a_robot_that_keeps_its_feet_down_to_lift_one() {
+    let spec = RobotSpec::reference();
+    let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
+    let still = Scenario {
+        start_push: strider_sim::StartPush { max_force_n: 0.0, ..Default::default() },
+        ..Scenario::default()
+    };
+    let mut sensors = sim.reset(0, &still).unwrap();
+    let hold = Command::Track(Action { joint_target: spec.default_pose_rad().map(|q| q as f32) });
+    let mut shadow = Expert::shadowing(&spec, ExpertParams::default());
+    let lift_knee = ExpertParams::default().swing_knee[0] as f32;
+    let mut lifting = Vec::new();
+    for _ in 0..45 {
+        let label = shadow.act(&Observation::new(sensors, -0.3), sim.privileged_observed());
+        lifting.push([label.joint_target[1], label.joint_target[4]].map(|k| k == lift_knee));
+        sensors = sim.step(&hold).unwrap();
+        assert_eq!(sensors.foot_contact, [true, true], "the held robot lifted a foot");
+    }
+    assert!(lifting.iter().all(|l| *l == lifting[0]) && lifting[0] != [false, false], "{lifting:?}");
+}
+
 fn shipped_model(spec: &RobotSpec) -> Policy {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/walker2d-biped/model.toml");
     Policy::load(&manifest, spec).unwrap()
