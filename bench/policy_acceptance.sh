@@ -10,15 +10,8 @@
 #   EXPERT=1 STRIDER=target/release/strider bash bench/policy_acceptance.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PROFILE=${PROFILE:-dev}
 FIRST=${FIRST_SEED:-7000}
-dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-target=${CARGO_TARGET_DIR:-target}
-bin=${STRIDER:-}
-if [ -z "$bin" ]; then
-  cargo build -q --profile "$PROFILE" -p strider-cli
-  bin="$target/$dir/strider"
-fi
+source bench/strider-bin.sh
 controllers=(policy)
 [ "${EXPERT:-0}" = 1 ] && controllers+=(expert)
 for c in "${controllers[@]}"; do

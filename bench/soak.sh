@@ -12,18 +12,11 @@
 #   STRIDER=path/to/strider bash bench/soak.sh   # a binary already built
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PROFILE=${PROFILE:-dev}
 RUN_S=${SECONDS_:-1800}
 EVERY=${EVERY:-300}
 DISCONNECT=${DISCONNECT:-0.5}
 SPEED=${SPEED:-0.6}
-dir=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-target=${CARGO_TARGET_DIR:-target}
-bin=${STRIDER:-}
-if [ -z "$bin" ]; then
-  cargo build -q --profile "$PROFILE" -p strider-cli
-  bin="$target/$dir/strider"
-fi
+source bench/strider-bin.sh
 work=$(mktemp -d)
 trap 'kill $robot 2>/dev/null || true; rm -rf "$work"' EXIT
 "$bin" virtual-robot --link "$work/tty" \

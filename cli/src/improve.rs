@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use strider_collect::{CommandMix, Pilot, Plan, PolicyRef};
-use strider_policy::Policy;
+use strider_policy::{Manifest, Policy};
 use strider_robot::RobotSpec;
 use strider_sim::ExpertParams;
 use strider_sim::sweep::{self, Case};
@@ -136,7 +136,9 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
         let dir = args.out.join(format!("round-{r}"));
         let data = dir.join("data");
         let manifest = previous.join("model.toml");
-        let policy = Policy::load(&manifest, &spec).context("loading the policy to roll out")?;
+        // The hash names the rollouts' model in their plan; the workers load the model itself
+        // (and check it against the robot) once each.
+        let onnx_sha256 = Manifest::load(&manifest).context("reading the model to roll out")?.onnx.sha256;
         let plan = Plan {
             contract_id: spec.contract_id().to_string(),
             episodes: args.episodes,
@@ -149,13 +151,9 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             command_hold_s: [3.0, 8.0],
             command_mix: CommandMix::default(),
             record_actions: true,
-            policy: Some(PolicyRef {
-                name: previous.display().to_string(),
-                onnx_sha256: policy.manifest().onnx.sha256.clone(),
-            }),
+            policy: Some(PolicyRef { name: previous.display().to_string(), onnx_sha256 }),
             scenario: crate::collect::load_scenario(None)?,
         };
-        drop(policy);
         let load = || Policy::load(&manifest, &spec).map_err(|e| e.to_string());
         if !args.json {
             eprintln!("round {r}: rolling out {} with the expert in shadow", previous.display());

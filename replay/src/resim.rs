@@ -115,7 +115,6 @@ impl Comparer {
 
     /// Tick `tick` (of `last` + 1 recorded) as recorded and as replayed; the action only
     /// where both have one.
-    #[allow(clippy::too_many_arguments)]
     fn tick(
         &mut self,
         tick: u64,

@@ -1,13 +1,11 @@
 //! DAgger data: the expert in shadow labels exactly the states a policy visited.
 
-use std::path::Path;
-
+use crate::shipped_model;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use strider_collect::{CommandMix, Pilot, Plan, PolicyRef, collect, episode_seed, shard_path};
 use strider_controller::{Envelope, SafetyConfig};
 use strider_log::Log;
-use strider_policy::Policy;
 use strider_robot::{Action, Command, Observation, Plant, RobotSpec, SpeedSchedule};
 use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
 
@@ -59,11 +57,6 @@ fn a_shadow_expert_asks_a_robot_that_keeps_its_feet_down_to_lift_one() {
         assert_eq!(sensors.foot_contact, [true, true], "the held robot lifted a foot");
     }
     assert!(lifting.iter().all(|l| *l == lifting[0]) && lifting[0] != [false, false], "{lifting:?}");
-}
-
-fn shipped_model(spec: &RobotSpec) -> Policy {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/walker2d-biped/model.toml");
-    Policy::load(&manifest, spec).unwrap()
 }
 
 /// A DAgger rollout of the shipped policy: its applied commands are the policy's own

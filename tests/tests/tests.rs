@@ -28,6 +28,13 @@ mod sim_determinism;
 mod sim_plant;
 mod sim_regression;
 
+/// The shipped model (`models/walker2d-biped`), loaded through the runtime that deploys it.
+fn shipped_model(spec: &strider_robot::RobotSpec) -> strider_policy::Policy {
+    let manifest =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/walker2d-biped/model.toml");
+    strider_policy::Policy::load(&manifest, spec).unwrap()
+}
+
 mod docs {
     use std::path::Path;
 
