@@ -40,6 +40,10 @@ pub struct DeployArgs {
     /// A link silent for this long ends the run (the robot's watchdog keeps it damped), s.
     #[arg(long, default_value_t = SafetyConfig::default().give_up_s)]
     give_up_s: f64,
+    /// Damp (then disarm at rest) after this many consecutive ticks above the model's
+    /// surprise threshold (off by default: surprise is reported and logged, never acted on).
+    #[arg(long, value_name = "TICKS", value_parser = clap::value_parser!(u32).range(1..))]
+    damp_on_surprise: Option<u32>,
     /// Record the run as a Strider log (MCAP): every tick's observation, action, what was
     /// applied, timing. Created before the robot moves; never overwrites a file.
     #[arg(long, value_name = "PATH")]
@@ -56,7 +60,12 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     if let Some(s) = args.seconds {
         anyhow::ensure!(s.is_finite() && s > 0.0, "--seconds {s}: use a positive duration");
     }
-    let safety = SafetyConfig { hold_s: args.hold_s, give_up_s: args.give_up_s, ..SafetyConfig::default() };
+    let safety = SafetyConfig {
+        hold_s: args.hold_s,
+        give_up_s: args.give_up_s,
+        damp_after_surprising_ticks: args.damp_on_surprise,
+        ..SafetyConfig::default()
+    };
     anyhow::ensure!(
         args.hold_s.is_finite() && (0.0..=0.3).contains(&args.hold_s),
         "--hold-s {}: use 0 to 0.3 s (the robot's own command watchdog fires at 0.3 s, docs/PROTOCOL.md)",

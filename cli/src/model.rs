@@ -2,10 +2,10 @@
 //! the binary (`models/walker2d-biped/`, trained by `strider train` on `strider collect`
 //! demonstrations; its training report sits beside it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use strider_policy::Policy;
+use strider_policy::{Policy, PolicyBatch};
 use strider_robot::RobotSpec;
 
 const MANIFEST: &str = include_str!("../../models/walker2d-biped/model.toml");
@@ -14,34 +14,51 @@ const ONNX: &[u8] = include_bytes!("../../models/walker2d-biped/model.onnx");
 pub const BUILT_IN: &str = "built-in models/walker2d-biped/model.toml";
 
 /// A loaded policy and what to call it.
-pub struct Loaded {
-    pub policy: Policy,
+pub struct Loaded<P = Policy> {
+    pub policy: P,
     pub name: String,
 }
+
+const BUILT_IN_ONNX: &str = "built-in models/walker2d-biped/model.onnx";
 
 /// `path` (a manifest, or the `.onnx` beside it), or the built-in model; checked against
 /// `spec` either way.
 pub fn load(path: Option<&Path>, spec: &RobotSpec) -> anyhow::Result<Loaded> {
     match path {
         Some(p) => {
-            let manifest = if p.extension().is_some_and(|e| e == "onnx") {
-                p.with_extension("toml")
-            } else {
-                p.to_path_buf()
-            };
+            let manifest = manifest_path(p);
             let policy = Policy::load(&manifest, spec).context("loading model")?;
             Ok(Loaded { policy, name: manifest.display().to_string() })
         }
         None => {
-            let policy = Policy::from_bytes(
-                MANIFEST,
-                BUILT_IN,
-                ONNX,
-                "built-in models/walker2d-biped/model.onnx",
-                spec,
-            )
-            .context("loading the built-in model")?;
+            let policy = Policy::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec)
+                .context("loading the built-in model")?;
             Ok(Loaded { policy, name: BUILT_IN.into() })
         }
     }
+}
+
+/// As [`load`], for `lanes` streams evaluated together (offline evaluation).
+pub fn load_batch(
+    path: Option<&Path>,
+    spec: &RobotSpec,
+    lanes: usize,
+) -> anyhow::Result<Loaded<PolicyBatch>> {
+    match path {
+        Some(p) => {
+            let manifest = manifest_path(p);
+            let policy = PolicyBatch::load(&manifest, spec, lanes).context("loading model")?;
+            Ok(Loaded { policy, name: manifest.display().to_string() })
+        }
+        None => {
+            let policy = PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes)
+                .context("loading the built-in model")?;
+            Ok(Loaded { policy, name: BUILT_IN.into() })
+        }
+    }
+}
+
+/// The manifest a `--model` path names: itself, or the `.toml` beside an `.onnx`.
+pub fn manifest_path(p: &Path) -> PathBuf {
+    if p.extension().is_some_and(|e| e == "onnx") { p.with_extension("toml") } else { p.to_path_buf() }
 }

@@ -29,6 +29,15 @@ pub struct ReplayArgs {
     /// loop, or with one --model that policy closed loop through the controller.
     #[arg(long)]
     into_sim: bool,
+    /// With --model: episodes evaluated side by side, one per row of each model call
+    /// (the numbers do not depend on it; more lanes read the weights fewer times).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    lanes: u16,
+    /// With one --model (a file): write the surprise threshold these logs give (the
+    /// 99.9th percentile of the per-tick surprise) into its manifest's [surprise] section.
+    /// Use clean logs: walking the model should call normal.
+    #[arg(long)]
+    calibrate_surprise: bool,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
@@ -37,13 +46,26 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
     if !args.model.is_empty() && !args.into_sim {
-        return crate::replay_eval::run(&spec, &args.logs, &args.model, args.json);
+        let calibrate = match (args.calibrate_surprise, args.model.as_slice()) {
+            (false, _) => None,
+            (true, [one]) => Some(crate::replay_eval::model_path(one).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--calibrate-surprise writes into a manifest: give the model's file, not `built-in`"
+                )
+            })?),
+            (true, many) => {
+                anyhow::bail!("--calibrate-surprise with {} models: calibrate one at a time", many.len())
+            }
+        };
+        let opts = crate::replay_eval::Options { lanes: usize::from(args.lanes), json: args.json, calibrate };
+        return crate::replay_eval::run(&spec, &args.logs, &args.model, &opts);
     }
     anyhow::ensure!(
         args.model.len() <= 1,
         "--into-sim with {} models: re-simulate with one --model at a time",
         args.model.len()
     );
+    anyhow::ensure!(!args.calibrate_surprise, "--calibrate-surprise needs --model (and not --into-sim)");
     let [path] = args.logs.as_slice() else {
         anyhow::bail!(
             "{} logs given: summarise one at a time, or compare models on all with --model",

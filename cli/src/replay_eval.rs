@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use strider_log::Log;
+use strider_policy::{Manifest, SURPRISE_QUANTILE, SurpriseSection};
 use strider_replay::{Evaluation, FieldError};
 use strider_robot::RobotSpec;
 
@@ -20,7 +21,17 @@ pub fn model_path(arg: &Path) -> Option<&Path> {
 
 /// Reads every log under `paths`, evaluates each model on all of them, prints a table (or
 /// one JSON object).
-pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) -> anyhow::Result<()> {
+/// How `replay --model` runs.
+pub struct Options<'a> {
+    /// Episodes per model call.
+    pub lanes: usize,
+    pub json: bool,
+    /// Write the surprise threshold the logs give into this model's manifest.
+    pub calibrate: Option<&'a Path>,
+}
+
+pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], opts: &Options) -> anyhow::Result<()> {
+    let (lanes, json) = (opts.lanes, opts.json);
     let mut logs = Vec::new();
     for path in paths {
         for file in crate::logs::log_files(path)? {
@@ -32,7 +43,7 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) 
     let ticks: usize = logs.iter().map(Log::tick_count).sum();
     let mut results = Vec::new();
     for model in models {
-        let mut loaded = crate::model::load(model_path(model), spec)?;
+        let mut loaded = crate::model::load_batch(model_path(model), spec, lanes)?;
         let bar = if json || ticks < 20_000 { ProgressBar::hidden() } else { ProgressBar::new(ticks as u64) };
         bar.set_style(
             ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ticks, {per_sec}, eta {eta}")
@@ -45,6 +56,9 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) 
         bar.finish_and_clear();
         results.push((loaded.name, eval));
     }
+    if let (Some(model), Some((_, eval))) = (opts.calibrate, results.first()) {
+        calibrate(model, eval, &logs)?;
+    }
     if json {
         let value = serde_json::json!({
             "logs": logs.iter().map(|l| l.file.clone()).collect::<Vec<_>>(),
@@ -55,6 +69,35 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], json: bool) 
     } else {
         print!("{}", table(logs.len(), ticks, &results));
     }
+    Ok(())
+}
+
+/// Writes the threshold `eval` found into the manifest of `model` (its `[surprise]`
+/// section; every other field stays as it was).
+fn calibrate(model: &Path, eval: &Evaluation, logs: &[Log]) -> anyhow::Result<()> {
+    let su = &eval.surprise;
+    anyhow::ensure!(su.ticks > 0, "--calibrate-surprise: the logs gave no tick to calibrate on");
+    let path = crate::model::manifest_path(model);
+    let mut manifest = Manifest::load(&path)?;
+    let files = match logs {
+        [one] => one.file.clone(),
+        many => format!("{} logs ({} …)", many.len(), many[0].file),
+    };
+    manifest.surprise = Some(SurpriseSection {
+        threshold: su.p999,
+        quantile: SURPRISE_QUANTILE,
+        ticks: su.ticks,
+        data: format!("{} episodes of {files}, teacher-forced by strider replay", eval.episodes),
+    });
+    std::fs::write(&path, manifest.to_toml_string())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    eprintln!(
+        "surprise   threshold {:.3} (the {} quantile of {} ticks) written into {}",
+        su.p999,
+        SURPRISE_QUANTILE,
+        su.ticks,
+        path.display()
+    );
     Ok(())
 }
 
@@ -109,6 +152,8 @@ fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String
         let unit = format!(" {}", f.unit);
         row(&label, &move |e| e.observation[i].mae, if unit == " 1" { "" } else { &unit });
     }
+    row("surprise p50", &|e| f64::from(e.surprise.p50), "");
+    row("surprise p99.9", &|e| f64::from(e.surprise.p999), "");
     let masked = first.action.first().map_or(0, |f| f.masked);
     let obs_masked: u64 = first.observation.iter().map(|f| f.masked).sum();
     let _ = writeln!(
@@ -116,6 +161,34 @@ fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String
         "\n[M]        {masked} ticks without a recorded action, {obs_masked} masked observation fields (not scored)"
     );
     for (name, eval) in results {
+        let su = &eval.surprise;
+        let _ = match su.threshold {
+            Some(t) => writeln!(
+                out,
+                "surprise   {}: {} of {} ticks above the model's threshold {t:.2} (max {:.2})",
+                short(name),
+                su.surprising,
+                su.ticks,
+                su.max
+            ),
+            None => writeln!(
+                out,
+                "surprise   {}: max {:.2}; no calibrated threshold in the model",
+                short(name),
+                su.max
+            ),
+        };
+        for m in su.most.iter().take(3).filter(|m| su.threshold.is_none_or(|t| m.surprise > t)) {
+            let _ = writeln!(
+                out,
+                "  most surprising: {} episode {} tick {} (t = {:.2} s): {:.2}",
+                file_name(&m.file),
+                m.episode,
+                m.tick,
+                m.time_s,
+                m.surprise
+            );
+        }
         let _ = writeln!(
             out,
             "worst      {} ({:.1} s, {:.0} ticks/s):",
@@ -127,7 +200,7 @@ fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String
             let _ = writeln!(
                 out,
                 "  {} episode {} tick {} (t = {:.2} s): {} model {:.3}, recorded {:.3} ({:.1} std)",
-                Path::new(&w.file).file_name().map_or(w.file.clone(), |f| f.to_string_lossy().into()),
+                file_name(&w.file),
                 w.episode,
                 w.tick,
                 w.time_s,
@@ -139,6 +212,10 @@ fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String
         }
     }
     out
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path).file_name().map_or(path.to_string(), |f| f.to_string_lossy().into())
 }
 
 /// `best: NAME (−12 % vs NEXT)`, or the value alone for one model.

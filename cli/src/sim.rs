@@ -75,6 +75,10 @@ struct RunArgs {
     /// Pace the simulation at real time instead of as fast as it goes.
     #[arg(long)]
     realtime: bool,
+    /// Damp and end the run after this many consecutive ticks above the model's surprise
+    /// threshold (off by default: surprise is reported, never acted on).
+    #[arg(long, value_name = "TICKS", value_parser = clap::value_parser!(u32).range(1..))]
+    damp_on_surprise: Option<u32>,
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -96,6 +100,11 @@ enum Suite {
     /// Command schedules on flat ground: stand, walk → stop (and stand 10 s), start from
     /// standing, walk → stop → walk, forward ↔ backward.
     Transitions,
+    /// The policy's surprise signal at --speed, 12 s: false alarms on clean walks (flat,
+    /// all randomised), detection delay of a ±150 N push, a slippery floor, a stuck knee
+    /// encoder and an IMU pitch offset, all at 8 s. Needs a model with a calibrated
+    /// surprise threshold.
+    Surprise,
 }
 
 #[derive(Args)]
@@ -119,7 +128,7 @@ struct EvalArgs {
     /// Commands of the speed suite, m/s, comma-separated.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-0.5,0,0.3,0.6,0.9,1.2")]
     commands: Vec<f64>,
-    /// Command for the envelope suite, m/s.
+    /// Command for the envelope and surprise suites, m/s.
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     speed: f64,
     /// Worker threads, one simulated world each.
@@ -261,7 +270,9 @@ fn policy_episode(
     let mut tick_error: Option<anyhow::Error> = None;
     // The log holds the simulator's state at each tick's observation, as `collect` does.
     let mut before = strider_collect::sim_state(sim.privileged());
+    let mut surprise: Vec<Option<f32>> = Vec::with_capacity(cfg.ticks as usize);
     let report = control.run(sim, first, &cfg, stop, |event, sim| {
+        surprise.push(event.surprise);
         tracker.tick(sim);
         if tick_error.is_none() {
             tick_error = each_tick(sim).err().map(Into::into);
@@ -274,7 +285,15 @@ fn policy_episode(
     if let Some(e) = tick_error {
         return Err(e);
     }
-    Ok((tracker.finish(sim, scenario, seed, opts, None), report))
+    let mut summary = tracker.finish(sim, scenario, seed, opts, None);
+    // The first observation a disturbance at time T can change is the tick at or after T.
+    let disturbance_tick = scenario.first_disturbance_s().map(|t| (t / dt - 1e-9).ceil() as u64);
+    let settled = (strider_sim::SurpriseOutcome::SETTLED_S / dt).round() as u64;
+    summary.surprise = report
+        .surprise
+        .threshold
+        .map(|t| strider_sim::SurpriseOutcome::of(&surprise, t, settled, disturbance_tick));
+    Ok((summary, report))
 }
 
 /// The policy through the real-time controller, on the simulator.
@@ -296,7 +315,9 @@ fn run_policy(
         }
         None => None,
     };
-    let mut control = Loop::new(&spec, policy.policy, SafetyConfig::default());
+    let safety =
+        SafetyConfig { damp_after_surprising_ticks: args.damp_on_surprise, ..SafetyConfig::default() };
+    let mut control = Loop::new(&spec, policy.policy, safety);
     // In real time on a terminal the operator steers: arrows, space, q (`keys.rs`).
     let (stop, throttle) = (Arc::new(Stop::default()), Arc::new(Throttle::default()));
     control.follow(throttle.clone());
@@ -408,6 +429,10 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             cases.extend(sweep::push_suite(&[1.0], &[150.0, 200.0], 8.0, 12.0));
             cases
         }
+        Suite::Surprise => {
+            anyhow::ensure!(args.controller == Controller::Policy, "--suite surprise is the policy's signal");
+            sweep::surprise_suite(args.speed, seeds, 8.0, 12.0)
+        }
     };
     let cases: Vec<Case> = match &args.only {
         Some(text) => cases.into_iter().filter(|c| c.label.contains(text.as_str())).collect(),
@@ -505,14 +530,20 @@ pub fn eval_policy(
 /// The rows as a Markdown table; the rest columns appear when a schedule ends at 0 m/s.
 pub fn rows_text(rows: &[Row]) -> String {
     let stops = rows.iter().any(|r| r.rested.is_some());
+    let surprise = rows.iter().any(|r| r.surprise.is_some());
     let mut out = String::from(
         "| condition | command m/s | no fall | mean speed m/s | worst abs(error) m/s | 1-s RMS m/s | position error m |",
     );
-    out.push_str(if stops {
-        " at rest | rest after s (worst) | steps at rest (most) | drift m (worst) |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
-    } else {
-        "\n|---|---|---|---|---|---|---|\n"
-    });
+    let mut columns = 7;
+    if stops {
+        out.push_str(" at rest | rest after s (worst) | steps at rest (most) | drift m (worst) |");
+        columns += 4;
+    }
+    if surprise {
+        out.push_str(" false alarms (clean ticks) | detected | delay ticks (median, worst) |");
+        columns += 3;
+    }
+    out.push_str(&format!("\n|{}\n", "---|".repeat(columns)));
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
     for r in rows {
         let command = match r.command.as_constant() {
@@ -537,6 +568,20 @@ pub fn rows_text(rows: &[Row]) -> String {
                 r.most_steps_at_rest.map_or("–".to_string(), |n| n.to_string()),
                 opt(r.worst_rest_drift_m, 3),
             ));
+        }
+        if surprise {
+            let cells = match &r.surprise {
+                Some(su) => [
+                    format!("{} ({})", su.false_alarms, su.clean_ticks),
+                    if su.disturbed > 0 { format!("{}/{}", su.detected, su.disturbed) } else { "–".into() },
+                    match (su.median_delay_ticks, su.worst_delay_ticks) {
+                        (Some(m), Some(w)) => format!("{m}, {w}"),
+                        _ => "–".into(),
+                    },
+                ],
+                None => ["–".into(), "–".into(), "–".into()],
+            };
+            out.push_str(&format!(" {} | {} | {} |", cells[0], cells[1], cells[2]));
         }
         out.push('\n');
     }

@@ -105,7 +105,13 @@ mod replay {
                     tick,
                     log_time_ns: tick * 20_000_000,
                     observation: ObservationMsg::new(episode, tick, tick as f64 * 0.02, &obs),
-                    action: Some(ActionMsg { episode, tick, joint_target: [0.5; 6], applied: None }),
+                    action: Some(ActionMsg {
+                        episode,
+                        tick,
+                        joint_target: [0.5; 6],
+                        applied: None,
+                        surprise: None,
+                    }),
                     sim_state: None,
                     timing: Some(Timing {
                         tick_start_ns: tick * 20_000_000,

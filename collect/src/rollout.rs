@@ -99,6 +99,7 @@ fn expert_rollout(
                 tick,
                 joint_target: label.joint_target,
                 applied: applied.map(|a| a.joint_target).filter(|a| *a != label.joint_target),
+                surprise: None,
             }),
             sim_state: Some(sim_state(&state)),
             timing: Some(Timing { tick_start_ns, decide_us, deadline_missed: false }),
@@ -203,6 +204,7 @@ fn policy_rollout(
                     tick: e.tick,
                     joint_target: label.joint_target,
                     applied: applied.filter(|a| *a != label.joint_target),
+                    surprise: e.surprise,
                 }),
                 sim_state: Some(sim_state(&state)),
                 timing: Some(Timing {

@@ -6,9 +6,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use strider_robot::{Action, Observation};
+use strider_robot::Observation;
 
-use crate::pilot::Pilot;
+use crate::pilot::{Decision, Pilot};
 
 enum Request {
     Reset,
@@ -19,7 +19,7 @@ enum Request {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub tick: u64,
-    pub result: Result<Action, String>,
+    pub result: Result<Decision, String>,
     /// Time the pilot spent on it.
     pub latency: Duration,
 }
@@ -106,17 +106,18 @@ impl Drop for InferenceThread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strider_robot::Action;
 
     /// Answers with the command speed as every joint target, slowly on odd ticks.
     struct Slow;
 
     impl Pilot for Slow {
         fn reset(&mut self) {}
-        fn act(&mut self, obs: &Observation) -> Result<Action, String> {
+        fn act(&mut self, obs: &Observation) -> Result<Decision, String> {
             if obs.command_vx as u32 % 2 == 1 {
                 std::thread::sleep(Duration::from_millis(30));
             }
-            Ok(Action { joint_target: [obs.command_vx; 6] })
+            Ok(Action { joint_target: [obs.command_vx; 6] }.into())
         }
     }
 
@@ -134,7 +135,7 @@ mod tests {
         let r = t.reply(2, None).expect("tick 2 answered");
         assert_eq!(r.tick, 2);
         assert_eq!(
-            r.result.unwrap().joint_target,
+            r.result.unwrap().action.joint_target,
             [2.0; 6],
             "tick 1's late action must not stand in for tick 2's"
         );

@@ -27,9 +27,10 @@ mod supervisor;
 
 pub use inference::{InferenceThread, Reply};
 pub use metrics::{LatencyStats, Percentiles};
-pub use pilot::Pilot;
+pub use pilot::{Decision, Pilot};
 pub use recorder::Recorder;
 pub use run::{
-    Controller, ControllerError, Ending, FieldCount, RunConfig, RunReport, Stop, Throttle, TickEvent,
+    Controller, ControllerError, Ending, FieldCount, RunConfig, RunReport, Stop, SurpriseReport, Throttle,
+    TickEvent,
 };
 pub use safety::{Clamped, Envelope, Implausible, Mode, SafetyConfig, Screen};

@@ -3,6 +3,22 @@
 use strider_policy::Policy;
 use strider_robot::{Action, Observation};
 
+/// A pilot's answer for one tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decision {
+    pub action: Action,
+    /// How far this tick's observation lay from the pilot's prediction of it
+    /// ([`strider_policy::surprise`]); `None` for a pilot that predicts nothing, on the first
+    /// tick, or with every sensor field `[M]`.
+    pub surprise: Option<f32>,
+}
+
+impl From<Action> for Decision {
+    fn from(action: Action) -> Decision {
+        Decision { action, surprise: None }
+    }
+}
+
 /// Turns the observation of each tick into an action. It runs on the controller's
 /// inference thread and sees every tick of an episode in order.
 pub trait Pilot: Send + 'static {
@@ -10,7 +26,12 @@ pub trait Pilot: Send + 'static {
     fn reset(&mut self);
     /// The action for this tick. An error is a missed tick for the controller (it holds
     /// the last safe command), never a command.
-    fn act(&mut self, obs: &Observation) -> Result<Action, String>;
+    fn act(&mut self, obs: &Observation) -> Result<Decision, String>;
+    /// The surprise above which a tick is surprising (a model's calibrated threshold);
+    /// `None`: nothing is.
+    fn surprise_threshold(&self) -> Option<f32> {
+        None
+    }
 }
 
 impl Pilot for Policy {
@@ -18,7 +39,13 @@ impl Pilot for Policy {
         Policy::reset(self);
     }
 
-    fn act(&mut self, obs: &Observation) -> Result<Action, String> {
-        self.step(obs).map(|out| out.action).map_err(|e| e.to_string())
+    fn act(&mut self, obs: &Observation) -> Result<Decision, String> {
+        self.step(obs)
+            .map(|out| Decision { action: out.action, surprise: out.surprise })
+            .map_err(|e| e.to_string())
+    }
+
+    fn surprise_threshold(&self) -> Option<f32> {
+        self.manifest().surprise.as_ref().map(|s| s.threshold)
     }
 }

@@ -46,6 +46,7 @@ impl Recorder {
             tick: e.tick,
             joint_target: a.joint_target,
             applied: applied.filter(|t| *t != a.joint_target),
+            surprise: e.surprise,
         });
         self.writer.write_tick(&TickRecord {
             episode: 0,

@@ -92,6 +92,9 @@ pub enum Ending {
     Implausible { tick: u64, field: String },
     /// After a reconnect another robot answered; it was never commanded.
     Refused { tick: u64, why: String },
+    /// The pilot was surprised (above its model's threshold) for `ticks` ticks in a row,
+    /// the limit `SafetyConfig::damp_after_surprising_ticks` set.
+    Surprised { tick: u64, ticks: u32 },
 }
 
 impl Ending {
@@ -114,6 +117,7 @@ impl std::fmt::Display for Ending {
             }
             Ending::Implausible { tick, field } => write!(f, "implausible {field} (tick {tick})"),
             Ending::Refused { tick, why } => write!(f, "refused (tick {tick}: {why})"),
+            Ending::Surprised { tick, ticks } => write!(f, "surprised {ticks} ticks in a row (tick {tick})"),
         }
     }
 }
@@ -166,6 +170,25 @@ pub struct RunReport {
     pub policy_latency: Percentiles,
     /// How late each tick started against its absolute deadline (real time only).
     pub jitter: Percentiles,
+    /// How surprised the pilot was by what it measured.
+    pub surprise: SurpriseReport,
+}
+
+/// The pilot's surprise over a run (docs/CONTROLLER.md, "Surprise").
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SurpriseReport {
+    /// The model's calibrated threshold; `None`: no tick is called surprising.
+    pub threshold: Option<f32>,
+    /// Running ticks with a surprise value.
+    pub ticks: u64,
+    /// Of those, the ticks above the threshold.
+    pub surprising: u64,
+    /// The first surprising tick.
+    pub first_surprising_tick: Option<u64>,
+    /// The longest run of consecutive surprising ticks.
+    pub longest_streak: u32,
+    /// The largest surprise, and its tick.
+    pub max: Option<(f32, u64)>,
 }
 
 impl Default for RunReport {
@@ -191,6 +214,7 @@ impl Default for RunReport {
             overruns: 0,
             policy_latency: Percentiles::default(),
             jitter: Percentiles::default(),
+            surprise: SurpriseReport::default(),
         }
     }
 }
@@ -236,6 +260,24 @@ impl std::fmt::Display for RunReport {
             "policy     p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs per action",
             l.p50_us, l.p99_us, l.max_us
         )?;
+        let su = &self.surprise;
+        if let Some((max, at)) = su.max {
+            match su.threshold {
+                Some(t) => writeln!(
+                    f,
+                    "surprise   {} of {} ticks above the model's threshold {t:.2} (longest {} in a row{}); max {max:.2} at tick {at}",
+                    su.surprising,
+                    su.ticks,
+                    su.longest_streak,
+                    su.first_surprising_tick.map_or(String::new(), |t| format!(", first at tick {t}")),
+                )?,
+                None => writeln!(
+                    f,
+                    "surprise   max {max:.2} at tick {at} over {} ticks; the model has no calibrated threshold",
+                    su.ticks
+                )?,
+            }
+        }
         if self.jitter.count > 0 {
             let j = &self.jitter;
             writeln!(
@@ -261,6 +303,8 @@ pub struct TickEvent<'a> {
     /// What was sent to the plant.
     pub command: &'a Command,
     pub policy_latency: Option<Duration>,
+    /// The pilot's surprise at this tick's observation, if it gave one.
+    pub surprise: Option<f32>,
     /// A running tick that held the last command instead of an action.
     pub missed: bool,
     /// When the tick started, since the run began.
@@ -280,11 +324,19 @@ pub struct Controller {
     safety: SafetyConfig,
     inference: InferenceThread,
     throttle: Option<Arc<Throttle>>,
+    /// The pilot's [`Pilot::surprise_threshold`].
+    surprise_threshold: Option<f32>,
 }
 
 impl Controller {
     pub fn new<P: Pilot>(spec: &RobotSpec, pilot: P, safety: SafetyConfig) -> Controller {
-        Controller { spec: spec.clone(), safety, inference: InferenceThread::spawn(pilot), throttle: None }
+        Controller {
+            spec: spec.clone(),
+            safety,
+            surprise_threshold: pilot.surprise_threshold(),
+            inference: InferenceThread::spawn(pilot),
+            throttle: None,
+        }
     }
 
     /// Takes the speed command from `throttle` once the operator set it, instead of the
@@ -309,6 +361,7 @@ impl Controller {
     ) -> Result<RunReport, ControllerError> {
         let mut sup = Supervisor::new(&self.spec, &self.safety, &first, cfg.ticks, cfg.wind_down)
             .map_err(ControllerError::ImplausibleStart)?;
+        sup.report.surprise.threshold = self.surprise_threshold;
         let period = Duration::from_secs_f64(self.spec.control_dt_s());
         let budget = period.mul_f64(self.safety.inference_budget.clamp(0.0, 1.0));
         let (mut latency, mut jitter) = (LatencyStats::default(), LatencyStats::default());
@@ -334,7 +387,7 @@ impl Controller {
                 overruns += u64::from(late > period);
             }
             let observation = sup.observation(command_vx);
-            let (mut action, mut missed, mut policy_latency) = (None, false, None);
+            let (mut action, mut missed, mut policy_latency, mut surprise) = (None, false, None, None);
             let command = match plan {
                 Plan::End => break,
                 Plan::Send(command) => command,
@@ -348,7 +401,8 @@ impl Controller {
                         Some(reply) => {
                             latency.record(reply.latency);
                             policy_latency = Some(reply.latency);
-                            action = reply.result.as_ref().ok().copied();
+                            action = reply.result.as_ref().ok().map(|d| d.action);
+                            surprise = reply.result.as_ref().ok().and_then(|d| d.surprise);
                             reply.result
                         }
                         None => Err(format!("no action within {} µs", budget.as_micros())),
@@ -370,6 +424,7 @@ impl Controller {
                     action: action.as_ref(),
                     command: &command,
                     policy_latency,
+                    surprise,
                     missed,
                     started,
                 },
@@ -388,6 +443,7 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pilot::Decision;
     use strider_robot::NUM_JOINTS;
     use strider_sim::{Scenario, Sim, SimConfig, StartPush};
 
@@ -399,9 +455,9 @@ mod tests {
 
     impl Pilot for Fixed {
         fn reset(&mut self) {}
-        fn act(&mut self, _: &Observation) -> Result<Action, String> {
+        fn act(&mut self, _: &Observation) -> Result<Decision, String> {
             std::thread::sleep(self.delay);
-            self.answer.clone()
+            self.answer.clone().map(Decision::from)
         }
     }
 
@@ -755,7 +811,7 @@ mod tests {
                         Plan::Send(c) => c,
                         Plan::Ask { obs, .. } => {
                             prop_assert!(obs.sensors.joint_pos.iter().all(|q| q.is_nan() || q.abs() < 4.0));
-                            sup.decide(tick, Ok(Action { joint_target: target }))
+                            sup.decide(tick, Ok(Action { joint_target: target }.into()))
                         }
                     };
                     if let Command::Track(a) = command {

@@ -58,6 +58,9 @@ pub struct SafetyConfig {
     /// Consecutive ticks with a safety-relevant field implausible (pitch, pitch rate, or
     /// two or more joint angles) before the controller damps (default 5).
     pub max_implausible_ticks: u32,
+    /// Damp (and end the run) after this many consecutive ticks above the model's
+    /// surprise threshold; `None` (the default): surprise is reported, never acted on.
+    pub damp_after_surprising_ticks: Option<u32>,
 }
 
 impl Default for SafetyConfig {
@@ -80,6 +83,7 @@ impl Default for SafetyConfig {
             max_joint_speed_rad_s: 50.0,
             max_pitch_rate_rad_s: 30.0,
             max_implausible_ticks: 5,
+            damp_after_surprising_ticks: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use strider_robot::{Action, Command, NUM_JOINTS, OBS_DIM, Observation, PlantError, RobotSpec, Sensors};
 
+use crate::pilot::Decision;
 use crate::run::{Ending, FieldCount, RunReport};
 use crate::safety::{Envelope, Implausible, Mode, SafetyConfig, Screen};
 
@@ -61,6 +62,7 @@ pub(crate) struct Supervisor {
     good_ticks: u64,
     implausible_in_a_row: u32,
     misses_in_a_row: u32,
+    surprising_in_a_row: u32,
     damping_since: u64,
     rest_ticks: u64,
     pilot_reset: bool,
@@ -111,6 +113,7 @@ impl Supervisor {
             good_ticks: 0,
             implausible_in_a_row: 0,
             misses_in_a_row: 0,
+            surprising_in_a_row: 0,
             damping_since: 0,
             rest_ticks: 0,
             pilot_reset: true,
@@ -282,9 +285,16 @@ impl Supervisor {
     }
 
     /// The pilot's answer for a tick that asked: through the envelope, or a miss.
-    pub(crate) fn decide(&mut self, tick: u64, answer: Result<Action, String>) -> Command {
+    pub(crate) fn decide(&mut self, tick: u64, answer: Result<Decision, String>) -> Command {
         self.report.running_ticks += 1;
+        if let Ok(Decision { surprise: Some(s), .. }) = answer
+            && self.note_surprise(tick, s)
+        {
+            self.damp(tick, Ending::Surprised { tick, ticks: self.surprising_in_a_row });
+            return Command::Damp;
+        }
         let usable = answer
+            .map(|d| d.action)
             .and_then(|a| self.envelope.apply(&a, &self.last).ok_or_else(|| "non-finite action".into()));
         match usable {
             Ok((a, clamped)) => {
@@ -305,6 +315,25 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Counts one tick's surprise; true when the run must damp for it (the option
+    /// `damp_after_surprising_ticks`, off by default).
+    fn note_surprise(&mut self, tick: u64, s: f32) -> bool {
+        let r = &mut self.report.surprise;
+        r.ticks += 1;
+        if r.max.is_none_or(|(m, _)| s > m) {
+            r.max = Some((s, tick));
+        }
+        if r.threshold.is_some_and(|t| s > t) {
+            r.surprising += 1;
+            r.first_surprising_tick.get_or_insert(tick);
+            self.surprising_in_a_row += 1;
+            r.longest_streak = r.longest_streak.max(self.surprising_in_a_row);
+        } else {
+            self.surprising_in_a_row = 0;
+        }
+        self.safety.damp_after_surprising_ticks.is_some_and(|n| self.surprising_in_a_row >= n)
     }
 
     fn recover(&mut self, tick: u64, command_vx: f32) -> Plan {

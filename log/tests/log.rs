@@ -44,6 +44,7 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
             tick,
             joint_target: std::array::from_fn(|i| x * 2.0 + i as f32),
             applied: (tick.is_multiple_of(5)).then(|| std::array::from_fn(|i| x * 2.0 + i as f32 + 0.1)),
+            surprise: (tick.is_multiple_of(3)).then_some(x.abs() + 0.5),
         }),
         sim_state: Some(SimState {
             torso_x: f64::from(x),
@@ -374,7 +375,13 @@ fn record_of(tick: u64, f32s: &[f32], f64s: &[f64]) -> TickRecord {
         tick,
         log_time_ns: 1_700_000_000_000_000_000 + tick,
         observation: ObservationMsg::new(0, tick, f64s[0], &obs),
-        action: Some(ActionMsg { episode: 0, tick, joint_target: arr(15), applied: Some(arr(21)) }),
+        action: Some(ActionMsg {
+            episode: 0,
+            tick,
+            joint_target: arr(15),
+            applied: Some(arr(21)),
+            surprise: None,
+        }),
         sim_state: Some(SimState {
             torso_x: f64s[1],
             torso_y: f64s[2],

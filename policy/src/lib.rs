@@ -10,7 +10,7 @@
 //! `runtime.rs`; [`onnx_pb`] re-exports the ONNX protobuf schema for the exporter).
 //!
 //! It does not train or export models (`strider-train` does), pace the control loop or
-//! apply safety limits (the real-time controller, still to come), or define observations and actions
+//! apply safety limits (`strider-controller`), or define observations and actions
 //! (`strider-robot`).
 
 mod error;
@@ -18,6 +18,7 @@ mod graph_io;
 mod manifest;
 mod runtime;
 mod stream;
+mod surprise;
 mod tokens;
 
 pub use error::PolicyError;
@@ -28,8 +29,9 @@ pub use manifest::{
     ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection, RobotSection,
     TimingSection, sha256_hex,
 };
-pub use runtime::{GraphSummary, OpTime, Policy, StepOutput, inspect_graph};
+pub use runtime::{GraphSummary, OpTime, Policy, PolicyBatch, StepOutput, inspect_graph};
 pub use stream::{Token, TokenStream};
+pub use surprise::{SURPRISE_QUANTILE, SurpriseSection, quantile, surprise};
 pub use tokens::{DEFAULT_CLAMP, Normaliser, Tokenizer};
 
 /// The ONNX protobuf schema (the `onnx.proto` messages as prost types), for writing model

@@ -10,6 +10,7 @@ use strider_robot::{ACTION_DIM, Field, OBS_DIM, RobotSpec};
 
 use crate::error::PolicyError;
 use crate::graph_io::{GraphIo, TensorSpec};
+use crate::surprise::SurpriseSection;
 use crate::tokens::{Normaliser, Tokenizer};
 
 /// The manifest format this build writes and reads.
@@ -30,6 +31,10 @@ pub struct Manifest {
     /// Every action field in token order, with its normalisation.
     pub action: Vec<FieldNorm>,
     pub onnx: OnnxSection,
+    /// The surprise threshold calibrated on clean data; absent in a model never calibrated
+    /// (then nothing is called surprising; `strider replay --calibrate-surprise` adds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surprise: Option<SurpriseSection>,
 }
 
 /// Which robot the model was trained for.
@@ -162,6 +167,19 @@ impl Manifest {
         check_fields("observation", &self.observation, &spec.observation_layout(), file)?;
         check_fields("action", &self.action, &spec.action_layout(), file)?;
         self.check_context(file)?;
+        if let Some(s) = &self.surprise {
+            let invalid = |field: &str, message: &str| PolicyError::Invalid {
+                file: file.to_string(),
+                field: field.to_string(),
+                message: message.to_string(),
+            };
+            if !(s.threshold.is_finite() && s.threshold > 0.0) {
+                return Err(invalid("surprise.threshold", "must be a positive number"));
+            }
+            if !(s.quantile > 0.0 && s.quantile <= 1.0) {
+                return Err(invalid("surprise.quantile", "must be in (0, 1]"));
+            }
+        }
         let m = &self.model;
         let io = GraphIo::streaming(self.context.ticks, m.layers, m.heads, m.width / m.heads);
         check_tensors("onnx.inputs", &io.inputs, &self.onnx.inputs, file)?;
@@ -214,6 +232,12 @@ impl Manifest {
             clamp: fields.iter().map(|f| f.clamp.unwrap_or(crate::DEFAULT_CLAMP)).collect(),
         };
         Tokenizer { obs: norm(&self.observation), act: norm(&self.action) }
+    }
+
+    /// Which observation fields the robot measures (the surprise compares those), as
+    /// opposed to the operator's command (`command*`).
+    pub fn sensor_fields(&self) -> [bool; OBS_DIM] {
+        std::array::from_fn(|i| self.observation.get(i).is_some_and(|f| !f.name.starts_with("command")))
     }
 
     /// Field list of a modality from the robot layout and a fitted normaliser.

@@ -14,6 +14,7 @@ use crate::error::PolicyError;
 use crate::graph_io::{BATCH_DIM, FIRST_CACHE_INPUT, FIRST_CACHE_OUTPUT, GraphIo, TensorSpec, output};
 use crate::manifest::{Manifest, check_graph_io};
 use crate::stream::{Token, TokenStream};
+use crate::surprise::surprise;
 use crate::tokens::Tokenizer;
 
 /// What one control tick produced.
@@ -26,6 +27,9 @@ pub struct StepOutput {
     /// measured observation is the anomaly signal. (The prediction of `O_{k+1}` needs
     /// `A_k` as input, so it comes out of the next tick's pass, causally, at no cost.)
     pub predicted_obs: Option<Observation>,
+    /// How far the measured `O_k` lies from that prediction ([`crate::surprise()`]);
+    /// `None` on the first tick or when no sensor field was measured.
+    pub surprise: Option<f32>,
 }
 
 /// What a model file contains, for `strider policy inspect`.
@@ -55,6 +59,8 @@ pub struct Policy {
     caches: TVec<TValue>,
     /// `A_{k−1}` as a normalised token, `None` before the first action of a stream.
     last_action: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
+    /// The observation fields the surprise compares.
+    sensor: [bool; OBS_DIM],
 }
 
 impl std::fmt::Debug for Policy {
@@ -80,15 +86,8 @@ impl Policy {
     /// with the file's hash or with the graph's declared interface; then optimises the
     /// graph for batch 1 and warms it up.
     pub fn load(manifest_path: &Path, spec: &RobotSpec) -> Result<Policy, PolicyError> {
-        let file = manifest_path.display().to_string();
-        let manifest = Manifest::load(manifest_path)?;
-        manifest.check(spec, &file)?;
-        let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx.file);
-        let bytes = std::fs::read(&onnx_path).map_err(|e| PolicyError::Read {
-            file: onnx_path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Policy::from_parts(manifest, &file, &bytes, &onnx_path.display().to_string())
+        let (manifest, bytes, onnx_file) = read_model(manifest_path, spec)?;
+        Policy::from_parts(manifest, &manifest_path.display().to_string(), &bytes, &onnx_file)
     }
 
     /// As [`Policy::load`], from a manifest's text and the ONNX file's bytes (a model
@@ -113,20 +112,13 @@ impl Policy {
         onnx_file: &str,
     ) -> Result<Policy, PolicyError> {
         let onnx_file = onnx_file.to_string();
-        manifest.check_hash(bytes, file)?;
-        let proto = pb::ModelProto::decode(bytes).map_err(|e| PolicyError::Parse {
-            file: onnx_file.clone(),
-            message: format!("not an ONNX model: {e}"),
-        })?;
-        check_opset(&proto, &manifest, file)?;
-        check_graph_io(&manifest, &declared_io(&proto), file)?;
-        let (plan, summary) = optimise(&proto, &manifest.onnx.inputs).map_err(engine(&onnx_file))?;
-        let state = plan.spawn().map_err(engine(&onnx_file))?;
+        let (state, summary) = checked_plan(&manifest, file, bytes, &onnx_file, 1)?;
         let mut policy = Policy {
             tokenizer: manifest.tokenizer(),
             stream: TokenStream::new(manifest.context.ticks),
             caches: tvec![],
             last_action: None,
+            sensor: manifest.sensor_fields(),
             manifest,
             state,
             file: onnx_file,
@@ -154,10 +146,7 @@ impl Policy {
     pub fn reset(&mut self) {
         self.stream.clear();
         self.last_action = None;
-        self.caches = self.manifest.onnx.inputs[FIRST_CACHE_INPUT..]
-            .iter()
-            .map(|spec| Tensor::zero::<f32>(&spec.concrete_shape(1)).expect("f32 zeros").into_tvalue())
-            .collect();
+        self.caches = zero_caches(&self.manifest, 1);
     }
 
     // The first runs of a plan page in weights and size scratch buffers. Outputs are not
@@ -184,15 +173,15 @@ impl Policy {
         // Until this action is known to be finite, the stream records it as `[M]`.
         self.last_action = Some(([0.0; ACTION_DIM], [1.0; ACTION_DIM]));
         finite(output::ACTION, &a)?;
-        let predicted_obs = match prev {
+        let (predicted_obs, surprise) = match prev {
             Some(_) => {
                 finite(output::NEXT_OBS, &o)?;
-                Some(self.tokenizer.detokenize_observation(&o))
+                (Some(self.tokenizer.detokenize_observation(&o)), surprise(&o, &z, &m, &self.sensor))
             }
-            None => None,
+            None => (None, None),
         };
         self.last_action = Some((a, [0.0; ACTION_DIM]));
-        Ok(StepOutput { action: self.tokenizer.detokenize_action(&a), predicted_obs })
+        Ok(StepOutput { action: self.tokenizer.detokenize_action(&a), predicted_obs, surprise })
     }
 
     /// Advances the stream by one tick with explicit normalised tokens: `prev_action` is
@@ -294,6 +283,201 @@ pub struct OpTime {
     pub us_per_step: f64,
 }
 
+/// Empty caches for `batch` rows, one per cache input of the graph.
+fn zero_caches(manifest: &Manifest, batch: usize) -> TVec<TValue> {
+    manifest.onnx.inputs[FIRST_CACHE_INPUT..]
+        .iter()
+        .map(|spec| Tensor::zero::<f32>(&spec.concrete_shape(batch)).expect("f32 zeros").into_tvalue())
+        .collect()
+}
+
+/// Reads the manifest at `manifest_path`, checks it against `spec`, and reads the ONNX file
+/// it names: (manifest, file bytes, file name).
+fn read_model(manifest_path: &Path, spec: &RobotSpec) -> Result<(Manifest, Vec<u8>, String), PolicyError> {
+    let manifest = Manifest::load(manifest_path)?;
+    manifest.check(spec, &manifest_path.display().to_string())?;
+    let onnx_path = manifest_path.parent().unwrap_or(Path::new(".")).join(&manifest.onnx.file);
+    let onnx_file = onnx_path.display().to_string();
+    let bytes = std::fs::read(&onnx_path)
+        .map_err(|e| PolicyError::Read { file: onnx_file.clone(), message: e.to_string() })?;
+    Ok((manifest, bytes, onnx_file))
+}
+
+/// Checks the file against its manifest (hash, opset, declared interface) and builds the
+/// optimised plan for `batch` rows.
+fn checked_plan(
+    manifest: &Manifest,
+    file: &str,
+    bytes: &[u8],
+    onnx_file: &str,
+    batch: usize,
+) -> Result<(TypedSimpleState, GraphSummary), PolicyError> {
+    manifest.check_hash(bytes, file)?;
+    let proto = pb::ModelProto::decode(bytes).map_err(|e| PolicyError::Parse {
+        file: onnx_file.to_string(),
+        message: format!("not an ONNX model: {e}"),
+    })?;
+    check_opset(&proto, manifest, file)?;
+    check_graph_io(manifest, &declared_io(&proto), file)?;
+    let (plan, summary) = optimise(&proto, &manifest.onnx.inputs, batch).map_err(engine(onnx_file))?;
+    let state = plan.spawn().map_err(engine(onnx_file))?;
+    Ok((state, summary))
+}
+
+/// Many independent token streams through one graph call — offline evaluation's fast path.
+/// Row `i` of every input and output is lane `i`: the same model as [`Policy`] with the
+/// same checks, optimised for `lanes` rows, so each call reads the weights once for all of
+/// them (tract gains nothing from the second token of one stream; see docs/BENCHMARKS.md).
+/// Each lane is a stream of its own with its own history; [`Policy`] is the reference it is
+/// tested against.
+pub struct PolicyBatch {
+    manifest: Manifest,
+    state: TypedSimpleState,
+    file: String,
+    streams: Vec<TokenStream>,
+    /// Lanes given a tick since the last [`PolicyBatch::run`].
+    pushed: Vec<bool>,
+    caches: TVec<TValue>,
+    actions: Vec<[f32; ACTION_DIM]>,
+    predictions: Vec<[f32; OBS_DIM]>,
+}
+
+impl std::fmt::Debug for PolicyBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyBatch").field("file", &self.file).field("lanes", &self.streams.len()).finish()
+    }
+}
+
+impl PolicyBatch {
+    /// As [`Policy::load`], for `lanes` streams at once.
+    pub fn load(manifest_path: &Path, spec: &RobotSpec, lanes: usize) -> Result<PolicyBatch, PolicyError> {
+        let (manifest, bytes, onnx_file) = read_model(manifest_path, spec)?;
+        PolicyBatch::from_parts(manifest, &manifest_path.display().to_string(), &bytes, &onnx_file, lanes)
+    }
+
+    /// As [`Policy::from_bytes`], for `lanes` streams at once.
+    pub fn from_bytes(
+        manifest_text: &str,
+        manifest_name: &str,
+        onnx: &[u8],
+        onnx_name: &str,
+        spec: &RobotSpec,
+        lanes: usize,
+    ) -> Result<PolicyBatch, PolicyError> {
+        let manifest = Manifest::from_toml_str(manifest_text, manifest_name)?;
+        manifest.check(spec, manifest_name)?;
+        PolicyBatch::from_parts(manifest, manifest_name, onnx, onnx_name, lanes)
+    }
+
+    fn from_parts(
+        manifest: Manifest,
+        file: &str,
+        bytes: &[u8],
+        onnx_file: &str,
+        lanes: usize,
+    ) -> Result<PolicyBatch, PolicyError> {
+        assert!(lanes > 0, "a batch has at least one lane");
+        let (state, _) = checked_plan(&manifest, file, bytes, onnx_file, lanes)?;
+        let caches = zero_caches(&manifest, lanes);
+        let file = onnx_file.to_string();
+        Ok(PolicyBatch {
+            streams: vec![TokenStream::new(manifest.context.ticks); lanes],
+            pushed: vec![false; lanes],
+            actions: vec![[0.0; ACTION_DIM]; lanes],
+            predictions: vec![[0.0; OBS_DIM]; lanes],
+            manifest,
+            state,
+            file,
+            caches,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn lanes(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Forgets lane `lane`'s history (its next tick starts a stream).
+    pub fn reset_lane(&mut self, lane: usize) {
+        self.streams[lane].clear();
+        for cache in &mut self.caches {
+            let mut t = std::mem::replace(cache, Tensor::zero::<f32>(&[0]).expect("empty").into_tvalue())
+                .into_tensor();
+            let per_lane = t.len() / self.streams.len();
+            if let Ok(mut view) = t.try_as_plain_ram_mut()
+                && let Ok(all) = view.as_slice_mut::<f32>()
+            {
+                all[lane * per_lane..(lane + 1) * per_lane].fill(0.0);
+            }
+            *cache = t.into_tvalue();
+        }
+    }
+
+    /// Gives lane `lane` its next tick, as [`Policy::advance`]: `prev_action` is `A_{k−1}`
+    /// (`None` on a stream's first tick), `obs` is `O_k`.
+    pub fn push(&mut self, lane: usize, prev_action: Option<Token<ACTION_DIM>>, obs: Token<OBS_DIM>) {
+        self.streams[lane].push(prev_action, obs);
+        self.pushed[lane] = true;
+    }
+
+    /// Runs every lane one tick. A lane not pushed since the last run is idle: it is reset
+    /// and runs an all-`[M]` token, and its outputs mean nothing.
+    pub fn run(&mut self) -> Result<(), PolicyError> {
+        for lane in 0..self.lanes() {
+            if !self.pushed[lane] {
+                self.reset_lane(lane);
+                self.streams[lane].push(None, (&[0.0; OBS_DIM], &[1.0; OBS_DIM]));
+            }
+        }
+        self.pushed.fill(false);
+        let inputs = self.inputs().map_err(engine(&self.file))?;
+        let mut out = self.state.run(inputs).map_err(|e| {
+            // The caches went into the failed run: every lane starts afresh.
+            self.caches = zero_caches(&self.manifest, self.streams.len());
+            self.streams.iter_mut().for_each(TokenStream::clear);
+            engine(&self.file)(e)
+        })?;
+        let heads = (|| -> TractResult<()> {
+            let a = out[0].try_as_plain_ram()?;
+            let o = out[1].try_as_plain_ram()?;
+            let (a, o) = (a.as_slice::<f32>()?, o.as_slice::<f32>()?);
+            for (lane, (act, pred)) in self.actions.iter_mut().zip(&mut self.predictions).enumerate() {
+                act.copy_from_slice(&a[lane * ACTION_DIM..(lane + 1) * ACTION_DIM]);
+                pred.copy_from_slice(&o[lane * OBS_DIM..(lane + 1) * OBS_DIM]);
+            }
+            Ok(())
+        })();
+        self.caches = out.drain(FIRST_CACHE_OUTPUT..).collect();
+        heads.map_err(engine(&self.file))
+    }
+
+    /// Lane `lane`'s outputs of the last run, as [`Policy::advance`] returns them: the
+    /// normalised action read at `O_k` and prediction of `O_k` read at `A_{k−1}`, unchecked.
+    pub fn output(&self, lane: usize) -> (&[f32; ACTION_DIM], &[f32; OBS_DIM]) {
+        (&self.actions[lane], &self.predictions[lane])
+    }
+
+    fn inputs(&mut self) -> TractResult<TVec<TValue>> {
+        let b = self.streams.len();
+        let gather = |f: &dyn Fn(&TokenStream) -> &[f32]| -> Vec<f32> {
+            self.streams.iter().flat_map(|s| f(s).iter().copied()).collect()
+        };
+        let keys = self.streams[0].key_valid.len();
+        let mut v = tvec!(
+            Tensor::from_shape(&[b, 1, OBS_DIM], &gather(&|s| &s.obs))?.into_tvalue(),
+            Tensor::from_shape(&[b, 1, OBS_DIM], &gather(&|s| &s.obs_missing))?.into_tvalue(),
+            Tensor::from_shape(&[b, 1, ACTION_DIM], &gather(&|s| &s.act))?.into_tvalue(),
+            Tensor::from_shape(&[b, 1, ACTION_DIM], &gather(&|s| &s.act_missing))?.into_tvalue(),
+            Tensor::from_shape(&[b, keys], &gather(&|s| &s.key_valid))?.into_tvalue(),
+        );
+        v.extend(std::mem::take(&mut self.caches));
+        Ok(v)
+    }
+}
+
 fn finite(name: &'static str, v: &[f32]) -> Result<(), PolicyError> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(PolicyError::NonFinite { output: name, index, value: v[index] }),
@@ -350,11 +534,15 @@ fn dim_text(d: &pb::tensor_shape_proto::Dimension) -> String {
     }
 }
 
-fn optimise(proto: &pb::ModelProto, inputs: &[TensorSpec]) -> TractResult<(Plan, GraphSummary)> {
+fn optimise(
+    proto: &pb::ModelProto,
+    inputs: &[TensorSpec],
+    batch: usize,
+) -> TractResult<(Plan, GraphSummary)> {
     let mut model = tract_onnx::onnx().model_for_proto_model(proto)?;
     for (i, spec) in inputs.iter().enumerate() {
         debug_assert!(spec.shape.first().map(String::as_str) == Some(BATCH_DIM));
-        model.set_input_fact(i, f32::fact(spec.concrete_shape(1)).into())?;
+        model.set_input_fact(i, f32::fact(spec.concrete_shape(batch)).into())?;
     }
     // tract lowers each ONNX `Attention` to its flash kernel by default, which measured
     // 1.5× slower per step here than its matmul + softmax decomposition (2 queries on
@@ -399,6 +587,6 @@ pub fn inspect_graph(onnx_path: &Path) -> Result<GraphSummary, PolicyError> {
     let proto = pb::ModelProto::decode(bytes.as_slice())
         .map_err(|e| PolicyError::Parse { file: file.clone(), message: format!("not an ONNX model: {e}") })?;
     let io = declared_io(&proto);
-    let (_, summary) = optimise(&proto, &io.inputs).map_err(engine(&file))?;
+    let (_, summary) = optimise(&proto, &io.inputs, 1).map_err(engine(&file))?;
     Ok(summary)
 }

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use strider_log::Log;
-use strider_policy::{Policy, PolicyError};
+use strider_policy::{PolicyBatch, PolicyError, SURPRISE_QUANTILE, quantile, surprise};
 use strider_robot::{ACTION_DIM, Action, ContractId, OBS_DIM};
 
 /// Why a log could not be evaluated.
@@ -72,6 +72,38 @@ pub struct EpisodeScore {
     pub action_mae_normalised: f64,
     /// Mean over sensor fields and ticks of |prediction error| over the field's std.
     pub observation_mae_normalised: f64,
+    /// Ticks whose surprise was above the model's threshold.
+    pub surprising_ticks: u64,
+}
+
+/// A tick the model found surprising.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurprisingTick {
+    pub file: String,
+    pub episode: u32,
+    pub tick: u64,
+    /// Plant time of the tick, s.
+    pub time_s: f64,
+    pub surprise: f32,
+}
+
+/// The per-tick surprise ([`strider_policy::surprise()`]) over the recording.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurpriseSummary {
+    /// The model's calibrated threshold, if it has one.
+    pub threshold: Option<f32>,
+    /// Ticks with a surprise value (every tick but an episode's first, unless all its
+    /// sensor fields were `[M]`).
+    pub ticks: u64,
+    pub p50: f32,
+    pub p99: f32,
+    /// The `SURPRISE_QUANTILE` (0.999): what `--calibrate-surprise` makes the threshold.
+    pub p999: f32,
+    pub max: f32,
+    /// Ticks above the threshold.
+    pub surprising: u64,
+    /// The most surprising ticks, most first.
+    pub most: Vec<SurprisingTick>,
 }
 
 /// What [`evaluate`] found.
@@ -94,6 +126,7 @@ pub struct Evaluation {
     pub per_episode: Vec<EpisodeScore>,
     /// The ticks with the largest normalised action error, worst first.
     pub worst: Vec<Worst>,
+    pub surprise: SurpriseSummary,
     /// Wall time of the evaluation, s.
     pub seconds: f64,
 }
@@ -145,13 +178,30 @@ impl Errors {
     }
 }
 
+/// Where one lane of the batch is: which episode, which tick, what it has summed so far.
+struct Lane {
+    log: usize,
+    episode: usize,
+    tick: usize,
+    /// `A_{k−1}` for the lane's next tick, normalised; `None` at an episode's start.
+    prev: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
+    /// This tick's observation token and mask, as the model saw them.
+    obs: ([f32; OBS_DIM], [f32; OBS_DIM]),
+    surprising: u64,
+    action_sum: f64,
+    action_n: u64,
+    obs_sum: f64,
+    obs_n: u64,
+}
+
 /// Evaluates `policy` on every episode of `logs`, teacher-forced: each tick the model gets
 /// the recorded previous action — what was applied where the log has it, else the decided
 /// one, `[M]` where there was none — and the recorded observation (non-finite fields are
-/// `[M]`). `progress` is called with the ticks done so far. Refuses a log of another robot
-/// contract or field layout than the model's.
+/// `[M]`). Episodes run side by side, one per lane of the batch, each with its own history
+/// (a lane takes the next episode when its own ends). `progress` is called with the ticks
+/// done so far. Refuses a log of another robot contract or field layout than the model's.
 pub fn evaluate(
-    policy: &mut Policy,
+    policy: &mut PolicyBatch,
     model_file: &str,
     logs: &[Log],
     mut progress: impl FnMut(u64),
@@ -164,93 +214,134 @@ pub fn evaluate(
     let tokenizer = manifest.tokenizer();
     let obs_std = &tokenizer.obs.std;
     let act_std = &tokenizer.act.std;
-    let sensor_fields: Vec<usize> =
-        (0..OBS_DIM).filter(|&i| !manifest.observation[i].name.starts_with("command")).collect();
+    let sensor = manifest.sensor_fields();
+    let threshold = manifest.surprise.as_ref().map(|s| s.threshold);
+    let mut surprises: Vec<f32> = Vec::new();
+    let mut most: Vec<SurprisingTick> = Vec::with_capacity(WORST + 1);
     let mut act_err: Vec<Errors> = vec![Errors::default(); ACTION_DIM];
     let mut obs_err: Vec<Errors> = vec![Errors::default(); OBS_DIM];
     let mut worst: Vec<Worst> = Vec::with_capacity(WORST + 1);
-    let mut per_episode = Vec::new();
-    let (mut ticks, mut episodes) = (0u64, 0u64);
+    // (log, episode index in it, score), sorted into log order at the end.
+    let mut per_episode: Vec<(usize, usize, EpisodeScore)> = Vec::new();
+    let mut queue = logs.iter().enumerate().flat_map(|(l, log)| (0..log.episodes.len()).map(move |e| (l, e)));
+    let episodes = logs.iter().map(|l| l.episodes.len() as u64).sum();
+    let mut lanes: Vec<Option<Lane>> = (0..policy.lanes()).map(|_| None).collect();
+    let (mut ticks, mut drained) = (0u64, false);
     let mut pred = [0f32; OBS_DIM];
-    for log in logs {
-        for ep in &log.episodes {
-            policy.reset();
-            episodes += 1;
-            let (mut ep_act, mut ep_act_n, mut ep_obs, mut ep_obs_n) = (0.0, 0u64, 0.0, 0u64);
-            let mut prev: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])> = None;
-            for t in &ep.ticks {
-                let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
-                tokenizer.observation(&t.observation, &mut z, &mut m);
-                let (a, o) =
-                    policy.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m)).map_err(|source| {
-                        EvalError::Policy {
+    loop {
+        // Give every lane its next tick; a lane whose episode ended takes the next one.
+        for (i, slot) in lanes.iter_mut().enumerate() {
+            let ended = |l: &Lane| l.tick == logs[l.log].episodes[l.episode].ticks.len();
+            while slot.as_ref().is_some_and(ended) || (slot.is_none() && !drained) {
+                if let Some(lane) = slot.take() {
+                    per_episode.push(finish_episode(&lane, logs));
+                }
+                *slot = queue.next().map(|(log, episode)| Lane {
+                    log,
+                    episode,
+                    tick: 0,
+                    prev: None,
+                    obs: ([0.0; OBS_DIM], [1.0; OBS_DIM]),
+                    surprising: 0,
+                    action_sum: 0.0,
+                    action_n: 0,
+                    obs_sum: 0.0,
+                    obs_n: 0,
+                });
+                drained |= slot.is_none();
+                policy.reset_lane(i);
+            }
+            if let Some(lane) = slot {
+                let t = &logs[lane.log].episodes[lane.episode].ticks[lane.tick];
+                let (z, m) = &mut lane.obs;
+                tokenizer.observation(&t.observation, z, m);
+                policy.push(i, lane.prev.as_ref().map(|(z, m)| (z, m)), (z, m));
+            }
+        }
+        let Some(first) = lanes.iter().flatten().next() else { break };
+        policy.run().map_err(|source| {
+            let (log, ep) = (&logs[first.log], &logs[first.log].episodes[first.episode]);
+            EvalError::Policy {
+                file: log.file.clone(),
+                episode: ep.start.episode,
+                tick: ep.ticks[first.tick].tick,
+                source: Box::new(source),
+            }
+        })?;
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            let Some(lane) = lane else { continue };
+            let (log, ep) = (&logs[lane.log], &logs[lane.log].episodes[lane.episode]);
+            let t = &ep.ticks[lane.tick];
+            let (a, o) = policy.output(i);
+            let recorded_obs = t.observation.to_array();
+            if lane.prev.is_some() {
+                if let Some(s) = surprise(o, &lane.obs.0, &lane.obs.1, &sensor) {
+                    surprises.push(s);
+                    lane.surprising += u64::from(threshold.is_some_and(|t| s > t));
+                    note_most(
+                        &mut most,
+                        || SurprisingTick {
                             file: log.file.clone(),
                             episode: ep.start.episode,
                             tick: t.tick,
-                            source: Box::new(source),
-                        }
-                    })?;
-                let recorded_obs = t.observation.to_array();
-                if prev.is_some() {
-                    tokenizer.obs.denormalise(&o, &mut pred);
-                    for i in 0..OBS_DIM {
-                        if let Some(e) = obs_err[i].add(pred[i], recorded_obs[i])
-                            && sensor_fields.contains(&i)
-                        {
-                            ep_obs += e / f64::from(obs_std[i]);
-                            ep_obs_n += 1;
-                        }
+                            time_s: t.plant_time_s,
+                            surprise: s,
+                        },
+                        s,
+                    );
+                }
+                tokenizer.obs.denormalise(o, &mut pred);
+                for f in 0..OBS_DIM {
+                    if let Some(e) = obs_err[f].add(pred[f], recorded_obs[f])
+                        && sensor[f]
+                    {
+                        lane.obs_sum += e / f64::from(obs_std[f]);
+                        lane.obs_n += 1;
                     }
-                }
-                let model = tokenizer.detokenize_action(&a).joint_target;
-                match &t.action {
-                    Some(rec) => {
-                        for j in 0..ACTION_DIM {
-                            let Some(e) = act_err[j].add(model[j], rec.joint_target[j]) else { continue };
-                            let n = e / f64::from(act_std[j]);
-                            ep_act += n;
-                            ep_act_n += 1;
-                            note_worst(
-                                &mut worst,
-                                || Worst {
-                                    file: log.file.clone(),
-                                    episode: ep.start.episode,
-                                    tick: t.tick,
-                                    time_s: t.plant_time_s,
-                                    field: manifest.action[j].name.clone(),
-                                    model: model[j],
-                                    recorded: rec.joint_target[j],
-                                    error_normalised: n,
-                                },
-                                n,
-                            );
-                        }
-                    }
-                    None => act_err.iter_mut().for_each(|e| e.masked += 1),
-                }
-                // The next tick's A_{k−1}: what the robot really got, or `[M]` if none.
-                let (mut z, mut m) = ([0.0; ACTION_DIM], [1.0; ACTION_DIM]);
-                if let Some(rec) = &t.action {
-                    let applied = Action { joint_target: rec.applied.unwrap_or(rec.joint_target) };
-                    tokenizer.action(&applied, &mut z, &mut m);
-                }
-                prev = Some((z, m));
-                ticks += 1;
-                if ticks.is_multiple_of(1024) {
-                    progress(ticks);
                 }
             }
-            let mean = |s: f64, n: u64| if n == 0 { 0.0 } else { s / n as f64 };
-            per_episode.push(EpisodeScore {
-                file: log.file.clone(),
-                episode: ep.start.episode,
-                ticks: ep.ticks.len() as u64,
-                action_mae_normalised: mean(ep_act, ep_act_n),
-                observation_mae_normalised: mean(ep_obs, ep_obs_n),
-            });
+            let model = tokenizer.detokenize_action(a).joint_target;
+            match &t.action {
+                Some(rec) => {
+                    for j in 0..ACTION_DIM {
+                        let Some(e) = act_err[j].add(model[j], rec.joint_target[j]) else { continue };
+                        let n = e / f64::from(act_std[j]);
+                        lane.action_sum += n;
+                        lane.action_n += 1;
+                        note_worst(
+                            &mut worst,
+                            || Worst {
+                                file: log.file.clone(),
+                                episode: ep.start.episode,
+                                tick: t.tick,
+                                time_s: t.plant_time_s,
+                                field: manifest.action[j].name.clone(),
+                                model: model[j],
+                                recorded: rec.joint_target[j],
+                                error_normalised: n,
+                            },
+                            n,
+                        );
+                    }
+                }
+                None => act_err.iter_mut().for_each(|e| e.masked += 1),
+            }
+            // The next tick's A_{k−1}: what the robot really got, or `[M]` if none.
+            let (mut z, mut m) = ([0.0; ACTION_DIM], [1.0; ACTION_DIM]);
+            if let Some(rec) = &t.action {
+                let applied = Action { joint_target: rec.applied.unwrap_or(rec.joint_target) };
+                tokenizer.action(&applied, &mut z, &mut m);
+            }
+            lane.prev = Some((z, m));
+            lane.tick += 1;
+            ticks += 1;
+            if ticks.is_multiple_of(1024) {
+                progress(ticks);
+            }
         }
     }
     progress(ticks);
+    per_episode.sort_by_key(|&(log, episode, _)| (log, episode));
     let action: Vec<FieldError> = act_err
         .into_iter()
         .enumerate()
@@ -273,14 +364,39 @@ pub fn evaluate(
         ticks,
         action_mae_normalised: mean_of(&action.iter().collect::<Vec<_>>()),
         observation_mae_normalised: mean_of(
-            &sensor_fields.iter().map(|&i| &observation[i]).collect::<Vec<_>>(),
+            &observation.iter().zip(&sensor).filter(|(_, s)| **s).map(|(f, _)| f).collect::<Vec<_>>(),
         ),
         action,
         observation,
-        per_episode,
+        per_episode: per_episode.into_iter().map(|(_, _, score)| score).collect(),
         worst,
+        surprise: SurpriseSummary {
+            threshold,
+            ticks: surprises.len() as u64,
+            surprising: threshold.map_or(0, |t| surprises.iter().filter(|&&s| s > t).count() as u64),
+            p50: quantile(&mut surprises, 0.5).unwrap_or(0.0),
+            p99: quantile(&mut surprises, 0.99).unwrap_or(0.0),
+            p999: quantile(&mut surprises, SURPRISE_QUANTILE).unwrap_or(0.0),
+            max: quantile(&mut surprises, 1.0).unwrap_or(0.0),
+            most,
+        },
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The score of the episode `lane` has just finished, keyed by where it is in `logs`.
+fn finish_episode(lane: &Lane, logs: &[Log]) -> (usize, usize, EpisodeScore) {
+    let (log, ep) = (&logs[lane.log], &logs[lane.log].episodes[lane.episode]);
+    let mean = |s: f64, n: u64| if n == 0 { 0.0 } else { s / n as f64 };
+    let score = EpisodeScore {
+        file: log.file.clone(),
+        episode: ep.start.episode,
+        ticks: ep.ticks.len() as u64,
+        action_mae_normalised: mean(lane.action_sum, lane.action_n),
+        observation_mae_normalised: mean(lane.obs_sum, lane.obs_n),
+        surprising_ticks: lane.surprising,
+    };
+    (lane.log, lane.episode, score)
 }
 
 /// Keeps the [`WORST`] largest errors, worst first; builds the entry only when it ranks.
@@ -291,6 +407,16 @@ fn note_worst(worst: &mut Vec<Worst>, entry: impl FnOnce() -> Worst, error: f64)
     let at = worst.partition_point(|w| w.error_normalised >= error);
     worst.insert(at, entry());
     worst.truncate(WORST);
+}
+
+/// Keeps the [`WORST`] most surprising ticks, most first.
+fn note_most(most: &mut Vec<SurprisingTick>, entry: impl FnOnce() -> SurprisingTick, s: f32) {
+    if most.len() == WORST && most.last().is_some_and(|m| m.surprise >= s) {
+        return;
+    }
+    let at = most.partition_point(|m| m.surprise >= s);
+    most.insert(at, entry());
+    most.truncate(WORST);
 }
 
 /// The log must be of the model's robot: contract id and every field name in order.

@@ -2,7 +2,7 @@
 //!
 //! This crate owns [`evaluate`]: every tick of a log (a `collect` demonstration, a
 //! `sim --log` or `deploy --log` run) is fed through the same tract runtime that deploys the
-//! model (`strider_policy::Policy`, the streaming graph), with the *recorded* observation
+//! model (`strider_policy::PolicyBatch`: the streaming graph, many episodes per call), with the *recorded* observation
 //! and the *recorded* previous action, and the model's two outputs are compared with the
 //! recording: its action with the recorded action (per joint, rad), and its prediction of
 //! each observation (made one token earlier, before seeing it) with the observation that
@@ -20,4 +20,4 @@
 mod eval;
 pub mod resim;
 
-pub use eval::{EvalError, Evaluation, FieldError, Worst, evaluate};
+pub use eval::{EvalError, Evaluation, FieldError, SurpriseSummary, SurprisingTick, Worst, evaluate};

@@ -86,6 +86,48 @@ pub struct RunSummary {
     pub physics_steps_per_s: f64,
     /// Simulated seconds per wall-clock second.
     pub realtime_factor: f64,
+    /// What the pilot's surprise did, for a policy whose model has a calibrated threshold
+    /// (filled in by whoever drove the episode; `None` otherwise).
+    pub surprise: Option<SurpriseOutcome>,
+}
+
+/// The surprise signal over one episode, against the scenario's first disturbance
+/// ([`crate::Scenario::first_disturbance_s`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SurpriseOutcome {
+    /// Ticks with a surprise value from [`SurpriseOutcome::SETTLED_S`] until the
+    /// disturbance (until the end if there is none).
+    pub clean_ticks: u64,
+    /// Of those, the ticks above the threshold: false alarms.
+    pub false_alarms: u64,
+    /// Ticks from the first observation the disturbance can affect to the first surprising
+    /// tick from then on; `None` without a disturbance or if none followed.
+    pub delay_ticks: Option<u64>,
+}
+
+impl SurpriseOutcome {
+    /// Clean ticks count from here, s: after homing, the policy's first steps and the
+    /// default start push (within the first 1.5 s), which are disturbances of their own.
+    pub const SETTLED_S: f64 = 3.0;
+
+    /// From each tick's surprise (`None`: the pilot gave none), the threshold, the first
+    /// clean tick and the tick of the disturbance, if any.
+    pub fn of(
+        surprise: &[Option<f32>],
+        threshold: f32,
+        settled_tick: u64,
+        disturbance_tick: Option<u64>,
+    ) -> SurpriseOutcome {
+        let split = disturbance_tick.map_or(surprise.len(), |t| (t as usize).min(surprise.len()));
+        let (before, after) = surprise.split_at(split);
+        let before = &before[(settled_tick as usize).min(before.len())..];
+        let over = |s: &Option<f32>| s.is_some_and(|s| s > threshold);
+        SurpriseOutcome {
+            clean_ticks: before.iter().flatten().count() as u64,
+            false_alarms: before.iter().filter(|s| over(s)).count() as u64,
+            delay_ticks: disturbance_tick.and_then(|_| after.iter().position(over)).map(|d| d as u64),
+        }
+    }
 }
 
 /// One tick as seen by a [`run_expert`] observer.
@@ -302,6 +344,7 @@ fn summarise(
         wall_s,
         physics_steps_per_s: physics_steps as f64 / wall_s.max(1e-9),
         realtime_factor: seconds / wall_s.max(1e-9),
+        surprise: None,
     }
 }
 
@@ -326,5 +369,35 @@ mod tests {
         let e = position_tracking_error(&[0.0, 0.125], 0.5, &command);
         assert!(e.abs() < 1e-12, "{e}");
         assert!(position_tracking_error(&[1.0], 0.02, &command).is_nan());
+    }
+}
+
+#[cfg(test)]
+mod surprise_tests {
+    use super::SurpriseOutcome;
+
+    #[test]
+    fn false_alarms_before_the_disturbance_and_the_delay_after_it() {
+        // Ticks 0..10: one false alarm at 3; the disturbance at 6; surprising again at 8.
+        let s: Vec<Option<f32>> = [
+            None,
+            Some(0.1),
+            Some(0.2),
+            Some(2.0),
+            Some(0.1),
+            None,
+            Some(0.3),
+            Some(0.5),
+            Some(1.5),
+            Some(0.2),
+        ]
+        .into();
+        let o = SurpriseOutcome::of(&s, 1.0, 0, Some(6));
+        assert_eq!(o, SurpriseOutcome { clean_ticks: 4, false_alarms: 1, delay_ticks: Some(2) });
+        let clean = SurpriseOutcome::of(&s, 1.0, 0, None);
+        assert_eq!(clean, SurpriseOutcome { clean_ticks: 8, false_alarms: 2, delay_ticks: None });
+        let settled = SurpriseOutcome::of(&s, 1.0, 4, Some(6));
+        assert_eq!(settled, SurpriseOutcome { clean_ticks: 1, false_alarms: 0, delay_ticks: Some(2) });
+        assert_eq!(SurpriseOutcome::of(&s, 5.0, 0, Some(6)).delay_ticks, None, "never detected");
     }
 }

@@ -24,11 +24,13 @@ mod simulator;
 pub mod sweep;
 mod terrain;
 
-pub use episode::{EpisodeTracker, RunOptions, RunSummary, TickView, position_tracking_error, run_expert};
+pub use episode::{
+    EpisodeTracker, RunOptions, RunSummary, SurpriseOutcome, TickView, position_tracking_error, run_expert,
+};
 pub use error::SimError;
 pub use expert::{Expert, ExpertParams, Leg};
 pub use kinematics::LinkPose;
 pub use render::{GifRecorder, RenderOptions};
-pub use scenario::{Episode, Push, Randomize, Scenario, StartPush, TerrainSpec};
+pub use scenario::{Episode, Event, Push, Randomize, Scenario, SensorFault, StartPush, TerrainSpec};
 pub use simulator::{Privileged, SensorNoise, Sim, SimConfig};
 pub use terrain::Terrain;

@@ -128,6 +128,15 @@ impl Physics {
         Ok(Physics { world, bodies, colliders, ground, masses })
     }
 
+    /// Sets every friction coefficient, ground and links, to `scale` × its nominal value
+    /// (as [`Physics::build`] does with `friction_scale`), from the next step on.
+    pub(crate) fn set_friction_scale(&mut self, spec: &RobotSpec, scale: f64) {
+        self.world.colliders[self.ground].set_friction((spec.physics.ground_friction * scale) as f32);
+        for (link, &c) in spec.links.iter().zip(&self.colliders) {
+            self.world.colliders[c].set_friction((link.friction * scale) as f32);
+        }
+    }
+
     /// Clears last step's user forces and applies these: a torque per joint (on the child,
     /// and its reaction on the parent) and a horizontal force on the root link.
     pub(crate) fn apply(&mut self, kin: &Kinematics, torques: &[f64; NUM_JOINTS], root_force_x: f64) {

@@ -28,6 +28,46 @@ pub struct Scenario {
     pub pushes: Vec<Push>,
     /// Per-episode draws of physical parameters and sensor imperfections (default none).
     pub randomize: Randomize,
+    /// Sudden changes at fixed times: the floor's friction, a failing sensor (default
+    /// none). What the surprise signal must notice (`strider sim eval --suite surprise`).
+    pub events: Vec<Event>,
+}
+
+/// A change mid-episode that lasts until the episode ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Event {
+    /// From `time_s` on, every friction coefficient (ground and links) is `scale` times the
+    /// episode's: 0.2 is a wet floor.
+    Friction { time_s: f64, scale: f64 },
+    /// From `time_s` on, one sensor reads wrong: `field` is an observation field name
+    /// (`strider robot show`), e.g. `joint_pos.right_knee` or `torso_pitch`.
+    Sensor {
+        time_s: f64,
+        field: String,
+        fault: SensorFault,
+        /// The offset added, in the field's unit (`offset` only; default 0).
+        #[serde(default)]
+        value: f64,
+    },
+}
+
+/// How a failing sensor reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorFault {
+    /// Holds the reading it had when it failed (a frozen encoder or IMU).
+    Stuck,
+    /// Reads the truth plus a constant (a slipped encoder, a knocked IMU).
+    Offset,
+}
+
+impl Event {
+    pub fn time_s(&self) -> f64 {
+        match self {
+            Event::Friction { time_s, .. } | Event::Sensor { time_s, .. } => *time_s,
+        }
+    }
 }
 
 /// The ground under the robot. The robot starts at x = 0; features begin at `start_x_m`.
@@ -142,6 +182,7 @@ impl Default for Scenario {
             start_push: StartPush::default(),
             pushes: Vec::new(),
             randomize: Randomize::default(),
+            events: Vec::new(),
         }
     }
 }
@@ -160,6 +201,8 @@ pub struct Episode {
     pub latency_ticks: u32,
     /// The stream for sensor noise, independent of the draws above.
     pub noise_seed: u64,
+    /// The scenario's events, sorted by time.
+    pub events: Vec<Event>,
 }
 
 impl Scenario {
@@ -243,6 +286,21 @@ impl Scenario {
                 ));
             }
         }
+        for (i, e) in self.events.iter().enumerate() {
+            let t = e.time_s();
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(bad(&format!("events[{i}].time_s"), t.to_string(), "use a time >= 0 s"));
+            }
+            match e {
+                Event::Friction { scale, .. } if !(scale.is_finite() && *scale > 0.0) => {
+                    return Err(bad(&format!("events[{i}].scale"), scale.to_string(), "use a factor > 0"));
+                }
+                Event::Sensor { value, .. } if !value.is_finite() => {
+                    return Err(bad(&format!("events[{i}].value"), value.to_string(), "use a finite offset"));
+                }
+                _ => {}
+            }
+        }
         let r = &self.randomize;
         check_range(&bad, "randomize.friction_scale", r.friction_scale, f64::MIN_POSITIVE)?;
         check_range(&bad, "randomize.mass_scale", r.mass_scale, f64::MIN_POSITIVE)?;
@@ -272,6 +330,16 @@ impl Scenario {
         Ok(())
     }
 
+    /// When the first disturbance the scenario fixes in time happens — a push of `pushes`
+    /// or an event (the random start push is not one) — s; `None` if there is none.
+    pub fn first_disturbance_s(&self) -> Option<f64> {
+        self.pushes
+            .iter()
+            .map(|p| p.time_s)
+            .chain(self.events.iter().map(Event::time_s))
+            .min_by(f64::total_cmp)
+    }
+
     /// The concrete episode for `seed`. `links` is the number of links of the robot.
     pub fn draw(&self, seed: u64, links: usize) -> Episode {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -294,7 +362,10 @@ impl Scenario {
         pushes.extend(self.pushes.iter().copied());
         pushes.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
         let noise_seed: u64 = rng.random();
+        let mut events = self.events.clone();
+        events.sort_by(|a, b| a.time_s().total_cmp(&b.time_s()));
         Episode {
+            events,
             terrain,
             pushes,
             friction_scale,
@@ -366,9 +437,32 @@ mod tests {
             start_push: StartPush::default(),
             pushes: vec![Push { time_s: 8.0, force_n: -150.0, duration_s: 0.1 }],
             randomize: Randomize { latency_ticks: [1, 2], sensor_noise_scale: 1.0, ..Randomize::default() },
+            events: vec![
+                Event::Friction { time_s: 6.0, scale: 0.2 },
+                Event::Sensor {
+                    time_s: 7.0,
+                    field: "torso_pitch".into(),
+                    fault: SensorFault::Offset,
+                    value: 0.1,
+                },
+            ],
         };
         let text = toml::to_string(&s).unwrap();
         assert_eq!(Scenario::from_toml_str(&text, "rt").unwrap(), s);
+    }
+
+    #[test]
+    fn an_event_reads_from_toml_and_a_bad_one_is_refused_by_field() {
+        let s = Scenario::from_toml_str(
+            "[[events]]\nkind = \"sensor\"\ntime_s = 8\nfield = \"joint_pos.right_knee\"\nfault = \"stuck\"\n",
+            "e.toml",
+        )
+        .unwrap();
+        assert_eq!(s.first_disturbance_s(), Some(8.0));
+        let err =
+            Scenario::from_toml_str("[[events]]\nkind = \"friction\"\ntime_s = 8\nscale = 0\n", "f.toml")
+                .unwrap_err();
+        assert!(matches!(&err, SimError::Invalid { field, .. } if field == "events[0].scale"), "{err}");
     }
 
     #[test]

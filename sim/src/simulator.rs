@@ -6,12 +6,12 @@ use std::collections::VecDeque;
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
-use strider_robot::{Command, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
+use strider_robot::{Command, NUM_JOINTS, Observation, Plant, PlantError, RobotSpec, Sensors};
 
 use crate::error::SimError;
 use crate::kinematics::{Kinematics, LinkPose};
 use crate::physics::{BuildParams, Physics};
-use crate::scenario::{Episode, Scenario};
+use crate::scenario::{Episode, Event, Scenario, SensorFault};
 
 /// Simulator options that are not part of a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -115,6 +115,22 @@ pub struct Sim {
     observed: Privileged,
     sensors: Sensors,
     poses: Vec<LinkPose>,
+    /// The episode's sensor faults, resolved to observation indices.
+    faults: Vec<Fault>,
+    /// The episode's friction events (time, scale), in time order, and how many are applied.
+    friction_events: Vec<(f64, f64)>,
+    friction_events_done: usize,
+}
+
+/// A failing sensor of the episode (an [`Event::Sensor`]).
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    time_s: f64,
+    index: usize,
+    kind: SensorFault,
+    value: f64,
+    /// The reading it froze at (`Stuck`), once it failed.
+    held: Option<f32>,
 }
 
 impl Sim {
@@ -140,6 +156,9 @@ impl Sim {
             observed: Privileged::default(),
             sensors: Sensors::default(),
             poses: Vec::new(),
+            faults: Vec::new(),
+            friction_events: Vec::new(),
+            friction_events_done: 0,
         };
         sim.measure(0);
         Ok(sim)
@@ -151,6 +170,16 @@ impl Sim {
     pub fn reset(&mut self, seed: u64, scenario: &Scenario) -> Result<Sensors, SimError> {
         scenario.validate(&scenario.name)?;
         let episode = scenario.draw(seed, self.spec.links.len());
+        self.faults = faults(&self.spec, &episode, &scenario.name)?;
+        self.friction_events = episode
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Friction { time_s, scale } => Some((*time_s, *scale)),
+                Event::Sensor { .. } => None,
+            })
+            .collect();
+        self.friction_events_done = 0;
         self.physics = build(&self.spec, &self.kin, &episode)?;
         self.noise = Xoshiro256PlusPlus::seed_from_u64(episode.noise_seed);
         self.episode = episode;
@@ -227,6 +256,12 @@ impl Sim {
         let (q, qd) = self.joint_state();
         let torques = self.torques(&q, &qd);
         let push = self.push_at(t);
+        while let Some(&(at, scale)) = self.friction_events.get(self.friction_events_done)
+            && t >= at
+        {
+            self.friction_events_done += 1;
+            self.physics.set_friction_scale(&self.spec, self.episode.friction_scale * scale);
+        }
         self.physics.apply(&self.kin, &torques, push);
         self.physics.step();
         self.physics_steps += 1;
@@ -304,6 +339,23 @@ impl Sim {
             com_vx: self.truth.com_vx + noisy(n.com_vx_mps),
             ..self.truth
         };
+        self.apply_faults();
+    }
+
+    /// The failed sensors' readings replace the measured ones.
+    fn apply_faults(&mut self) {
+        let now = self.truth.time_s;
+        if !self.faults.iter().any(|f| now >= f.time_s) {
+            return;
+        }
+        let mut obs = Observation::new(self.sensors, 0.0).to_array();
+        for f in self.faults.iter_mut().filter(|f| now >= f.time_s) {
+            obs[f.index] = match f.kind {
+                SensorFault::Stuck => *f.held.get_or_insert(obs[f.index]),
+                SensorFault::Offset => obs[f.index] + f.value as f32,
+            };
+        }
+        self.sensors = Observation::from_array(&obs).sensors;
     }
 }
 
@@ -342,6 +394,27 @@ fn build(spec: &RobotSpec, kin: &Kinematics, episode: &Episode) -> Result<Physic
         start_x: 0.0,
     };
     Physics::build(spec, kin, &params)
+}
+
+/// The sensor events of `episode`, each field name resolved against the robot's layout.
+fn faults(spec: &RobotSpec, episode: &Episode, origin: &str) -> Result<Vec<Fault>, SimError> {
+    let layout = spec.observation_layout();
+    let sensors: Vec<_> = layout.iter().filter(|f| !f.name.starts_with("command")).collect();
+    let mut out = Vec::new();
+    for (i, e) in episode.events.iter().enumerate() {
+        let Event::Sensor { time_s, field, fault, value } = e else { continue };
+        let Some(f) = sensors.iter().find(|f| &f.name == field) else {
+            let names: Vec<&str> = sensors.iter().map(|f| f.name.as_str()).collect();
+            return Err(SimError::Invalid {
+                file: origin.into(),
+                field: format!("events[{i}].field"),
+                value: field.clone(),
+                fix: format!("use a sensor field of the robot: {}", names.join(", ")),
+            });
+        };
+        out.push(Fault { time_s: *time_s, index: f.index, kind: *fault, value: *value, held: None });
+    }
+    Ok(out)
 }
 
 fn hold_default(spec: &RobotSpec) -> Command {

@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde::Serialize;
 use strider_robot::{RobotSpec, SpeedSchedule};
 
-use crate::episode::{RunOptions, RunSummary, run_expert};
+use crate::episode::{RunOptions, RunSummary, SurpriseOutcome, run_expert};
 use crate::error::SimError;
 use crate::expert::ExpertParams;
-use crate::scenario::{Push, Randomize, Scenario, StartPush, TerrainSpec};
+use crate::scenario::{Event, Push, Randomize, Scenario, SensorFault, StartPush, TerrainSpec};
 use crate::simulator::{Sim, SimConfig};
 
 /// One episode of a sweep; `label` names its row.
@@ -196,6 +196,44 @@ pub fn all_at_once(seed: u64) -> Scenario {
     }
 }
 
+/// What the surprise signal must tell apart, at `command_vx` for each seed, `seconds` long,
+/// with the default start push and sensor noise (so seeds differ) and every disturbance at
+/// `at_s`: clean walking on flat ground and through the randomisation envelope
+/// ([`all_at_once`]; false alarms), ±150 N pushes, the floor's friction dropping to a
+/// tenth, a knee encoder freezing, the IMU's pitch reading 0.2 rad off.
+pub fn surprise_suite(command_vx: f64, seeds: Range<u64>, at_s: f64, seconds: f64) -> Vec<Case> {
+    let base = Scenario {
+        randomize: Randomize { sensor_noise_scale: 1.0, ..Randomize::default() },
+        ..Scenario::default()
+    };
+    let push =
+        |force_n| Scenario { pushes: vec![Push { time_s: at_s, force_n, duration_s: 0.1 }], ..base.clone() };
+    let event = |e: Event| Scenario { events: vec![e], ..base.clone() };
+    let sensor =
+        |field: &str, fault, value| Event::Sensor { time_s: at_s, field: field.into(), fault, value };
+    let conditions: Vec<(&str, Box<dyn Fn(u64) -> Scenario>)> = vec![
+        ("clean, flat", Box::new(|_| base.clone())),
+        ("clean, all randomised", Box::new(all_at_once)),
+        ("push +150 N", Box::new(|_| push(150.0))),
+        ("push -150 N", Box::new(|_| push(-150.0))),
+        ("friction x0.1", Box::new(|_| event(Event::Friction { time_s: at_s, scale: 0.1 }))),
+        (
+            "right knee encoder stuck",
+            Box::new(|_| event(sensor("joint_pos.right_knee", SensorFault::Stuck, 0.0))),
+        ),
+        ("pitch reads +0.2 rad off", Box::new(|_| event(sensor("torso_pitch", SensorFault::Offset, 0.2)))),
+    ];
+    let command = SpeedSchedule::constant(command_vx);
+    let mut cases = Vec::new();
+    for (label, scenario) in &conditions {
+        for seed in seeds.clone() {
+            let scenario = Scenario { name: label.to_string(), ..scenario(seed) };
+            cases.push(Case { label: label.to_string(), scenario, seed, command: command.clone(), seconds });
+        }
+    }
+    cases
+}
+
 /// ±`force_n` for 0.1 s on the torso at 4 start times 0.1 s apart from `at_s` (8 cases,
 /// about one step's worth of phases), at each command; no start push, so the phases are
 /// those of one undisturbed gait.
@@ -316,15 +354,31 @@ pub struct Row {
     pub worst_rest_after_s: Option<f64>,
     pub most_steps_at_rest: Option<u32>,
     pub worst_rest_drift_m: Option<f64>,
+    /// The surprise signal over the episodes that had one (a calibrated policy).
+    pub surprise: Option<SurpriseRow>,
     pub physics_steps: u64,
     pub wall_s: f64,
 }
 
+/// The surprise signal of a row's episodes ([`crate::SurpriseOutcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SurpriseRow {
+    /// False alarms over clean ticks (before any disturbance), all episodes together.
+    pub false_alarms: u64,
+    pub clean_ticks: u64,
+    /// Episodes with a disturbance, and those where a surprising tick followed it.
+    pub disturbed: usize,
+    pub detected: usize,
+    /// Median and worst detection delay over the detected episodes, ticks.
+    pub median_delay_ticks: Option<u64>,
+    pub worst_delay_ticks: Option<u64>,
+}
+
 /// Groups results by (label, command schedule) in first-seen order.
 pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
-    let mut rows: Vec<(Row, Vec<&RunSummary>)> = Vec::new();
+    let mut rows: Vec<(Row, Vec<&Case>, Vec<&RunSummary>)> = Vec::new();
     for (case, r) in cases.iter().zip(results) {
-        let at = rows.iter().position(|(row, _)| row.label == case.label && row.command == case.command);
+        let at = rows.iter().position(|(row, _, _)| row.label == case.label && row.command == case.command);
         let i = at.unwrap_or_else(|| {
             rows.push((
                 Row {
@@ -340,17 +394,20 @@ pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
                     worst_rest_after_s: None,
                     most_steps_at_rest: None,
                     worst_rest_drift_m: None,
+                    surprise: None,
                     physics_steps: 0,
                     wall_s: 0.0,
                 },
                 Vec::new(),
+                Vec::new(),
             ));
             rows.len() - 1
         });
-        rows[i].1.push(r);
+        rows[i].1.push(case);
+        rows[i].2.push(r);
     }
     rows.into_iter()
-        .map(|(mut row, rs)| {
+        .map(|(mut row, cs, rs)| {
             let alive: Vec<_> = rs.iter().filter(|r| !r.fell).collect();
             row.episodes = rs.len();
             row.survived = alive.len();
@@ -362,6 +419,23 @@ pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
                 row.worst_speed_error_mps = alive.iter().map(|r| r.speed_error_mps.abs()).fold(0.0, f64::max);
                 row.tracking_rms_mps = alive.iter().map(|r| r.tracking_rms_mps).sum::<f64>() / n;
                 row.position_error_m = alive.iter().map(|r| r.position_error_m).sum::<f64>() / n;
+            }
+            let outcomes: Vec<(&Case, SurpriseOutcome)> =
+                cs.iter().zip(&rs).filter_map(|(c, r)| Some((*c, r.surprise?))).collect();
+            if !outcomes.is_empty() {
+                let mut delays: Vec<u64> = outcomes.iter().filter_map(|(_, o)| o.delay_ticks).collect();
+                delays.sort_unstable();
+                row.surprise = Some(SurpriseRow {
+                    false_alarms: outcomes.iter().map(|(_, o)| o.false_alarms).sum(),
+                    clean_ticks: outcomes.iter().map(|(_, o)| o.clean_ticks).sum(),
+                    disturbed: outcomes
+                        .iter()
+                        .filter(|(c, _)| c.scenario.first_disturbance_s().is_some())
+                        .count(),
+                    detected: delays.len(),
+                    median_delay_ticks: delays.get(delays.len().saturating_sub(1) / 2).copied(),
+                    worst_delay_ticks: delays.last().copied(),
+                });
             }
             if row.command.last() == 0.0 {
                 let rested: Vec<_> = alive.iter().filter(|r| r.rest_after_s.is_some()).collect();

@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use strider_controller::{Controller, Ending, Pilot, Recorder, RunConfig, RunReport, SafetyConfig, Stop};
+use strider_controller::{
+    Controller, Decision, Ending, Pilot, Recorder, RunConfig, RunReport, SafetyConfig, Stop,
+};
 use strider_firmware_host::link::{LinkConfig, SerialLink, sensors_from_frame};
 use strider_firmware_host::virtual_robot::{FaultSpec, FirmwareConfig, InjectedFaults, VirtualRobot};
 use strider_robot::{Action, Observation, RobotSpec, Sensors};
@@ -21,8 +23,8 @@ struct Stand(Action);
 
 impl Pilot for Stand {
     fn reset(&mut self) {}
-    fn act(&mut self, _: &Observation) -> Result<Action, String> {
-        Ok(self.0)
+    fn act(&mut self, _: &Observation) -> Result<Decision, String> {
+        Ok(self.0.into())
     }
 }
 

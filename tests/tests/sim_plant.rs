@@ -223,3 +223,57 @@ fn a_non_finite_target_is_refused_and_nothing_moves() {
     assert_eq!(sim.privileged().tick, 0);
     assert_eq!(sim.physics_steps(), 0);
 }
+
+/// The expert walking at 1 m/s for `ticks` ticks in `scenario`: the sensors of every tick and
+/// the true torso x at the end.
+fn walk(scenario: &Scenario, ticks: usize) -> (Vec<strider_robot::Sensors>, f64) {
+    let mut sim = sim();
+    let mut expert =
+        strider_sim::Expert::new(sim.spec(), strider_sim::ExpertParams::default(), strider_sim::Leg::Right);
+    let mut sensors = sim.reset(3, scenario).unwrap();
+    let mut seen = vec![sensors];
+    for _ in 0..ticks {
+        let obs = strider_robot::Observation::new(sensors, 1.0);
+        let action = expert.act(&obs, sim.privileged_observed());
+        sensors = sim.step(&Command::Track(action)).unwrap();
+        seen.push(sensors);
+    }
+    (seen, sim.privileged().torso_x)
+}
+
+/// A friction event changes nothing before its time and the walk after it; a stuck sensor
+/// freezes at its reading when it fails while the truth goes on; an offset adds to the truth;
+/// a field the robot does not have is refused naming the event.
+#[test]
+fn events_change_the_world_or_a_sensor_from_their_time_on() {
+    use strider_sim::{Event, SensorFault};
+    let (clean, clean_x) = walk(&quiet(), 250);
+    let slippery = Scenario { events: vec![Event::Friction { time_s: 2.0, scale: 0.05 }], ..quiet() };
+    let (slip, slip_x) = walk(&slippery, 250);
+    assert_eq!(clean[..100], slip[..100], "identical until the floor changes at tick 100");
+    assert!(clean[101..] != slip[101..] && (clean_x - slip_x).abs() > 0.01, "{clean_x} vs {slip_x}");
+
+    let sensor = |fault, value| Scenario {
+        events: vec![Event::Sensor { time_s: 2.0, field: "joint_pos.right_knee".into(), fault, value }],
+        ..quiet()
+    };
+    let (stuck, _) = walk(&sensor(SensorFault::Stuck, 0.0), 150);
+    let knee = |s: &[strider_robot::Sensors], t: usize| s[t].joint_pos[1];
+    assert!((100..=150).all(|t| knee(&stuck, t) == knee(&clean, 100)), "frozen at its tick-100 reading");
+    assert!((101..=150).any(|t| knee(&clean, t) != knee(&clean, 100)), "while the knee moved");
+    let (offset, _) = walk(&sensor(SensorFault::Offset, 0.2), 100);
+    assert!((knee(&offset, 100) - knee(&clean, 100) - 0.2).abs() < 1e-6, "the truth + 0.2 rad");
+    assert_eq!(offset[..100], clean[..100]);
+
+    let wrong = Scenario {
+        events: vec![Event::Sensor {
+            time_s: 1.0,
+            field: "knee".into(),
+            fault: SensorFault::Stuck,
+            value: 0.0,
+        }],
+        ..quiet()
+    };
+    let err = sim().reset(0, &wrong).unwrap_err().to_string();
+    assert!(err.contains("events[0].field") && err.contains("joint_pos.right_knee"), "{err}");
+}

@@ -117,9 +117,10 @@ pub struct TrainConfig {
     /// Output directory for `model.onnx`, `model.toml`, the report, the loss curve and
     /// checkpoints (default `runs/latest`), relative to the working directory.
     pub out_dir: PathBuf,
-    /// Fine-tune: start from the weights (`checkpoint/`) and the normalisation (`model.toml`)
-    /// of the model trained into this directory, instead of a fresh initialisation. The
-    /// `[model]` shape must be the same. Default none.
+    /// Fine-tune: start from the weights and the normalisation (`model.toml`) of the model
+    /// in this directory — a training output (weights from `checkpoint/`) or a shipped
+    /// model (weights read back from its ONNX file) — instead of a fresh initialisation.
+    /// The `[model]` shape must be the same. Default none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
 }

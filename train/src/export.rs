@@ -370,5 +370,67 @@ pub fn manifest_for(
             inputs: io.inputs,
             outputs: io.outputs,
         },
+        surprise: None,
     }
+}
+
+/// Sets every parameter of `model` from an ONNX file written by [`onnx_bytes`] — the
+/// inverse of the export, so a shipped model (manifest + ONNX, no checkpoint) can be
+/// fine-tuned. `file` labels errors. Refuses a file whose weights do not fit the model's
+/// config, naming the tensor.
+pub fn load_onnx_params(model: &Model, bytes: &[u8], file: &str) -> Result<(), TrainError> {
+    let bad = |message: String| TrainError::Checkpoint { file: file.to_string(), message };
+    let proto = pb::ModelProto::decode(bytes).map_err(|e| bad(format!("not an ONNX model: {e}")))?;
+    let graph = proto.graph.ok_or_else(|| bad("no graph".into()))?;
+    let init: std::collections::HashMap<&str, &pb::TensorProto> =
+        graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    // An initializer as a tensor of the shape it declares.
+    let read = |name: &str| -> Result<Tensor, TrainError> {
+        let t =
+            init.get(name).ok_or_else(|| bad(format!("no initializer `{name}`: not a Strider export")))?;
+        if t.data_type != pb::tensor_proto::DataType::Float as i32 || t.raw_data.len() % 4 != 0 {
+            return Err(bad(format!("initializer `{name}` is not raw f32 data")));
+        }
+        let data: Vec<f32> =
+            t.raw_data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
+        Tensor::from_vec(data, dims, &candle_core::Device::Cpu)
+            .map_err(|e| bad(format!("initializer `{name}`: {e}")))
+    };
+    let (w, na, no) = (model.cfg.width, ACTION_DIM, OBS_DIM);
+    let heads_w = read("heads.weight_t")?;
+    let heads_b = read("heads.bias")?;
+    if heads_w.dims() != [2 * w, na + no] {
+        return Err(bad(format!(
+            "`heads.weight_t` has shape {:?}, a width-{w} model needs {:?}",
+            heads_w.dims(),
+            [2 * w, na + no]
+        )));
+    }
+    for (name, var) in model.named_vars() {
+        // See `onnx_bytes` for where each parameter went.
+        let t = if let Some(head) = name.strip_prefix("head_") {
+            let (rows, cols) = if head.starts_with("act") { (w..2 * w, 0..na) } else { (0..w, na..na + no) };
+            if name.ends_with(".weight") {
+                heads_w.narrow(0, rows.start, w)?.narrow(1, cols.start, cols.len())?.t()?.contiguous()?
+            } else {
+                heads_b.narrow(0, cols.start, cols.len())?
+            }
+        } else if let Some(token) = name.strip_prefix("mask_") {
+            read(&format!("embed_{token}.mask"))?
+        } else if let Some(linear) = name.strip_suffix(".weight").filter(|n| !n.contains("ln")) {
+            read(&format!("{linear}.weight_t"))?.t()?.contiguous()?
+        } else {
+            read(&name)?
+        };
+        if t.dims() != var.dims() {
+            return Err(bad(format!(
+                "`{name}` has shape {:?} in the file, the config gives {:?}",
+                t.dims(),
+                var.dims()
+            )));
+        }
+        var.set(&t)?;
+    }
+    Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use strider_policy::{Normaliser, Tokenizer};
+use strider_policy::{Normaliser, SURPRISE_QUANTILE, SurpriseSection, Tokenizer, quantile, surprise};
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
 use crate::config::TrainConfig;
@@ -279,8 +279,15 @@ impl Trainer {
     }
 
     /// Writes `model.onnx`, `model.toml`, `report.toml` and `loss.png` into `dir`.
+    /// The manifest carries the surprise threshold calibrated on the held-out episodes.
     pub fn write_outputs(&self, spec: &RobotSpec, dir: &Path) -> Result<Exported, TrainError> {
-        let exported = write_model(&self.model, &self.tokenizer, spec, dir, "model")?;
+        let mut exported = write_model(&self.model, &self.tokenizer, spec, dir, "model")?;
+        if let Some(section) = self.calibrate_surprise(&exported.manifest_data.sensor_fields())? {
+            exported.manifest_data.surprise = Some(section);
+            std::fs::write(&exported.manifest, exported.manifest_data.to_toml_string()).map_err(|e| {
+                TrainError::Io { file: exported.manifest.display().to_string(), message: e.to_string() }
+            })?;
+        }
         let report = dir.join("report.toml");
         let text = toml::to_string(&self.report())
             .map_err(|e| TrainError::Io { file: report.display().to_string(), message: e.to_string() })?;
@@ -289,6 +296,45 @@ impl Trainer {
         let evals: Vec<(usize, f32)> = self.evals.iter().map(|e| (e.step, e.loss)).collect();
         write_loss_curve(&dir.join("loss.png"), &self.losses, &evals)?;
         Ok(exported)
+    }
+
+    /// The surprise threshold: the `SURPRISE_QUANTILE` of the per-tick surprise
+    /// (`strider_policy::surprise`) over whole held-out episodes, teacher-forced as the
+    /// runtime streams them (one pass over each episode from its first tick; the pass and
+    /// the stream agree within 1e-4, tests/policy/parity.rs), up to
+    /// [`SURPRISE_CALIBRATION_TICKS`] ticks. `None` without held-out episodes.
+    pub fn calibrate_surprise(
+        &self,
+        sensor: &[bool; OBS_DIM],
+    ) -> Result<Option<SurpriseSection>, TrainError> {
+        let mut values = Vec::new();
+        let mut rng = Rng::new(0);
+        let mut episodes = 0;
+        for (e, ep) in self.held.iter().enumerate() {
+            if values.len() >= SURPRISE_CALIBRATION_TICKS {
+                break;
+            }
+            let k = ep.len() - 1;
+            let w = windows(&self.held, &self.tokenizer, &[(e, 0)], k, 0.0, &mut rng, false);
+            let (batch, _) = to_batch(&w)?;
+            let (_, obs_pred) = self.model.forward(&batch)?;
+            let pred: Vec<f32> = obs_pred.flatten_all()?.to_vec1()?;
+            for j in 0..k {
+                let at = j * OBS_DIM..(j + 1) * OBS_DIM;
+                let row = |v: &[f32]| -> [f32; OBS_DIM] { v[at.clone()].try_into().expect("one row") };
+                if let Some(s) = surprise(&row(&pred), &row(&w.next_obs), &row(&w.next_obs_missing), sensor) {
+                    values.push(s);
+                }
+            }
+            episodes += 1;
+        }
+        let ticks = values.len() as u64;
+        Ok(quantile(&mut values, SURPRISE_QUANTILE).map(|threshold| SurpriseSection {
+            threshold,
+            quantile: SURPRISE_QUANTILE,
+            ticks,
+            data: format!("{episodes} held-out training episodes, teacher-forced"),
+        }))
     }
 
     /// Weights and optimiser moments (`checkpoint.safetensors`) and the loop's state
@@ -317,8 +363,9 @@ impl Trainer {
         std::fs::write(&mt, text).map_err(|e| io(&mt, &e))
     }
 
-    /// Fine-tuning: takes the weights of the model trained into `model_dir` (its
-    /// `checkpoint/`) and its normalisation (`model.toml`), so the network sees its inputs
+    /// Fine-tuning: takes the weights of the model in `model_dir` (its `checkpoint/` when it
+    /// is a training directory, else the ONNX file its manifest names, e.g. a shipped model)
+    /// and its normalisation (`model.toml`), so the network sees its inputs
     /// scaled as it learned them whatever data follows. The optimiser, step count and
     /// schedule start afresh.
     pub fn warm_start(&mut self, model_dir: &Path) -> Result<(), TrainError> {
@@ -328,7 +375,16 @@ impl Trainer {
             message: e.to_string(),
         })?;
         let st = model_dir.join("checkpoint").join("checkpoint.safetensors");
-        self.load_params(&st)?;
+        if st.exists() {
+            self.load_params(&st)?;
+        } else {
+            // A shipped model: the weights come back out of its ONNX file.
+            let onnx = model_dir.join(&m.onnx.file);
+            let file = onnx.display().to_string();
+            let bytes = std::fs::read(&onnx)
+                .map_err(|e| TrainError::Checkpoint { file: file.clone(), message: e.to_string() })?;
+            crate::export::load_onnx_params(&self.model, &bytes, &file)?;
+        }
         self.tokenizer = m.tokenizer();
         Ok(())
     }
@@ -393,6 +449,9 @@ fn masked_mse(pred: &Tensor, target: &Tensor, missing: &[f32]) -> Result<Tensor,
     let keep = Tensor::from_vec(keep, pred.shape(), &Device::Cpu)?;
     Ok(((pred - target)?.sqr()? * keep)?.sum_all()?.affine(1.0 / f64::from(n), 0.0)?)
 }
+
+/// At most this many held-out ticks calibrate the surprise threshold.
+pub const SURPRISE_CALIBRATION_TICKS: usize = 50_000;
 
 /// Builds sequences of `k` ticks at `(episode, start)`. Observation fields are dropped to
 /// `[M]` with probability `dropout` (inputs only; targets keep them). With

@@ -249,6 +249,7 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
                     tick,
                     joint_target: target,
                     applied: None,
+                    surprise: None,
                 }),
                 sim_state: None,
                 timing: None,

@@ -2,7 +2,7 @@
 
 use candle_core::{Device, Tensor};
 
-use strider_policy::Policy;
+use strider_policy::{Policy, PolicyBatch, Token};
 use strider_robot::{ACTION_DIM, OBS_DIM, Observation, RobotSpec};
 use strider_train::{Batch, Model, ModelConfig, Rng};
 
@@ -220,4 +220,90 @@ fn non_finite_output_is_an_error() {
     assert_eq!(policy.history_len(), 1, "the observation stays in the history");
     let err = policy.step(&Observation::default()).expect_err("NaN action returned on the next tick");
     assert!(matches!(err, strider_policy::PolicyError::NonFinite { output: "action", .. }), "{err}");
+}
+
+/// A shipped model has no checkpoint: its weights are read back out of the ONNX file, and
+/// exporting them again gives the same file byte for byte (every parameter went back to
+/// where it came from, the fused heads and transposed weights included). A file of another
+/// width is refused naming the tensor.
+#[test]
+fn weights_read_back_from_an_export_re_export_identically() {
+    let dir = Scratch::new("onnx-import");
+    let cfg = small_config(3);
+    let (_, exported) = export_random(&cfg, 21, dir.path());
+    let bytes = std::fs::read(&exported.onnx).expect("read export");
+    let fresh = Model::new(&cfg, 99).expect("model");
+    assert_ne!(strider_train::onnx_bytes(&fresh).expect("export"), bytes, "a fresh model differs");
+    strider_train::load_onnx_params(&fresh, &bytes, "model.onnx").expect("import");
+    assert!(strider_train::onnx_bytes(&fresh).expect("export") == bytes, "re-export differs");
+
+    let wider = Model::new(&ModelConfig { width: 64, ..cfg }, 1).expect("model");
+    let err = strider_train::load_onnx_params(&wider, &bytes, "model.onnx").expect_err("width 32 into 64");
+    assert!(err.to_string().contains("model.onnx") && err.to_string().contains("heads.weight_t"), "{err}");
+}
+
+/// Offline evaluation's batched path: histories of different lengths streamed through
+/// 3 lanes of one `PolicyBatch` — lanes refilled with the next history as soon as theirs
+/// ends, one lane idle at the end, a poisoned lane reset — give every tick the outputs the
+/// one-stream `Policy` gives on each history alone, within the parity tolerance.
+#[test]
+fn batched_lanes_match_the_single_stream_on_every_tick() {
+    let cfg = small_config(4);
+    let dir = Scratch::new("batch");
+    let (_, exported) = export_random(&cfg, 31, dir.path());
+    let spec = RobotSpec::reference();
+    let mut rng = Rng::new(8);
+    let lengths = [3, 11, 7, 1, 9, 5];
+    let masks = [Masks::None, Masks::RandomFields, Masks::NoActions, Masks::ObsEveryOtherTick];
+    let histories: Vec<History> =
+        lengths.iter().enumerate().map(|(i, &n)| history(n, masks[i % masks.len()], &mut rng)).collect();
+    fn step(h: &History, t: usize) -> (Option<Token<'_, ACTION_DIM>>, Token<'_, OBS_DIM>) {
+        let prev = (t > 0).then(|| (tok(&h.act, t - 1), tok(&h.act_missing, t - 1)));
+        (prev, (tok(&h.obs, t), tok(&h.obs_missing, t)))
+    }
+    let mut single = Policy::load(&exported.manifest, &spec).expect("load");
+    let reference: Vec<Vec<([f32; ACTION_DIM], [f32; OBS_DIM])>> = histories
+        .iter()
+        .map(|h| {
+            single.reset();
+            (0..h.n).map(|t| single.advance(step(h, t).0, step(h, t).1).expect("step")).collect()
+        })
+        .collect();
+
+    let mut batch = PolicyBatch::load(&exported.manifest, &spec, 3).expect("load batch");
+    // Lane 2 first runs garbage that must not leak into the history it gets after a reset.
+    let poison = [1e3f32; OBS_DIM];
+    batch.push(2, None, (&poison, &[0.0; OBS_DIM]));
+    batch.run().expect("run");
+    let mut queue = 0..histories.len();
+    let mut lanes: Vec<Option<(usize, usize)>> = vec![None; 3];
+    let (mut compared, mut worst) = (0, 0f32);
+    loop {
+        for (lane, slot) in lanes.iter_mut().enumerate() {
+            if slot.is_none_or(|(h, t)| t == histories[h].n) {
+                *slot = queue.next().map(|h| (h, 0));
+                batch.reset_lane(lane);
+            }
+            if let Some((h, t)) = *slot {
+                let (prev, obs) = step(&histories[h], t);
+                batch.push(lane, prev, obs);
+            }
+        }
+        if lanes.iter().all(Option::is_none) {
+            break;
+        }
+        batch.run().expect("run");
+        for (lane, slot) in lanes.iter_mut().enumerate() {
+            let Some((h, t)) = slot else { continue };
+            let (a, o) = batch.output(lane);
+            let (ra, ro) = &reference[*h][*t];
+            let d = max_abs_diff(a, ra).max(if *t > 0 { max_abs_diff(o, ro) } else { 0.0 });
+            assert!(d <= TOLERANCE, "history {h} tick {t} on lane {lane}: |batch − single| = {d:e}");
+            worst = worst.max(d);
+            compared += 1;
+            *t += 1;
+        }
+    }
+    assert_eq!(compared, lengths.iter().sum::<usize>(), "every tick of every history compared once");
+    eprintln!("batched parity: worst max |Δ| = {worst:e}");
 }

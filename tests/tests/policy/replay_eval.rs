@@ -6,7 +6,7 @@
 use strider_log::{
     ActionMsg, EpisodeStart, Log, LogMeta, LogWriter, ObservationMsg, TickRecord, WriterOptions,
 };
-use strider_policy::Policy;
+use strider_policy::PolicyBatch;
 use strider_robot::{ACTION_DIM, OBS_DIM, Observation, RobotSpec};
 use strider_train::Rng;
 
@@ -59,6 +59,7 @@ fn write(path: &std::path::Path, episodes: &[Vec<Recorded>]) {
                     tick: t,
                     joint_target,
                     applied,
+                    surprise: None,
                 }),
                 sim_state: None,
                 timing: None,
@@ -96,7 +97,8 @@ fn teacher_forced_metrics_match_candle_on_the_same_recording() {
     let log_path = dir.path().join("rec.mcap");
     write(&log_path, &episodes);
     let log = Log::read(&log_path).unwrap();
-    let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).unwrap();
+    // Two lanes: both episodes side by side, each with its own history.
+    let mut policy = PolicyBatch::load(&exported.manifest, &RobotSpec::reference(), 2).unwrap();
     let eval = strider_replay::evaluate(&mut policy, "model.toml", &[log], |_| {}).unwrap();
 
     let mut act: Vec<Expected> = (0..ACTION_DIM).map(|_| Expected::default()).collect();
@@ -166,7 +168,7 @@ fn a_log_of_another_robot_is_refused_naming_both_contract_ids() {
     let meta = LogMeta::new(&other, "test", "", None);
     LogWriter::create(&path, &meta, WriterOptions::default()).unwrap().finish().unwrap();
     let log = Log::read(&path).unwrap();
-    let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).unwrap();
+    let mut policy = PolicyBatch::load(&exported.manifest, &RobotSpec::reference(), 1).unwrap();
     let e = strider_replay::evaluate(&mut policy, "model.toml", &[log], |_| {}).unwrap_err().to_string();
     assert!(
         e.contains(&other.contract_id().to_string())
