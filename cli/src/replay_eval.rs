@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use strider_log::Log;
-use strider_policy::{Manifest, SURPRISE_QUANTILE, SurpriseSection};
+use strider_policy::Manifest;
 use strider_replay::{Evaluation, FieldError};
 use strider_robot::RobotSpec;
 
@@ -51,13 +51,16 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], opts: &Optio
                 .progress_chars("=> "),
         );
         bar.set_message(short(&loaded.name));
-        let eval = strider_replay::evaluate(&mut loaded.policy, &loaded.name, &logs, |n| bar.set_position(n))
-            .with_context(|| format!("evaluating {}", loaded.name))?;
+        let calibrate = opts.calibrate.is_some();
+        let eval = strider_replay::evaluate(&mut loaded.policy, &loaded.name, &logs, calibrate, |n| {
+            bar.set_position(n)
+        })
+        .with_context(|| format!("evaluating {}", loaded.name))?;
         bar.finish_and_clear();
         results.push((loaded.name, eval));
     }
     if let (Some(model), Some((_, eval))) = (opts.calibrate, results.first()) {
-        calibrate(model, eval, &logs)?;
+        calibrate(model, eval)?;
     }
     if json {
         let value = serde_json::json!({
@@ -72,32 +75,25 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], opts: &Optio
     Ok(())
 }
 
-/// Writes the threshold `eval` found into the manifest of `model` (its `[surprise]`
+/// Writes the calibration `eval` found into the manifest of `model` (its `[surprise]`
 /// section; every other field stays as it was).
-fn calibrate(model: &Path, eval: &Evaluation, logs: &[Log]) -> anyhow::Result<()> {
-    let su = &eval.surprise;
-    anyhow::ensure!(su.ticks > 0, "--calibrate-surprise: the logs gave no tick to calibrate on");
+fn calibrate(model: &Path, eval: &Evaluation) -> anyhow::Result<()> {
+    let section = eval
+        .calibration
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("--calibrate-surprise: the logs gave no tick to calibrate on"))?;
     let path = crate::model::manifest_path(model);
     let mut manifest = Manifest::load(&path)?;
-    let files = match logs {
-        [one] => one.file.clone(),
-        many => format!("{} logs ({} …)", many.len(), many[0].file),
-    };
-    manifest.surprise = Some(SurpriseSection {
-        threshold: su.p999,
-        quantile: SURPRISE_QUANTILE,
-        ticks: su.ticks,
-        data: format!("{} episodes of {files}, teacher-forced by strider replay", eval.episodes),
-    });
-    std::fs::write(&path, manifest.to_toml_string())
-        .with_context(|| format!("{}: cannot write", path.display()))?;
     eprintln!(
         "surprise   threshold {:.3} (the {} quantile of {} ticks) written into {}",
-        su.p999,
-        SURPRISE_QUANTILE,
-        su.ticks,
+        section.threshold,
+        section.quantile,
+        section.ticks,
         path.display()
     );
+    manifest.surprise = Some(section);
+    std::fs::write(&path, manifest.to_toml_string())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }
 

@@ -540,8 +540,10 @@ pub fn rows_text(rows: &[Row]) -> String {
         columns += 4;
     }
     if surprise {
-        out.push_str(" false alarms (clean ticks) | detected | delay ticks (median, worst) |");
-        columns += 3;
+        out.push_str(
+            " false alarms (clean ticks) | most in a row | detected | delay ticks (median, worst) |",
+        );
+        columns += 4;
     }
     out.push_str(&format!("\n|{}\n", "---|".repeat(columns)));
     let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
@@ -573,15 +575,16 @@ pub fn rows_text(rows: &[Row]) -> String {
             let cells = match &r.surprise {
                 Some(su) => [
                     format!("{} ({})", su.false_alarms, su.clean_ticks),
+                    su.longest_false_streak.to_string(),
                     if su.disturbed > 0 { format!("{}/{}", su.detected, su.disturbed) } else { "–".into() },
                     match (su.median_delay_ticks, su.worst_delay_ticks) {
                         (Some(m), Some(w)) => format!("{m}, {w}"),
                         _ => "–".into(),
                     },
                 ],
-                None => ["–".into(), "–".into(), "–".into()],
+                None => ["–".into(), "–".into(), "–".into(), "–".into()],
             };
-            out.push_str(&format!(" {} | {} | {} |", cells[0], cells[1], cells[2]));
+            out.push_str(&format!(" {} | {} | {} | {} |", cells[0], cells[1], cells[2], cells[3]));
         }
         out.push('\n');
     }

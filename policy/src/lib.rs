@@ -31,7 +31,7 @@ pub use manifest::{
 };
 pub use runtime::{GraphSummary, OpTime, Policy, PolicyBatch, StepOutput, inspect_graph};
 pub use stream::{Token, TokenStream};
-pub use surprise::{SURPRISE_QUANTILE, SurpriseSection, quantile, surprise};
+pub use surprise::{Calibration, SURPRISE_QUANTILE, SurpriseSection, quantile, surprise, surprise_scale};
 pub use tokens::{DEFAULT_CLAMP, Normaliser, Tokenizer};
 
 /// The ONNX protobuf schema (the `onnx.proto` messages as prost types), for writing model

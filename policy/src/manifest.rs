@@ -179,6 +179,12 @@ impl Manifest {
             if !(s.quantile > 0.0 && s.quantile <= 1.0) {
                 return Err(invalid("surprise.quantile", "must be in (0, 1]"));
             }
+            if s.field_error.len() != OBS_DIM || !s.field_error.iter().all(|e| e.is_finite() && *e > 0.0) {
+                return Err(invalid(
+                    "surprise.field_error",
+                    &format!("must be {OBS_DIM} positive numbers, one per observation field"),
+                ));
+            }
         }
         let m = &self.model;
         let io = GraphIo::streaming(self.context.ticks, m.layers, m.heads, m.width / m.heads);

@@ -14,7 +14,7 @@ use crate::error::PolicyError;
 use crate::graph_io::{BATCH_DIM, FIRST_CACHE_INPUT, FIRST_CACHE_OUTPUT, GraphIo, TensorSpec, output};
 use crate::manifest::{Manifest, check_graph_io};
 use crate::stream::{Token, TokenStream};
-use crate::surprise::surprise;
+use crate::surprise::{surprise, surprise_scale};
 use crate::tokens::Tokenizer;
 
 /// What one control tick produced.
@@ -59,8 +59,9 @@ pub struct Policy {
     caches: TVec<TValue>,
     /// `A_{k−1}` as a normalised token, `None` before the first action of a stream.
     last_action: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
-    /// The observation fields the surprise compares.
+    /// The observation fields the surprise compares, and each one's scale.
     sensor: [bool; OBS_DIM],
+    scale: [f32; OBS_DIM],
 }
 
 impl std::fmt::Debug for Policy {
@@ -119,6 +120,7 @@ impl Policy {
             caches: tvec![],
             last_action: None,
             sensor: manifest.sensor_fields(),
+            scale: surprise_scale(manifest.surprise.as_ref()),
             manifest,
             state,
             file: onnx_file,
@@ -176,7 +178,10 @@ impl Policy {
         let (predicted_obs, surprise) = match prev {
             Some(_) => {
                 finite(output::NEXT_OBS, &o)?;
-                (Some(self.tokenizer.detokenize_observation(&o)), surprise(&o, &z, &m, &self.sensor))
+                (
+                    Some(self.tokenizer.detokenize_observation(&o)),
+                    surprise(&o, &z, &m, &self.sensor, &self.scale),
+                )
             }
             None => (None, None),
         };

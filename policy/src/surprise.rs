@@ -2,6 +2,12 @@
 //! prediction of it, made one token earlier. A model that walks as it learned predicts its
 //! next observation well; a push, a slippery floor or a failing sensor is what it did not
 //! expect. See docs/CONTROLLER.md, "Surprise".
+//!
+//! Each field's error is measured in that field's *typical prediction error* on clean data
+//! (a diagonal Mahalanobis distance, as an innovation test in a Kalman filter): a joint
+//! angle the model predicts to a hundredth of its range counts as much when it is off by ten
+//! times that as a joint speed it only predicts to a tenth. Without a calibration every
+//! field's error counts in standard deviations of the training data.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,34 +21,108 @@ pub const SURPRISE_QUANTILE: f64 = 0.999;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SurpriseSection {
-    /// A tick whose surprise is above this is surprising (normalised units, see
-    /// [`surprise`]).
+    /// A tick whose surprise is above this is surprising.
     pub threshold: f32,
     /// Which quantile of the per-tick surprise on `data` the threshold is, e.g. 0.999.
     pub quantile: f64,
+    /// Each observation field's RMS prediction error on `data`, in the field's normalised
+    /// units (1 for the operator's command, which is not predicted), token order.
+    pub field_error: Vec<f32>,
     /// Ticks it was measured on.
     pub ticks: u64,
     /// What it was measured on, e.g. "held-out training episodes".
     pub data: String,
 }
 
-/// The surprise of one tick: the root mean square over the sensor fields measured this
-/// tick of (predicted − measured), both normalised by the model's tokenizer (so in
-/// standard deviations of the training data). The operator's command is an input the
-/// model is not asked to predict (`sensor[i]` false); an `[M]` field has nothing to
-/// compare. `None` when no sensor field was measured.
+/// The surprise of one tick: the root mean square, over the sensor fields measured this
+/// tick, of (predicted − measured) / `scale` — both normalised by the model's tokenizer,
+/// `scale` the field's typical error ([`SurpriseSection::field_error`], or 1). The
+/// operator's command is an input the model is not asked to predict (`sensor[i]` false);
+/// an `[M]` field has nothing to compare. `None` when no sensor field was measured.
 pub fn surprise(
     predicted: &[f32; OBS_DIM],
     measured: &[f32; OBS_DIM],
     missing: &[f32; OBS_DIM],
     sensor: &[bool; OBS_DIM],
+    scale: &[f32; OBS_DIM],
 ) -> Option<f32> {
     let (mut sum, mut n) = (0f32, 0u32);
     for i in (0..OBS_DIM).filter(|&i| sensor[i] && missing[i] == 0.0) {
-        sum += (predicted[i] - measured[i]).powi(2);
+        sum += ((predicted[i] - measured[i]) / scale[i]).powi(2);
         n += 1;
     }
     (n > 0).then(|| (sum / n as f32).sqrt())
+}
+
+/// The per-field scale of a manifest's surprise: its calibrated `field_error`, or 1s.
+pub fn surprise_scale(section: Option<&SurpriseSection>) -> [f32; OBS_DIM] {
+    let mut scale = [1.0; OBS_DIM];
+    if let Some(s) = section {
+        for (out, &e) in scale.iter_mut().zip(&s.field_error) {
+            if e.is_finite() && e > 0.0 {
+                *out = e;
+            }
+        }
+    }
+    scale
+}
+
+/// Collects prediction errors on clean data and turns them into a [`SurpriseSection`]:
+/// each field's RMS error, then the [`SURPRISE_QUANTILE`] of the per-tick surprise
+/// measured with those scales. Used at training time (held-out episodes) and by
+/// `strider replay --calibrate-surprise`.
+#[derive(Debug, Clone, Default)]
+pub struct Calibration {
+    /// Per tick, each field's normalised error; NaN where the field was `[M]` or is not a
+    /// sensor.
+    errors: Vec<[f32; OBS_DIM]>,
+}
+
+impl Calibration {
+    /// One tick: the model's normalised prediction and the normalised measurement.
+    pub fn add(
+        &mut self,
+        predicted: &[f32; OBS_DIM],
+        measured: &[f32; OBS_DIM],
+        missing: &[f32; OBS_DIM],
+        sensor: &[bool; OBS_DIM],
+    ) {
+        self.errors.push(std::array::from_fn(|i| {
+            if sensor[i] && missing[i] == 0.0 { predicted[i] - measured[i] } else { f32::NAN }
+        }));
+    }
+
+    pub fn ticks(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// The section, or `None` without a tick to calibrate on.
+    pub fn finish(self, sensor: &[bool; OBS_DIM], data: String) -> Option<SurpriseSection> {
+        let field_error: Vec<f32> = (0..OBS_DIM)
+            .map(|i| {
+                let seen: Vec<f32> = self.errors.iter().map(|e| e[i]).filter(|e| e.is_finite()).collect();
+                if !sensor[i] || seen.is_empty() {
+                    return 1.0;
+                }
+                let ms = seen.iter().map(|e| f64::from(*e).powi(2)).sum::<f64>() / seen.len() as f64;
+                (ms.sqrt() as f32).max(1e-6)
+            })
+            .collect();
+        let scale: [f32; OBS_DIM] = field_error.clone().try_into().expect("one per field");
+        let mut values: Vec<f32> = self
+            .errors
+            .iter()
+            .filter_map(|e| {
+                let missing: [f32; OBS_DIM] = std::array::from_fn(|i| f32::from(u8::from(!e[i].is_finite())));
+                let zero_where_missing: [f32; OBS_DIM] =
+                    std::array::from_fn(|i| if e[i].is_finite() { e[i] } else { 0.0 });
+                surprise(&zero_where_missing, &[0.0; OBS_DIM], &missing, sensor, &scale)
+            })
+            .collect();
+        let ticks = values.len() as u64;
+        let threshold = quantile(&mut values, SURPRISE_QUANTILE)?;
+        Some(SurpriseSection { threshold, quantile: SURPRISE_QUANTILE, field_error, ticks, data })
+    }
 }
 
 /// The `q` quantile of `values` (nearest rank; reorders them). `None` when empty.
@@ -58,10 +138,15 @@ pub fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn rms_over_measured_sensor_fields_only() {
+    fn sensors() -> [bool; OBS_DIM] {
         let mut sensor = [true; OBS_DIM];
         sensor[OBS_DIM - 1] = false; // the command
+        sensor
+    }
+
+    #[test]
+    fn rms_over_measured_sensor_fields_only_in_each_fields_scale() {
+        let sensor = sensors();
         let predicted = [0.0; OBS_DIM];
         let mut measured = [0.0; OBS_DIM];
         measured[0] = 3.0;
@@ -70,9 +155,41 @@ mod tests {
         let mut missing = [0.0; OBS_DIM];
         missing[1] = 1.0;
         let compared = (OBS_DIM - 2) as f32;
-        let s = surprise(&predicted, &measured, &missing, &sensor).unwrap();
+        let ones = [1.0; OBS_DIM];
+        let s = surprise(&predicted, &measured, &missing, &sensor, &ones).unwrap();
         assert!((s - (9.0 / compared).sqrt()).abs() < 1e-6, "{s}");
-        assert_eq!(surprise(&predicted, &measured, &[1.0; OBS_DIM], &sensor), None);
+        let mut scale = ones;
+        scale[0] = 0.5;
+        let s = surprise(&predicted, &measured, &missing, &sensor, &scale).unwrap();
+        assert!((s - (36.0 / compared).sqrt()).abs() < 1e-5, "an error counts in its field's scale: {s}");
+        assert_eq!(surprise(&predicted, &measured, &[1.0; OBS_DIM], &sensor, &ones), None);
+    }
+
+    #[test]
+    fn calibration_scales_each_field_by_its_rms_error_and_takes_the_quantile() {
+        let sensor = sensors();
+        let mut c = Calibration::default();
+        let zero = [0.0; OBS_DIM];
+        for t in 0..1000 {
+            // Field 0 errs by ±0.1, every other sensor by ±2 (alternating signs).
+            let sign = if t % 2 == 0 { 1.0 } else { -1.0 };
+            let mut p = [2.0 * sign; OBS_DIM];
+            p[0] = 0.1 * sign;
+            c.add(&p, &zero, &zero, &sensor);
+        }
+        let s = c.finish(&sensor, "test".into()).unwrap();
+        assert!(
+            (s.field_error[0] - 0.1).abs() < 1e-5 && (s.field_error[1] - 2.0).abs() < 1e-5,
+            "{:?}",
+            s.field_error
+        );
+        assert_eq!(s.field_error[OBS_DIM - 1], 1.0, "the command is not scaled");
+        assert!(
+            (s.threshold - 1.0).abs() < 1e-5,
+            "every field at exactly its RMS: surprise 1, got {}",
+            s.threshold
+        );
+        assert_eq!(s.ticks, 1000);
     }
 
     #[test]

@@ -4,7 +4,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 use strider_log::Log;
-use strider_policy::{PolicyBatch, PolicyError, SURPRISE_QUANTILE, quantile, surprise};
+use strider_policy::{
+    Calibration, PolicyBatch, PolicyError, SURPRISE_QUANTILE, SurpriseSection, quantile, surprise,
+    surprise_scale,
+};
 use strider_robot::{ACTION_DIM, Action, ContractId, OBS_DIM};
 
 /// Why a log could not be evaluated.
@@ -127,6 +130,9 @@ pub struct Evaluation {
     /// The ticks with the largest normalised action error, worst first.
     pub worst: Vec<Worst>,
     pub surprise: SurpriseSummary,
+    /// With `calibrate`: the surprise calibration these logs give.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<SurpriseSection>,
     /// Wall time of the evaluation, s.
     pub seconds: f64,
 }
@@ -199,11 +205,14 @@ struct Lane {
 /// one, `[M]` where there was none — and the recorded observation (non-finite fields are
 /// `[M]`). Episodes run side by side, one per lane of the batch, each with its own history
 /// (a lane takes the next episode when its own ends). `progress` is called with the ticks
-/// done so far. Refuses a log of another robot contract or field layout than the model's.
+/// done so far. With `calibrate`, the prediction errors also calibrate the surprise
+/// ([`Evaluation::calibration`]). Refuses a log of another robot contract or field layout
+/// than the model's.
 pub fn evaluate(
     policy: &mut PolicyBatch,
     model_file: &str,
     logs: &[Log],
+    calibrate: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<Evaluation, EvalError> {
     let started = Instant::now();
@@ -216,6 +225,8 @@ pub fn evaluate(
     let act_std = &tokenizer.act.std;
     let sensor = manifest.sensor_fields();
     let threshold = manifest.surprise.as_ref().map(|s| s.threshold);
+    let scale = surprise_scale(manifest.surprise.as_ref());
+    let mut calibration = calibrate.then(Calibration::default);
     let mut surprises: Vec<f32> = Vec::new();
     let mut most: Vec<SurprisingTick> = Vec::with_capacity(WORST + 1);
     let mut act_err: Vec<Errors> = vec![Errors::default(); ACTION_DIM];
@@ -275,7 +286,10 @@ pub fn evaluate(
             let (a, o) = policy.output(i);
             let recorded_obs = t.observation.to_array();
             if lane.prev.is_some() {
-                if let Some(s) = surprise(o, &lane.obs.0, &lane.obs.1, &sensor) {
+                if let Some(c) = calibration.as_mut() {
+                    c.add(o, &lane.obs.0, &lane.obs.1, &sensor);
+                }
+                if let Some(s) = surprise(o, &lane.obs.0, &lane.obs.1, &sensor, &scale) {
                     surprises.push(s);
                     lane.surprising += u64::from(threshold.is_some_and(|t| s > t));
                     note_most(
@@ -380,6 +394,13 @@ pub fn evaluate(
             max: quantile(&mut surprises, 1.0).unwrap_or(0.0),
             most,
         },
+        calibration: calibration.and_then(|c| {
+            let files = match logs {
+                [one] => one.file.clone(),
+                many => format!("{} logs ({} …)", many.len(), many[0].file),
+            };
+            c.finish(&sensor, format!("{episodes} episodes of {files}, teacher-forced by strider replay"))
+        }),
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -100,6 +100,8 @@ pub struct SurpriseOutcome {
     pub clean_ticks: u64,
     /// Of those, the ticks above the threshold: false alarms.
     pub false_alarms: u64,
+    /// The most false alarms in a row (what a "damp after N surprising ticks" must exceed).
+    pub longest_false_streak: u64,
     /// Ticks from the first observation the disturbance can affect to the first surprising
     /// tick from then on; `None` without a disturbance or if none followed.
     pub delay_ticks: Option<u64>,
@@ -122,9 +124,17 @@ impl SurpriseOutcome {
         let (before, after) = surprise.split_at(split);
         let before = &before[(settled_tick as usize).min(before.len())..];
         let over = |s: &Option<f32>| s.is_some_and(|s| s > threshold);
+        let longest = before
+            .iter()
+            .fold(
+                (0u64, 0u64),
+                |(run, best), s| if over(s) { (run + 1, best.max(run + 1)) } else { (0, best) },
+            )
+            .1;
         SurpriseOutcome {
             clean_ticks: before.iter().flatten().count() as u64,
             false_alarms: before.iter().filter(|s| over(s)).count() as u64,
+            longest_false_streak: longest,
             delay_ticks: disturbance_tick.and_then(|_| after.iter().position(over)).map(|d| d as u64),
         }
     }
@@ -393,11 +403,16 @@ mod surprise_tests {
         ]
         .into();
         let o = SurpriseOutcome::of(&s, 1.0, 0, Some(6));
-        assert_eq!(o, SurpriseOutcome { clean_ticks: 4, false_alarms: 1, delay_ticks: Some(2) });
-        let clean = SurpriseOutcome::of(&s, 1.0, 0, None);
-        assert_eq!(clean, SurpriseOutcome { clean_ticks: 8, false_alarms: 2, delay_ticks: None });
-        let settled = SurpriseOutcome::of(&s, 1.0, 4, Some(6));
-        assert_eq!(settled, SurpriseOutcome { clean_ticks: 1, false_alarms: 0, delay_ticks: Some(2) });
+        let want = |clean_ticks, false_alarms, longest_false_streak, delay_ticks| SurpriseOutcome {
+            clean_ticks,
+            false_alarms,
+            longest_false_streak,
+            delay_ticks,
+        };
+        assert_eq!(o, want(4, 1, 1, Some(2)));
+        assert_eq!(SurpriseOutcome::of(&s, 1.0, 0, None), want(8, 2, 1, None));
+        assert_eq!(SurpriseOutcome::of(&s, 1.0, 4, Some(6)), want(1, 0, 0, Some(2)));
+        assert_eq!(SurpriseOutcome::of(&s, 0.25, 0, None), want(8, 4, 3, None), "0.3, 0.5, 1.5 in a row");
         assert_eq!(SurpriseOutcome::of(&s, 5.0, 0, Some(6)).delay_ticks, None, "never detected");
     }
 }

@@ -197,13 +197,15 @@ pub fn all_at_once(seed: u64) -> Scenario {
 }
 
 /// What the surprise signal must tell apart, at `command_vx` for each seed, `seconds` long,
-/// with the default start push and sensor noise (so seeds differ) and every disturbance at
+/// with the default start push, sensor noise and one tick of latency, and every disturbance at
 /// `at_s`: clean walking on flat ground and through the randomisation envelope
 /// ([`all_at_once`]; false alarms), ±150 N pushes, the floor's friction dropping to a
 /// tenth, a knee encoder freezing, the IMU's pitch reading 0.2 rad off.
 pub fn surprise_suite(command_vx: f64, seeds: Range<u64>, at_s: f64, seconds: f64) -> Vec<Case> {
+    // The world the policies are trained in has sensor noise and 1–2 ticks of actuator
+    // latency; a model is rightly surprised by a robot without (docs/SIM.md, "Surprise").
     let base = Scenario {
-        randomize: Randomize { sensor_noise_scale: 1.0, ..Randomize::default() },
+        randomize: Randomize { sensor_noise_scale: 1.0, latency_ticks: [1, 1], ..Randomize::default() },
         ..Scenario::default()
     };
     let push =
@@ -363,9 +365,11 @@ pub struct Row {
 /// The surprise signal of a row's episodes ([`crate::SurpriseOutcome`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SurpriseRow {
-    /// False alarms over clean ticks (before any disturbance), all episodes together.
+    /// False alarms over clean ticks (before any disturbance), all episodes together, and
+    /// the most in a row in any episode.
     pub false_alarms: u64,
     pub clean_ticks: u64,
+    pub longest_false_streak: u64,
     /// Episodes with a disturbance, and those where a surprising tick followed it.
     pub disturbed: usize,
     pub detected: usize,
@@ -428,6 +432,11 @@ pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
                 row.surprise = Some(SurpriseRow {
                     false_alarms: outcomes.iter().map(|(_, o)| o.false_alarms).sum(),
                     clean_ticks: outcomes.iter().map(|(_, o)| o.clean_ticks).sum(),
+                    longest_false_streak: outcomes
+                        .iter()
+                        .map(|(_, o)| o.longest_false_streak)
+                        .max()
+                        .unwrap_or(0),
                     disturbed: outcomes
                         .iter()
                         .filter(|(c, _)| c.scenario.first_disturbance_s().is_some())

@@ -7,7 +7,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use strider_policy::{Normaliser, SURPRISE_QUANTILE, SurpriseSection, Tokenizer, quantile, surprise};
+use strider_policy::{Calibration, Normaliser, SurpriseSection, Tokenizer};
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
 use crate::config::TrainConfig;
@@ -298,20 +298,20 @@ impl Trainer {
         Ok(exported)
     }
 
-    /// The surprise threshold: the `SURPRISE_QUANTILE` of the per-tick surprise
-    /// (`strider_policy::surprise`) over whole held-out episodes, teacher-forced as the
-    /// runtime streams them (one pass over each episode from its first tick; the pass and
-    /// the stream agree within 1e-4, tests/policy/parity.rs), up to
+    /// The surprise calibration (`strider_policy::Calibration`): each field's prediction
+    /// error and the threshold, over whole held-out episodes, teacher-forced as the runtime
+    /// streams them (one pass over each episode from its first tick; the pass and the
+    /// stream agree within 1e-4, tests/policy/parity.rs), up to
     /// [`SURPRISE_CALIBRATION_TICKS`] ticks. `None` without held-out episodes.
     pub fn calibrate_surprise(
         &self,
         sensor: &[bool; OBS_DIM],
     ) -> Result<Option<SurpriseSection>, TrainError> {
-        let mut values = Vec::new();
+        let mut calibration = Calibration::default();
         let mut rng = Rng::new(0);
         let mut episodes = 0;
         for (e, ep) in self.held.iter().enumerate() {
-            if values.len() >= SURPRISE_CALIBRATION_TICKS {
+            if calibration.ticks() >= SURPRISE_CALIBRATION_TICKS {
                 break;
             }
             let k = ep.len() - 1;
@@ -322,19 +322,11 @@ impl Trainer {
             for j in 0..k {
                 let at = j * OBS_DIM..(j + 1) * OBS_DIM;
                 let row = |v: &[f32]| -> [f32; OBS_DIM] { v[at.clone()].try_into().expect("one row") };
-                if let Some(s) = surprise(&row(&pred), &row(&w.next_obs), &row(&w.next_obs_missing), sensor) {
-                    values.push(s);
-                }
+                calibration.add(&row(&pred), &row(&w.next_obs), &row(&w.next_obs_missing), sensor);
             }
             episodes += 1;
         }
-        let ticks = values.len() as u64;
-        Ok(quantile(&mut values, SURPRISE_QUANTILE).map(|threshold| SurpriseSection {
-            threshold,
-            quantile: SURPRISE_QUANTILE,
-            ticks,
-            data: format!("{episodes} held-out training episodes, teacher-forced"),
-        }))
+        Ok(calibration.finish(sensor, format!("{episodes} held-out training episodes, teacher-forced")))
     }
 
     /// Weights and optimiser moments (`checkpoint.safetensors`) and the loop's state
