@@ -490,8 +490,29 @@ mod collect {
         assert!(mse < 0.5, "held-out action MSE {mse}");
         assert!(run.join("model.onnx").exists() && run.join("model.toml").exists());
 
-        // The trained model loads, steps and profiles: every op of the plan is timed.
+        // Training calibrated the surprise on its held-out episode; replay recalibrates it on
+        // other logs, changing nothing else in the manifest.
         let manifest = run.join("model.toml");
+        let trained = strider_policy::Manifest::load(&manifest).unwrap();
+        let section = trained.surprise.clone().expect("a [surprise] section");
+        assert!(section.threshold > 0.0 && section.data.contains("held-out"), "{section:?}");
+        let (ok, _, err) = strider(&[
+            "replay",
+            out.join("shard-0000.mcap").to_str().unwrap(),
+            "--model",
+            manifest.to_str().unwrap(),
+            "--calibrate-surprise",
+        ]);
+        assert!(ok, "{err}");
+        let recalibrated = strider_policy::Manifest::load(&manifest).unwrap();
+        let section = recalibrated.surprise.clone().expect("a [surprise] section");
+        assert!(section.data.contains("shard-0000.mcap") && section.ticks > 0, "{section:?}");
+        assert_eq!(
+            strider_policy::Manifest { surprise: None, ..recalibrated },
+            strider_policy::Manifest { surprise: None, ..trained }
+        );
+
+        // The trained model loads, steps and profiles: every op of the plan is timed.
         let (ok, stdout, err) = strider(&[
             "policy",
             "inspect",

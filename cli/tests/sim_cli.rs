@@ -135,3 +135,33 @@ fn a_missing_model_is_one_line_naming_the_file() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("no/such/model.toml"), "{err}");
 }
+
+/// The shipped model's surprise signal notices a knee encoder that freezes mid-walk (its
+/// threshold is calibrated), and the suite reports it as a detection with its delay.
+#[test]
+fn the_surprise_suite_detects_a_stuck_encoder_with_the_built_in_model() {
+    let out = strider()
+        .args([
+            "sim",
+            "eval",
+            "--suite",
+            "surprise",
+            "--seeds",
+            "1",
+            "--first-seed",
+            "7000",
+            "--only",
+            "knee",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(row["label"], "right knee encoder stuck", "{v}");
+    let s = &row["surprise"];
+    assert_eq!((s["disturbed"].as_u64(), s["detected"].as_u64()), (Some(1), Some(1)), "{v}");
+    assert!(s["worst_delay_ticks"].as_u64().unwrap() <= 50, "{v}");
+    assert!(s["clean_ticks"].as_u64().unwrap() > 200, "{v}");
+}

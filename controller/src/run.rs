@@ -500,6 +500,50 @@ mod tests {
         }
     }
 
+    /// Holds the default pose and reports a surprise of 3.0 on its calls 50–59 (ticks 50–59:
+    /// the robot starts at the pose, so there is no homing), 0.5 otherwise, against a
+    /// threshold of 1.0.
+    struct Surprised(u64);
+
+    impl Pilot for Surprised {
+        fn reset(&mut self) {
+            self.0 = 0;
+        }
+        fn act(&mut self, _: &Observation) -> Result<Decision, String> {
+            let surprise = if (50..60).contains(&self.0) { 3.0 } else { 0.5 };
+            self.0 += 1;
+            Ok(Decision { action: home(&RobotSpec::reference()), surprise: Some(surprise) })
+        }
+        fn surprise_threshold(&self) -> Option<f32> {
+            Some(1.0)
+        }
+    }
+
+    /// Surprise is counted and shown to the observer every tick; it damps the run only when
+    /// asked to, after that many surprising ticks in a row.
+    #[test]
+    fn surprise_is_reported_and_damps_only_when_asked() {
+        let spec = RobotSpec::reference();
+        let cfg = RunConfig { ticks: 100, realtime: false, command: 0.0f32.into(), wind_down: false };
+        let run = |safety: SafetyConfig| {
+            let (mut sim, first) = sim();
+            let mut c = Controller::new(&spec, Surprised(0), safety);
+            let mut logged = vec![];
+            let r = c.run(&mut sim, first, &cfg, &Stop::default(), |e, _| logged.push(e.surprise)).unwrap();
+            (r, logged)
+        };
+        let (r, logged) = run(SafetyConfig::default());
+        assert_eq!(r.ending, Ending::Completed, "reported, never acted on by default");
+        let s = &r.surprise;
+        assert_eq!((s.threshold, s.ticks, s.surprising), (Some(1.0), 100, 10));
+        assert_eq!((s.first_surprising_tick, s.longest_streak, s.max), (Some(50), 10, Some((3.0, 50))));
+        assert_eq!(logged[49..51], [Some(0.5), Some(3.0)], "the observer sees each tick's value");
+
+        let (r, _) = run(SafetyConfig { damp_after_surprising_ticks: Some(4), ..SafetyConfig::default() });
+        assert_eq!(r.ending, Ending::Surprised { tick: 53, ticks: 4 });
+        assert!(r.damping_ticks > 0);
+    }
+
     /// The operator's live command replaces the schedule from the tick after it is set.
     #[test]
     fn a_live_speed_command_replaces_the_schedule_from_the_next_tick() {
