@@ -31,7 +31,7 @@ pub struct ReplayArgs {
     into_sim: bool,
     /// With --model: episodes evaluated side by side, one per row of each model call
     /// (the numbers do not depend on it; more lanes read the weights fewer times).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     lanes: u16,
     /// With one --model (a file): write the surprise threshold these logs give (the
     /// 99.9th percentile of the per-tick surprise) into its manifest's [surprise] section.

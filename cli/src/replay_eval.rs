@@ -41,6 +41,9 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], opts: &Optio
         }
     }
     let ticks: usize = logs.iter().map(Log::tick_count).sum();
+    // A lane without an episode would compute for nothing.
+    let episodes: usize = logs.iter().map(|l| l.episodes.len()).sum();
+    let lanes = lanes.min(episodes).max(1);
     let mut results = Vec::new();
     for model in models {
         let mut loaded = crate::model::load_batch(model_path(model), spec, lanes)?;
@@ -120,14 +123,18 @@ fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String
         let _ = write!(out, " {n:>width$}");
     }
     let _ = writeln!(out, "  verdict");
-    let mut row = |label: &str, value: &dyn Fn(&Evaluation) -> f64, unit: &str| {
+    // `judged`: lower is better and the models' values compare (not so for the surprise,
+    // which each model measures in its own calibrated units).
+    let mut row_of = |label: &str, value: &dyn Fn(&Evaluation) -> f64, unit: &str, judged: bool| {
         let values: Vec<f64> = results.iter().map(|(_, e)| value(e)).collect();
         let _ = write!(out, "{label:<34}");
         for v in &values {
             let _ = write!(out, " {:>width$}", format!("{v:.4}{unit}"));
         }
-        let _ = writeln!(out, "  {}", verdict(&names, &values));
+        let _ = writeln!(out, "  {}", if judged { verdict(&names, &values) } else { String::new() });
     };
+    let mut row =
+        |label: &str, value: &dyn Fn(&Evaluation) -> f64, unit: &str| row_of(label, value, unit, true);
     let mean = |rows: &[FieldError], f: fn(&FieldError) -> f64| {
         rows.iter().map(f).sum::<f64>() / rows.len().max(1) as f64
     };
@@ -148,8 +155,9 @@ fn table(files: usize, ticks: usize, results: &[(String, Evaluation)]) -> String
         let unit = format!(" {}", f.unit);
         row(&label, &move |e| e.observation[i].mae, if unit == " 1" { "" } else { &unit });
     }
-    row("surprise p50", &|e| f64::from(e.surprise.p50), "");
-    row("surprise p99.9", &|e| f64::from(e.surprise.p999), "");
+    // Each model's surprise is in its own units: shown, not judged.
+    row_of("surprise p50 (own units)", &|e| f64::from(e.surprise.p50), "", false);
+    row_of("surprise p99.9 (own units)", &|e| f64::from(e.surprise.p999), "", false);
     let masked = first.action.first().map_or(0, |f| f.masked);
     let obs_masked: u64 = first.observation.iter().map(|f| f.masked).sum();
     let _ = writeln!(
