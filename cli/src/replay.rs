@@ -38,6 +38,14 @@ pub struct ReplayArgs {
     /// Use clean logs: walking the model should call normal.
     #[arg(long)]
     calibrate_surprise: bool,
+    /// With --model: draw predicted vs recorded over time for --fields, one PNG per field
+    /// in this directory, on the episode where the first model disagreed most.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// The fields --plot draws: observation fields (the models' predictions) or action
+    /// fields (their actions), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "joint_target.right_knee,torso_pitch")]
+    fields: Vec<String>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     json: bool,
@@ -57,7 +65,13 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 anyhow::bail!("--calibrate-surprise with {} models: calibrate one at a time", many.len())
             }
         };
-        let opts = crate::replay_eval::Options { lanes: usize::from(args.lanes), json: args.json, calibrate };
+        let opts = crate::replay_eval::Options {
+            lanes: usize::from(args.lanes),
+            json: args.json,
+            calibrate,
+            plot: args.plot.as_deref(),
+            fields: args.fields.clone(),
+        };
         return crate::replay_eval::run(&spec, &args.logs, &args.model, &opts);
     }
     anyhow::ensure!(
@@ -66,6 +80,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
         args.model.len()
     );
     anyhow::ensure!(!args.calibrate_surprise, "--calibrate-surprise needs --model (and not --into-sim)");
+    anyhow::ensure!(args.plot.is_none(), "--plot needs --model (and not --into-sim)");
     let [path] = args.logs.as_slice() else {
         anyhow::bail!(
             "{} logs given: summarise one at a time, or compare models on all with --model",

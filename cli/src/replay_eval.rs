@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use strider_log::Log;
+use strider_plot::{Chart, Marker, Series};
 use strider_policy::Manifest;
-use strider_replay::{Evaluation, FieldError};
+use strider_replay::{EvalOptions, Evaluation, FieldError};
 use strider_robot::RobotSpec;
 
 /// The name `--model` takes for the model built into strider.
@@ -28,6 +29,10 @@ pub struct Options<'a> {
     pub json: bool,
     /// Write the surprise threshold the logs give into this model's manifest.
     pub calibrate: Option<&'a Path>,
+    /// Draw the fields' traces here.
+    pub plot: Option<&'a Path>,
+    /// Observation or action fields to draw.
+    pub fields: Vec<String>,
 }
 
 pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], opts: &Options) -> anyhow::Result<()> {
@@ -54,13 +59,16 @@ pub fn run(spec: &RobotSpec, paths: &[PathBuf], models: &[PathBuf], opts: &Optio
                 .progress_chars("=> "),
         );
         bar.set_message(short(&loaded.name));
-        let calibrate = opts.calibrate.is_some();
-        let eval = strider_replay::evaluate(&mut loaded.policy, &loaded.name, &logs, calibrate, |n| {
+        let options = EvalOptions { calibrate: opts.calibrate.is_some(), trace: false };
+        let eval = strider_replay::evaluate(&mut loaded.policy, &loaded.name, &logs, options, |n| {
             bar.set_position(n)
         })
         .with_context(|| format!("evaluating {}", loaded.name))?;
         bar.finish_and_clear();
         results.push((loaded.name, eval));
+    }
+    if let Some(dir) = opts.plot {
+        plot(spec, dir, &opts.fields, &logs, models, &results)?;
     }
     if let (Some(model), Some((_, eval))) = (opts.calibrate, results.first()) {
         calibrate(model, eval)?;
@@ -99,6 +107,125 @@ fn calibrate(model: &Path, eval: &Evaluation) -> anyhow::Result<()> {
         .with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
 }
+
+/// One PNG per field in `dir`: the recording and each model's prediction of it over the
+/// episode where the first model disagreed most with the recording (its worst tick), with
+/// the simulator's pushes and a fall marked.
+fn plot(
+    spec: &RobotSpec,
+    dir: &Path,
+    fields: &[String],
+    logs: &[Log],
+    models: &[PathBuf],
+    results: &[(String, Evaluation)],
+) -> anyhow::Result<()> {
+    let obs_names: Vec<String> = spec.observation_layout().into_iter().map(|f| f.name).collect();
+    let act_names: Vec<String> = spec.action_layout().into_iter().map(|f| f.name).collect();
+    let units: Vec<(String, &str)> =
+        spec.observation_layout().into_iter().chain(spec.action_layout()).map(|f| (f.name, f.unit)).collect();
+    for f in fields {
+        anyhow::ensure!(
+            obs_names.contains(f) || act_names.contains(f),
+            "--fields: `{f}` is not a field of this robot; use one of {}, {}",
+            obs_names.join(", "),
+            act_names.join(", ")
+        );
+    }
+    // The episode to draw: the first model's worst tick, else the first episode.
+    let (log, episode) = match results.first().and_then(|(_, e)| e.worst.first()) {
+        Some(w) => {
+            let log = logs.iter().find(|l| l.file == w.file).expect("the worst tick is in a log read here");
+            (log, log.episodes.iter().find(|e| e.start.episode == w.episode).expect("its episode"))
+        }
+        None => {
+            let log =
+                logs.iter().find(|l| !l.episodes.is_empty()).context("--plot: the logs hold no episode")?;
+            (log, &log.episodes[0])
+        }
+    };
+    let one = Log { episodes: vec![episode.clone()], ..log.clone() };
+    let mut traces = Vec::new();
+    for model in models {
+        let mut loaded = crate::model::load_batch(model_path(model), spec, 1)?;
+        let options = EvalOptions { calibrate: false, trace: true };
+        let eval = strider_replay::evaluate(
+            &mut loaded.policy,
+            &loaded.name,
+            std::slice::from_ref(&one),
+            options,
+            |_| {},
+        )?;
+        traces.push((short(&loaded.name), eval.traces.into_iter().next().context("a traced episode")?));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let mut markers: Vec<Marker> = strider_replay::resim::pushes(log, episode, spec.links.len())
+        .iter()
+        .map(|p| Marker { x: p.time_s, label: format!("push {:+.0} N", p.force_n), rgb: PUSH_RGB })
+        .collect();
+    if let Some(t) = traces.first().and_then(|(_, tr)| tr.ticks.iter().find(|t| t.fallen)) {
+        markers.push(Marker { x: t.time_s, label: "fell".into(), rgb: FALL_RGB });
+    }
+    for field in fields {
+        let (obs_at, act_at) =
+            (obs_names.iter().position(|n| n == field), act_names.iter().position(|n| n == field));
+        let recorded: Vec<(f64, f64)> = traces[0]
+            .1
+            .ticks
+            .iter()
+            .filter_map(|t| {
+                let v = match (obs_at, act_at) {
+                    (Some(i), _) => Some(t.recorded_obs[i]),
+                    (_, Some(j)) => t.recorded_action.map(|a| a[j]),
+                    _ => None,
+                }?;
+                Some((t.time_s, f64::from(v)))
+            })
+            .collect();
+        let mut series =
+            vec![Series { label: "recorded".into(), rgb: RECORDED_RGB, points: recorded, dots: false }];
+        for (k, (name, trace)) in traces.iter().enumerate() {
+            let points = trace
+                .ticks
+                .iter()
+                .filter_map(|t| {
+                    let v = match (obs_at, act_at) {
+                        (Some(i), _) => t.predicted_obs.map(|p| p[i]),
+                        (_, Some(j)) => Some(t.action[j]),
+                        _ => None,
+                    }?;
+                    Some((t.time_s, f64::from(v)))
+                })
+                .collect();
+            let what = if obs_at.is_some() { "predicted" } else { "action" };
+            series.push(Series {
+                label: format!("{name} ({what})"),
+                rgb: MODEL_RGB[k % MODEL_RGB.len()],
+                points,
+                dots: false,
+            });
+        }
+        let unit = units.iter().find(|(n, _)| n == field).map_or("", |(_, u)| *u);
+        let chart = Chart {
+            title: format!("{field}: {} episode {}", file_name(&log.file), episode.start.episode),
+            x_label: "time (s)".into(),
+            y_label: if unit == "1" { field.clone() } else { format!("{field} ({unit})") },
+            y_log: false,
+            series,
+            markers: markers.clone(),
+        };
+        let path = dir.join(format!("{field}.png"));
+        chart.write_png(&path)?;
+        eprintln!("plot       {}", path.display());
+    }
+    Ok(())
+}
+
+/// Colours: the recording in black, models in blue, orange, green, purple; pushes grey,
+/// falls red.
+const RECORDED_RGB: [u8; 3] = [20, 20, 20];
+const MODEL_RGB: [[u8; 3]; 4] = [[30, 90, 200], [230, 130, 20], [40, 150, 60], [140, 60, 170]];
+const PUSH_RGB: [u8; 3] = [150, 150, 150];
+const FALL_RGB: [u8; 3] = [210, 40, 40];
 
 /// The last two path components: enough to tell runs apart in a column header.
 fn short(name: &str) -> String {

@@ -165,3 +165,35 @@ fn the_surprise_suite_detects_a_stuck_encoder_with_the_built_in_model() {
     assert!(s["worst_delay_ticks"].as_u64().unwrap() <= 50, "{v}");
     assert!(s["clean_ticks"].as_u64().unwrap() > 200, "{v}");
 }
+
+/// `replay --model --plot` draws the chosen fields of a recorded run, recording against
+/// prediction; a field the robot does not have is refused naming it and the choices.
+#[test]
+fn replay_plots_predicted_against_recorded() {
+    let log = scratch("plotted.mcap");
+    let dir = scratch("plots");
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = strider().args(["sim", "--seconds", "2", "--json", "--log"]).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let replay = |fields: &str| {
+        strider()
+            .arg("replay")
+            .arg(&log)
+            .args(["--model", "built-in", "--fields", fields, "--plot"])
+            .arg(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = replay("torso_pitch,joint_target.left_knee");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in ["torso_pitch", "joint_target.left_knee"] {
+        let png = std::fs::read(dir.join(format!("{f}.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG", "{f}");
+        assert!(png.len() > 10_000, "{f}: {} bytes, too few for a drawn chart", png.len());
+    }
+    let out = replay("knee");
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("`knee`") && err.contains("joint_pos.right_knee"), "{err}");
+}

@@ -79,6 +79,40 @@ pub struct EpisodeScore {
     pub surprising_ticks: u64,
 }
 
+/// What [`evaluate`] computes besides the scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Calibrate the surprise on these logs ([`Evaluation::calibration`]).
+    pub calibrate: bool,
+    /// Keep every tick's outputs ([`Evaluation::traces`]): for plotting a few episodes.
+    pub trace: bool,
+}
+
+/// One episode as the model saw it, tick by tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpisodeTrace {
+    pub file: String,
+    pub episode: u32,
+    pub ticks: Vec<TraceTick>,
+}
+
+/// One tick of an [`EpisodeTrace`], denormalised (the fields' units).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceTick {
+    pub tick: u64,
+    pub time_s: f64,
+    /// The recorded observation (NaN where `[M]`) and the model's prediction of it (none
+    /// on the first tick).
+    pub recorded_obs: [f32; OBS_DIM],
+    pub predicted_obs: Option<[f32; OBS_DIM]>,
+    /// The recorded action, if any, and the model's.
+    pub recorded_action: Option<[f32; ACTION_DIM]>,
+    pub action: [f32; ACTION_DIM],
+    pub surprise: Option<f32>,
+    /// The simulator says the robot has fallen (simulator logs).
+    pub fallen: bool,
+}
+
 /// A tick the model found surprising.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SurprisingTick {
@@ -130,6 +164,9 @@ pub struct Evaluation {
     /// The ticks with the largest normalised action error, worst first.
     pub worst: Vec<Worst>,
     pub surprise: SurpriseSummary,
+    /// With `trace`: every episode tick by tick, in log order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<EpisodeTrace>,
     /// With `calibrate`: the surprise calibration these logs give.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<SurpriseSection>,
@@ -194,6 +231,8 @@ struct Lane {
     /// This tick's observation token and mask, as the model saw them.
     obs: ([f32; OBS_DIM], [f32; OBS_DIM]),
     surprising: u64,
+    /// With `trace`: the ticks so far.
+    trace: Vec<TraceTick>,
     action_sum: f64,
     action_n: u64,
     obs_sum: f64,
@@ -205,14 +244,13 @@ struct Lane {
 /// one, `[M]` where there was none — and the recorded observation (non-finite fields are
 /// `[M]`). Episodes run side by side, one per lane of the batch, each with its own history
 /// (a lane takes the next episode when its own ends). `progress` is called with the ticks
-/// done so far. With `calibrate`, the prediction errors also calibrate the surprise
-/// ([`Evaluation::calibration`]). Refuses a log of another robot contract or field layout
-/// than the model's.
+/// done so far; `options` asks for a calibration or per-tick traces. Refuses a log of
+/// another robot contract or field layout than the model's.
 pub fn evaluate(
     policy: &mut PolicyBatch,
     model_file: &str,
     logs: &[Log],
-    calibrate: bool,
+    options: EvalOptions,
     mut progress: impl FnMut(u64),
 ) -> Result<Evaluation, EvalError> {
     let started = Instant::now();
@@ -226,7 +264,8 @@ pub fn evaluate(
     let sensor = manifest.sensor_fields();
     let threshold = manifest.surprise.as_ref().map(|s| s.threshold);
     let scale = surprise_scale(manifest.surprise.as_ref());
-    let mut calibration = calibrate.then(Calibration::default);
+    let mut calibration = options.calibrate.then(Calibration::default);
+    let mut traces: Vec<(usize, usize, EpisodeTrace)> = Vec::new();
     let mut surprises: Vec<f32> = Vec::new();
     let mut most: Vec<SurprisingTick> = Vec::with_capacity(WORST + 1);
     let mut act_err: Vec<Errors> = vec![Errors::default(); ACTION_DIM];
@@ -244,7 +283,13 @@ pub fn evaluate(
         for (i, slot) in lanes.iter_mut().enumerate() {
             let ended = |l: &Lane| l.tick == logs[l.log].episodes[l.episode].ticks.len();
             while slot.as_ref().is_some_and(ended) || (slot.is_none() && !drained) {
-                if let Some(lane) = slot.take() {
+                if let Some(mut lane) = slot.take() {
+                    if options.trace {
+                        let (log, ep) = (&logs[lane.log], &logs[lane.log].episodes[lane.episode]);
+                        let ticks = std::mem::take(&mut lane.trace);
+                        let trace = EpisodeTrace { file: log.file.clone(), episode: ep.start.episode, ticks };
+                        traces.push((lane.log, lane.episode, trace));
+                    }
                     per_episode.push(finish_episode(&lane, logs));
                 }
                 *slot = queue.next().map(|(log, episode)| Lane {
@@ -254,6 +299,7 @@ pub fn evaluate(
                     prev: None,
                     obs: ([0.0; OBS_DIM], [1.0; OBS_DIM]),
                     surprising: 0,
+                    trace: Vec::new(),
                     action_sum: 0.0,
                     action_n: 0,
                     obs_sum: 0.0,
@@ -285,11 +331,13 @@ pub fn evaluate(
             let t = &ep.ticks[lane.tick];
             let (a, o) = policy.output(i);
             let recorded_obs = t.observation.to_array();
+            let mut tick_surprise = None;
             if lane.prev.is_some() {
                 if let Some(c) = calibration.as_mut() {
                     c.add(o, &lane.obs.0, &lane.obs.1, &sensor);
                 }
                 if let Some(s) = surprise(o, &lane.obs.0, &lane.obs.1, &sensor, &scale) {
+                    tick_surprise = Some(s);
                     surprises.push(s);
                     lane.surprising += u64::from(threshold.is_some_and(|t| s > t));
                     note_most(
@@ -315,6 +363,18 @@ pub fn evaluate(
                 }
             }
             let model = tokenizer.detokenize_action(a).joint_target;
+            if options.trace {
+                lane.trace.push(TraceTick {
+                    tick: t.tick,
+                    time_s: t.plant_time_s,
+                    recorded_obs,
+                    predicted_obs: lane.prev.is_some().then_some(pred),
+                    recorded_action: t.action.as_ref().map(|a| a.joint_target),
+                    action: model,
+                    surprise: tick_surprise,
+                    fallen: t.sim_state.is_some_and(|s| s.fallen),
+                });
+            }
             match &t.action {
                 Some(rec) => {
                     for j in 0..ACTION_DIM {
@@ -356,6 +416,7 @@ pub fn evaluate(
     }
     progress(ticks);
     per_episode.sort_by_key(|&(log, episode, _)| (log, episode));
+    traces.sort_by_key(|&(log, episode, _)| (log, episode));
     let action: Vec<FieldError> = act_err
         .into_iter()
         .enumerate()
@@ -384,6 +445,7 @@ pub fn evaluate(
         observation,
         per_episode: per_episode.into_iter().map(|(_, _, score)| score).collect(),
         worst,
+        traces: traces.into_iter().map(|(_, _, t)| t).collect(),
         surprise: SurpriseSummary {
             threshold,
             ticks: surprises.len() as u64,

@@ -20,4 +20,7 @@
 mod eval;
 pub mod resim;
 
-pub use eval::{EvalError, Evaluation, FieldError, SurpriseSummary, SurprisingTick, Worst, evaluate};
+pub use eval::{
+    EpisodeTrace, EvalError, EvalOptions, Evaluation, FieldError, SurpriseSummary, SurprisingTick, TraceTick,
+    Worst, evaluate,
+};

@@ -72,6 +72,15 @@ fn start(log: &Log) -> Result<Scenario, ResimError> {
         .map_err(|e| ResimError::NotASimulatorLog(format!("the log's scenario cannot be rebuilt: {e}")))
 }
 
+/// The pushes the simulator applied in `episode` of a simulator log (the start push and
+/// the scenario's), drawn again from its scenario and seed; none for a robot's log.
+pub fn pushes(log: &Log, episode: &Episode, links: usize) -> Vec<strider_sim::Push> {
+    match (start(log), episode.start.seed) {
+        (Ok(scenario), Some(seed)) => scenario.draw(seed, links).pushes,
+        _ => Vec::new(),
+    }
+}
+
 fn seed(log: &Log, episode: &Episode) -> Result<u64, ResimError> {
     episode.start.seed.ok_or_else(|| {
         ResimError::NotASimulatorLog(format!(

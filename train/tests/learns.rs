@@ -156,12 +156,12 @@ fn loss_curve_is_a_png_with_both_series() {
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
     let _ = std::fs::remove_file(&path);
-    assert_eq!((info.width, info.height), (800, 480));
+    assert_eq!((info.width, info.height), (900, 480));
     let px = |rgb: [u8; 3]| buf.chunks(3).filter(|p| *p == rgb).count();
     assert!(px(strider_train::plot::TRAIN_RGB) > 300, "training curve missing");
     assert!(px(strider_train::plot::HELD_OUT_RGB) > 20, "held-out curve missing");
     // The title is text in the top band, where nothing else is drawn.
-    let title = buf[..800 * 36 * 3].chunks(3).filter(|p| p.iter().all(|&c| c < 120)).count();
+    let title = buf[..900 * 36 * 3].chunks(3).filter(|p| p.iter().all(|&c| c < 120)).count();
     assert!(title > 300, "only {title} dark pixels in the title band: no title drawn");
 }
 

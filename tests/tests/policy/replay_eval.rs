@@ -99,7 +99,8 @@ fn teacher_forced_metrics_match_candle_on_the_same_recording() {
     let log = Log::read(&log_path).unwrap();
     // Two lanes: both episodes side by side, each with its own history.
     let mut policy = PolicyBatch::load(&exported.manifest, &RobotSpec::reference(), 2).unwrap();
-    let eval = strider_replay::evaluate(&mut policy, "model.toml", &[log], false, |_| {}).unwrap();
+    let eval =
+        strider_replay::evaluate(&mut policy, "model.toml", &[log], Default::default(), |_| {}).unwrap();
 
     let mut act: Vec<Expected> = (0..ACTION_DIM).map(|_| Expected::default()).collect();
     let mut obs: Vec<Expected> = (0..OBS_DIM).map(|_| Expected::default()).collect();
@@ -169,8 +170,9 @@ fn a_log_of_another_robot_is_refused_naming_both_contract_ids() {
     LogWriter::create(&path, &meta, WriterOptions::default()).unwrap().finish().unwrap();
     let log = Log::read(&path).unwrap();
     let mut policy = PolicyBatch::load(&exported.manifest, &RobotSpec::reference(), 1).unwrap();
-    let e =
-        strider_replay::evaluate(&mut policy, "model.toml", &[log], false, |_| {}).unwrap_err().to_string();
+    let e = strider_replay::evaluate(&mut policy, "model.toml", &[log], Default::default(), |_| {})
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&other.contract_id().to_string())
             && e.contains(&RobotSpec::reference().contract_id().to_string()),
