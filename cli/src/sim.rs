@@ -504,8 +504,8 @@ pub fn eval_policy(
     // Fail before spawning workers if the model does not load.
     crate::model::load(model, spec)?;
     let driver = || {
-        let policy = crate::model::load(model, spec)
-            .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })?;
+        let policy =
+            crate::model::load(model, spec).map_err(|e| SimError::Driver { message: format!("{e:#}") })?;
         let mut control = Loop::new(spec, policy.policy, SafetyConfig::default());
         Ok(move |sim: &mut Sim, case: &Case| {
             let opts = case.run_options(expert);
@@ -521,7 +521,7 @@ pub fn eval_policy(
                 |_| Ok(()),
             )
             .map(|(summary, _)| summary)
-            .map_err(|e| SimError::Refused { tick: 0, message: format!("{e:#}") })
+            .map_err(|e| SimError::Driver { message: format!("{e:#}") })
         })
     };
     Ok(sweep::run_cases_with(spec, SimConfig::default(), cases, threads, progress, &driver)?)

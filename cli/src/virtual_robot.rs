@@ -1,5 +1,5 @@
 //! `strider virtual-robot`: the bundled simulator behind a pseudo-terminal, speaking the
-//! robot's serial protocol, so `link probe` (and later `deploy`) run without hardware.
+//! robot's serial protocol, so `link probe` and `deploy` run without hardware.
 
 use std::path::PathBuf;
 

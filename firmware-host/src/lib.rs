@@ -5,7 +5,7 @@
 //! driver that speaks them over a serial port ([`link::SerialLink`], which implements
 //! `strider_robot::Plant`) and a virtual robot that speaks them over a pseudo-terminal
 //! ([`virtual_robot`]). It never decides what to send: the caller (the real-time
-//! controller, still to come; `strider link probe` today) decides; the robot contract (`strider-robot`) says what the numbers mean.
+//! controller, `strider-controller`; `strider link probe`) decides; the robot contract (`strider-robot`) says what the numbers mean.
 //!
 //! Without `std` the crate is a `no_std`, allocation-free codec ([`encode`],
 //! [`Accumulator`]) that a microcontroller firmware can use unchanged.

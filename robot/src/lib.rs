@@ -7,7 +7,7 @@
 //! [`SpeedSchedule`] (the forward-speed command over time).
 //!
 //! It does not simulate (`strider-sim`), talk to hardware (`strider-firmware-host`), run
-//! models (`strider-policy`) or pace a loop (the real-time controller, still to come);
+//! models (`strider-policy`) or pace a loop (`strider-controller`);
 //! every one of those depends on this crate, and this crate depends on none of them.
 
 mod error;

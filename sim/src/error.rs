@@ -19,6 +19,10 @@ pub enum SimError {
     /// The plant refused a command of the controller (e.g. a non-finite target).
     #[error("the simulator refused the controller's command at tick {tick}: {message}")]
     Refused { tick: u64, message: String },
+    /// The controller driving a sweep's episode failed (its model would not load, a log
+    /// could not be written); `message` says why.
+    #[error("{message}")]
+    Driver { message: String },
     /// Writing the animation failed.
     #[error("{file}: cannot write the animation: {message}")]
     Render { file: String, message: String },

@@ -166,11 +166,85 @@ impl ExpertParams {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Read { file: file.clone(), message: e.to_string() })?;
-        toml::from_str(&text).map_err(|e| SimError::Parse {
-            file,
+        let params: ExpertParams = toml::from_str(&text).map_err(|e| SimError::Parse {
+            file: file.clone(),
             what: "expert parameter file",
             message: crate::scenario::one_line(&e.to_string()),
-        })
+        })?;
+        params.validate(&file)?;
+        Ok(params)
+    }
+
+    /// The first value the controller cannot run with, naming its field and the fix: every
+    /// number finite; durations, rates, limits and time constants positive (a clamp with an
+    /// inverted range, or a rate limit of zero, would panic or freeze the gait); ranges in
+    /// order.
+    pub fn validate(&self, origin: &str) -> Result<(), SimError> {
+        let bad = |field: &str, value: String, fix: &str| SimError::Invalid {
+            file: origin.into(),
+            field: field.into(),
+            value,
+            fix: fix.into(),
+        };
+        let positive = [
+            ("lift_s", self.lift_s),
+            ("strike_cap_s", self.strike_cap_s),
+            ("velocity_integral_limit", self.velocity_integral_limit),
+            ("velocity_integrate_clip", self.velocity_integrate_clip),
+            ("velocity_filter_s", self.velocity_filter_s),
+            ("command_ramp_mps2", self.command_ramp_mps2),
+            ("slowdown_ramp_mps2", self.slowdown_ramp_mps2),
+            ("stand_capture_s", self.stand_capture_s),
+        ];
+        for (field, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(field, v.to_string(), "use a number > 0"));
+            }
+        }
+        let finite = [
+            ("pitch_base", self.pitch_base),
+            ("pitch_per_speed", self.pitch_per_speed),
+            ("g_pitch", self.g_pitch),
+            ("g_pitch_rate_s", self.g_pitch_rate_s),
+            ("g_swing", self.g_swing),
+            ("velocity_feedforward", self.velocity_feedforward),
+            ("velocity_kp", self.velocity_kp),
+            ("velocity_ki", self.velocity_ki),
+            ("velocity_fast", self.velocity_fast),
+            ("stand_below_mps", self.stand_below_mps),
+            ("stand_entry_speed_mps", self.stand_entry_speed_mps),
+            ("stand_knee", self.stand_knee),
+            ("stand_com_ahead_m", self.stand_com_ahead_m),
+            ("stand_kx", self.stand_kx),
+            ("stand_kv", self.stand_kv),
+        ];
+        for (field, v) in finite {
+            if !v.is_finite() {
+                return Err(bad(field, v.to_string(), "use a finite number"));
+            }
+        }
+        let pairs = [
+            ("swing_hip_world", self.swing_hip_world),
+            ("swing_knee", self.swing_knee),
+            ("swing_ankle", self.swing_ankle),
+            ("stance_knee", self.stance_knee),
+            ("stance_ankle", self.stance_ankle),
+            ("cd", self.cd),
+            ("cv", self.cv),
+        ];
+        for (field, v) in pairs {
+            if !v.iter().all(|x| x.is_finite()) {
+                return Err(bad(field, format!("{v:?}"), "use two finite numbers"));
+            }
+        }
+        for (field, [lo, hi]) in
+            [("stance_ankle_range", self.stance_ankle_range), ("stand_support_m", self.stand_support_m)]
+        {
+            if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                return Err(bad(field, format!("[{lo}, {hi}]"), "write [min, max] with min <= max"));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -9,8 +9,8 @@
 //! headless GIF renderer ([`GifRecorder`]).
 //!
 //! It does not pace anything in real time, apply a safety envelope or record logs: that is the
-//! real-time controller (still to come, `strider-log` records), which will drive a [`Sim`]
-//! or a serial robot through the same trait.
+//! real-time controller (`strider-controller`; `strider-log` records), which drives a
+//! [`Sim`] or a serial robot through the same trait.
 //! Rapier types never leave this crate: only `physics.rs` imports rapier.
 
 mod episode;

@@ -137,8 +137,18 @@ impl Sim {
     /// A simulator for `spec`, reset to seed 0 on the default (flat) scenario.
     pub fn new(spec: RobotSpec, config: SimConfig) -> Result<Sim, SimError> {
         let kin = Kinematics::new(&spec)?;
-        let ankles =
-            kin.feet.map(|f| kin.child.iter().position(|&c| c == f).expect("a foot hangs from a joint"));
+        let mut ankles = [0; 2];
+        for (k, &foot) in kin.feet.iter().enumerate() {
+            ankles[k] =
+                kin.child.iter().position(|&c| c == foot).ok_or_else(|| SimError::UnsupportedRobot {
+                    robot: spec.name.clone(),
+                    field: format!("sensors.foot_links[{k}]"),
+                    problem: format!(
+                        "`{}` is the root (IMU) link; a foot must hang from a joint (an ankle)",
+                        spec.links[foot].name
+                    ),
+                })?;
+        }
         let episode = Scenario::default().draw(0, spec.links.len());
         let physics = build(&spec, &kin, &episode)?;
         let mut sim = Sim {

@@ -277,3 +277,38 @@ fn events_change_the_world_or_a_sensor_from_their_time_on() {
     let err = sim().reset(0, &wrong).unwrap_err().to_string();
     assert!(err.contains("events[0].field") && err.contains("joint_pos.right_knee"), "{err}");
 }
+
+/// An expert parameter the controller cannot run with is refused at load, naming the file,
+/// the field and the fix (an inverted range used to panic in `clamp` mid-episode).
+#[test]
+fn bad_expert_parameters_are_refused_by_field() {
+    let dir = std::env::temp_dir().join(format!("strider-expert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (text, field) in [
+        ("stance_ankle_range = [0.3, -0.3]\n", "stance_ankle_range"),
+        ("command_ramp_mps2 = -1.0\n", "command_ramp_mps2"),
+        ("velocity_filter_s = 0.0\n", "velocity_filter_s"),
+        ("cd = [0.0, nan]\n", "cd"),
+    ] {
+        let path = dir.join("expert.toml");
+        std::fs::write(&path, text).unwrap();
+        let err = strider_sim::ExpertParams::load(&path).unwrap_err();
+        assert!(matches!(&err, SimError::Invalid { field: f, .. } if f == field), "{text}: {err}");
+        assert!(err.to_string().contains("expert.toml"), "{err}");
+    }
+    std::fs::write(dir.join("ok.toml"), "lift_s = 0.2\n").unwrap();
+    assert_eq!(strider_sim::ExpertParams::load(&dir.join("ok.toml")).unwrap().lift_s, 0.2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A description whose foot is the IMU's root link loads (it is a valid tree) but cannot be
+/// simulated: refused naming the field, where it used to panic.
+#[test]
+fn a_foot_that_is_the_root_link_is_refused_by_field() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../robots/biped.toml"))
+        .unwrap()
+        .replace("foot_links = [\"right_foot\", \"left_foot\"]", "foot_links = [\"torso\", \"left_foot\"]");
+    let spec = RobotSpec::from_toml_str(&text, "root-foot.toml").expect("a valid description");
+    let err = Sim::new(spec, SimConfig::default()).err().expect("refused").to_string();
+    assert!(err.contains("sensors.foot_links[0]") && err.contains("torso"), "{err}");
+}

@@ -15,7 +15,7 @@ use crate::link_error::LinkError;
 /// again every `every_s` seconds after that when it is set. Written `DURATION@AT` or
 /// `DURATION@AT/EVERY`, in seconds (`0.2@3`, `2@60/300`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "WindowFields")]
 pub struct Window {
     /// How long it lasts, s (> 0).
     pub duration_s: f64,
@@ -24,6 +24,27 @@ pub struct Window {
     /// Period of repetition, s (> `duration_s`); none: once (default).
     #[serde(default)]
     pub every_s: Option<f64>,
+}
+
+/// A [`Window`] as written in TOML, checked before it becomes one (a negative or NaN
+/// duration would panic where it becomes a `Duration`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WindowFields {
+    duration_s: f64,
+    at_s: f64,
+    #[serde(default)]
+    every_s: Option<f64>,
+}
+
+impl TryFrom<WindowFields> for Window {
+    type Error = String;
+
+    fn try_from(f: WindowFields) -> Result<Window, String> {
+        let w = Window { duration_s: f.duration_s, at_s: f.at_s, every_s: f.every_s };
+        w.check()?;
+        Ok(w)
+    }
 }
 
 impl Window {
