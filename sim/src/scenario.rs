@@ -30,6 +30,9 @@ pub struct Scenario {
     pub randomize: Randomize,
     /// Sudden changes at fixed times: the floor's friction, a failing sensor (default
     /// none). What the surprise signal must notice (`strider sim eval --suite surprise`).
+    /// Left out of the TOML when empty, so a scenario written before events existed reads
+    /// back as the same text (a resumed collection compares them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Event>,
 }
 
