@@ -366,8 +366,10 @@ impl SerialLink {
         self.drain()?;
         let conn = self.conn.as_ref().ok_or_else(|| self.disconnected("down"))?;
         let seq = next_seq(&mut self.tx_seq);
-        send(conn, &message, seq, self.epoch, &self.config.port)?;
+        // The round trip starts before the write: a thread descheduled between the write and
+        // reading the clock would otherwise miss time the robot was already answering.
         let sent = Instant::now();
+        send(conn, &message, seq, self.epoch, &self.config.port)?;
         let deadline = sent + ms(self.config.ack_timeout_ms);
         loop {
             let conn = self.conn.as_ref().expect("checked above");
