@@ -73,6 +73,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "onnx_ops": s.onnx_ops, "optimised_ops": s.optimised_ops,
             "latency_us": {"p50": p50, "p99": p99, "ticks": args.ticks, "threads": 1},
             "profile": profile,
+            "surprise": m.surprise,
         });
         println!("{v}");
         return Ok(());
@@ -95,6 +96,13 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         "model        {} layers, width {}, {} heads, {} parameters",
         m.model.layers, m.model.width, m.model.heads, m.model.parameters
     );
+    match &m.surprise {
+        Some(su) => println!(
+            "surprise     threshold {:.3}, the {} quantile over {} ticks of {}",
+            su.threshold, su.quantile, su.ticks, su.data
+        ),
+        None => println!("surprise     not calibrated (strider replay LOGS --model M --calibrate-surprise)"),
+    }
     println!("graph        {} opset {}, sha256 {}", m.onnx.file, m.onnx.opset, m.onnx.sha256);
     println!("             {} initializer scalars (weights + baked attention bias)", s.initializer_scalars);
     for f in m.observation.iter().chain(&m.action) {
