@@ -36,13 +36,8 @@ fn main() {
         }
         let s = link.stats();
         let h = &s.round_trip_us;
-        println!(
-            "| {rate} Hz | {} | {failed} | {} | {} | {} |",
-            h.len(),
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.max()
-        );
+        let q = |q| h.quantile_us(q).unwrap_or(0);
+        println!("| {rate} Hz | {} | {failed} | {} | {} | {} |", h.count(), q(0.5), q(0.99), q(1.0));
         drop(link);
         robot.stop().expect("firmware stopped cleanly");
     }

@@ -108,7 +108,7 @@ fn round_trips_over_a_pty_carry_exact_data() {
     let s = link.stats();
     assert_eq!((s.bad_frames(), s.frames_lost, s.timeouts), (0, 0, 0), "{s:?}");
     assert_eq!(
-        s.round_trip_us.len(),
+        s.round_trip_us.count(),
         u64::from(N) + 1,
         "one latency sample per command frame (and the arming SetMode)"
     );
@@ -285,7 +285,7 @@ fn probe_counts_round_trips_and_losses() {
     let lost = report.stats.frames_lost - before.1;
     assert!(report.ok > 50 && report.failed == 0, "{report:?}");
     assert!(dropped > 2 && lost.abs_diff(dropped) <= 1, "lost {lost}, dropped {dropped}");
-    assert_eq!(report.stats.round_trip_us.len(), report.ok, "one latency sample per acknowledged ping");
+    assert_eq!(report.stats.round_trip_us.count(), report.ok, "one latency sample per acknowledged ping");
     assert!(robot.take_commands().is_empty(), "probing never sends a JointCommand");
 }
 
@@ -329,6 +329,7 @@ fn injected_delay_shows_in_the_round_trip_histogram() {
         link.step(&Command::Track(action(i))).expect("a delayed link still works");
     }
     let h = link.stats().round_trip_us;
-    assert_eq!(h.len(), 21);
-    assert!(h.min() >= 2_000, "fastest round trip {} µs under a 2 ms minimum delay", h.min());
+    assert_eq!(h.count(), 21);
+    let min = h.min_us().expect("round trips");
+    assert!(min >= 2_000, "fastest round trip {min} µs under a 2 ms minimum delay");
 }

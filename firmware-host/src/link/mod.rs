@@ -13,8 +13,8 @@ use crossbeam_channel::RecvTimeoutError;
 use serde::{Deserialize, Serialize};
 use strider_robot::{Action, Command, ContractId, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
 
-pub use stats::LinkStats;
 pub(crate) use stats::SeqTracker;
+pub use stats::{LinkStats, RoundTrips};
 
 use crate::frame::{Frame, encode};
 use crate::ftdi;
@@ -387,7 +387,7 @@ impl SerialLink {
             }
             let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
             let mut stats = self.stats.lock().expect("stats lock");
-            let _ = stats.round_trip_us.record(us);
+            stats.round_trip_us.record_us(us);
             return if s.status & status::REJECTED != 0 {
                 let (code, detail) = stats.last_fault.map_or((0, 0), |f| (f.code, f.detail));
                 Err(LinkError::Rejected { seq, code, detail })

@@ -38,7 +38,42 @@ pub struct LinkStats {
     /// The robot's own counters, from its last Stats frame.
     pub firmware: Option<FirmwareStats>,
     /// Command → acknowledging sensor frame, µs, as the caller of `step` sees it.
-    pub round_trip_us: Histogram<u64>,
+    pub round_trip_us: RoundTrips,
+}
+
+/// Round-trip times, µs: a histogram of 1 µs … 60 s at 3 significant digits (~200 kB,
+/// fixed at construction; hdrhistogram inside), read as counts and quantiles.
+#[derive(Clone)]
+pub struct RoundTrips(Histogram<u64>);
+
+impl Default for RoundTrips {
+    fn default() -> RoundTrips {
+        RoundTrips(Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"))
+    }
+}
+
+impl RoundTrips {
+    /// Records one round trip; beyond 60 s it counts as 60 s.
+    pub(crate) fn record_us(&mut self, us: u64) {
+        self.0.saturating_record(us.max(1));
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The quantile `q` (0..=1), or `None` before the first round trip.
+    pub fn quantile_us(&self, q: f64) -> Option<u64> {
+        (!self.0.is_empty()).then(|| self.0.value_at_quantile(q))
+    }
+
+    pub fn min_us(&self) -> Option<u64> {
+        (!self.0.is_empty()).then(|| self.0.min())
+    }
+
+    pub fn max_us(&self) -> Option<u64> {
+        (!self.0.is_empty()).then(|| self.0.max())
+    }
 }
 
 impl Default for LinkStats {
@@ -58,8 +93,7 @@ impl Default for LinkStats {
             faults: 0,
             last_fault: None,
             firmware: None,
-            // 1 µs .. 60 s at 3 significant digits: ~ 200 kB, fixed at construction.
-            round_trip_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
+            round_trip_us: RoundTrips::default(),
         }
     }
 }
@@ -83,7 +117,7 @@ impl fmt::Debug for LinkStats {
             .field("faults", &self.faults)
             .field("last_fault", &self.last_fault)
             .field("firmware", &self.firmware)
-            .field("round_trips", &self.round_trip_us.len())
+            .field("round_trips", &self.round_trip_us.count())
             .field("round_trip_p50_us", &q(0.5))
             .field("round_trip_p99_us", &q(0.99))
             .field("round_trip_max_us", &q(1.0))
@@ -109,7 +143,7 @@ impl LinkStats {
 
     /// The round-trip quantile `q` (0..=1) in µs, or None before the first round trip.
     pub fn round_trip_quantile_us(&self, q: f64) -> Option<u64> {
-        (!self.round_trip_us.is_empty()).then(|| self.round_trip_us.value_at_quantile(q))
+        self.round_trip_us.quantile_us(q)
     }
 }
 
