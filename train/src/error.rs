@@ -14,6 +14,13 @@ pub enum TrainError {
     Data(String),
     #[error("training diverged at step {step}: loss is {loss}")]
     Diverged { step: usize, loss: f32 },
+    /// The tensor engine failed (its message; the engine's own type stays inside the crate).
     #[error("tensor engine: {0}")]
-    Candle(#[from] candle_core::Error),
+    Engine(String),
+}
+
+impl From<candle_core::Error> for TrainError {
+    fn from(e: candle_core::Error) -> TrainError {
+        TrainError::Engine(e.to_string())
+    }
 }

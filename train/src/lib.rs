@@ -23,7 +23,7 @@ pub use config::{DataConfig, ModelConfig, OptimConfig, TrainConfig};
 pub use data::{Episode, EpisodeSource, LinearSystem, LogEpisodes, SyntheticLinear, Windows};
 pub use error::TrainError;
 pub use export::{Exported, OPSET, load_onnx_params, manifest_for, onnx_bytes, write_model};
-pub use model::{Batch, LN_EPS, MASKED_SCORE, Model, alibi_slopes, alibi_window_bias, attention_span};
+pub use model::{LN_EPS, MASKED_SCORE, Model, alibi_slopes, alibi_window_bias, attention_span};
 pub use plot::write_loss_curve;
 pub use rng::Rng;
 pub use trainer::{Evaluation, Progress, SURPRISE_CALIBRATION_TICKS, TrainReport, Trainer, lr_at};

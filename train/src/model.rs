@@ -122,7 +122,7 @@ impl Block {
 /// The model: parameters live in `varmap` (names are the ONNX initializer names' stems).
 pub struct Model {
     pub cfg: ModelConfig,
-    pub varmap: VarMap,
+    pub(crate) varmap: VarMap,
     pub(crate) embed_obs: Linear,
     pub(crate) embed_act: Linear,
     pub(crate) mask_obs: Tensor,
@@ -134,7 +134,7 @@ pub struct Model {
 }
 
 /// One batch of token windows, all `[B, n, ·]`, normalised; masks are 1 for `[M]`.
-pub struct Batch {
+pub(crate) struct Batch {
     pub obs: Tensor,
     pub obs_missing: Tensor,
     pub act: Tensor,
@@ -170,11 +170,49 @@ impl Model {
     }
 
     /// Parameters sorted by name, so that order never depends on a hash map.
-    pub fn named_vars(&self) -> Vec<(String, Var)> {
+    pub(crate) fn named_vars(&self) -> Vec<(String, Var)> {
         let data = self.varmap.data().lock().expect("varmap lock");
         let mut v: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
+    }
+
+    /// Every parameter's values, flattened, sorted by name.
+    pub fn parameters(&self) -> Result<Vec<(String, Vec<f32>)>, TrainError> {
+        self.named_vars().into_iter().map(|(n, v)| Ok((n, v.as_tensor().flatten_all()?.to_vec1()?))).collect()
+    }
+
+    /// Sets the parameter `name` to `values` (its shape unchanged); for tests and tools.
+    pub fn set_parameter(&self, name: &str, values: &[f32]) -> Result<(), TrainError> {
+        let (_, var) = self
+            .named_vars()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| TrainError::Engine(format!("no parameter `{name}`")))?;
+        var.set(&Tensor::from_slice(values, var.shape(), &Device::Cpu)?)?;
+        Ok(())
+    }
+
+    /// The forward pass over one sequence of n ticks, from plain slices (normalised tokens
+    /// and their `[M]` masks, tick-major): `(action [n × ACTION_DIM], next_obs [n × OBS_DIM])`,
+    /// as [`Model::forward`] computes them. For parity checks against the runtime.
+    pub fn predict(
+        &self,
+        obs: &[f32],
+        obs_missing: &[f32],
+        act: &[f32],
+        act_missing: &[f32],
+    ) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
+        let n = obs.len() / OBS_DIM;
+        let t = |v: &[f32], d: usize| Tensor::from_slice(v, (1, n, d), &Device::Cpu);
+        let batch = Batch {
+            obs: t(obs, OBS_DIM)?,
+            obs_missing: t(obs_missing, OBS_DIM)?,
+            act: t(act, ACTION_DIM)?,
+            act_missing: t(act_missing, ACTION_DIM)?,
+        };
+        let (a, o) = self.forward(&batch)?;
+        Ok((a.flatten_all()?.to_vec1()?, o.flatten_all()?.to_vec1()?))
     }
 
     pub fn parameter_count(&self) -> u64 {
@@ -221,7 +259,7 @@ impl Model {
     /// The forward pass over sequences of any length n: `(action [B, n, ACTION_DIM],
     /// next_obs [B, n, OBS_DIM])`, both normalised. `action[k]` is read at `O_k`,
     /// `next_obs[k]` at `A_k`; each token attends to the 2K tokens up to itself.
-    pub fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
+    pub(crate) fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, n, _) = batch.obs.dims3()?;
         let w = self.cfg.width;
         let eo = self.embed_obs.forward(&fill_masked(&batch.obs, &batch.obs_missing, &self.mask_obs)?)?;

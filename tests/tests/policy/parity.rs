@@ -1,10 +1,8 @@
 //! candle forward over a whole history == tract streaming the exported ONNX file tick by tick.
 
-use candle_core::{Device, Tensor};
-
 use strider_policy::{Policy, PolicyBatch, Token};
 use strider_robot::{ACTION_DIM, OBS_DIM, Observation, RobotSpec};
-use strider_train::{Batch, Model, ModelConfig, Rng};
+use strider_train::{Model, ModelConfig, Rng};
 
 use super::common::{Scratch, export_random, small_config};
 
@@ -65,16 +63,7 @@ pub fn candle_forward(
     act: &[f32],
     am: &[f32],
 ) -> (Vec<f32>, Vec<f32>) {
-    let n = obs.len() / OBS_DIM;
-    let t = |v: &[f32], d: usize| Tensor::from_slice(v, (1, n, d), &Device::Cpu).unwrap();
-    let batch = Batch {
-        obs: t(obs, OBS_DIM),
-        obs_missing: t(om, OBS_DIM),
-        act: t(act, ACTION_DIM),
-        act_missing: t(am, ACTION_DIM),
-    };
-    let (a, o) = model.forward(&batch).unwrap();
-    (a.flatten_all().unwrap().to_vec1().unwrap(), o.flatten_all().unwrap().to_vec1().unwrap())
+    model.predict(obs, om, act, am).unwrap()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -200,12 +189,7 @@ fn non_finite_output_is_an_error() {
     let cfg = small_config(4);
     let dir = Scratch::new("nan");
     let model = Model::new(&cfg, 3).unwrap();
-    for (name, var) in model.named_vars() {
-        if name == "head_act.bias" {
-            var.set(&Tensor::from_vec(vec![f32::NAN; ACTION_DIM], ACTION_DIM, &Device::Cpu).unwrap())
-                .unwrap();
-        }
-    }
+    model.set_parameter("head_act.bias", &[f32::NAN; ACTION_DIM]).unwrap();
     let exported = strider_train::write_model(
         &model,
         &strider_policy::Tokenizer::identity(),
