@@ -340,8 +340,10 @@ pub fn evaluate(
                     tick_surprise = Some(s);
                     surprises.push(s);
                     lane.surprising += u64::from(threshold.is_some_and(|t| s > t));
-                    note_most(
+                    keep_top(
                         &mut most,
+                        f64::from(s),
+                        |m| f64::from(m.surprise),
                         || SurprisingTick {
                             file: log.file.clone(),
                             episode: ep.start.episode,
@@ -349,7 +351,6 @@ pub fn evaluate(
                             time_s: t.plant_time_s,
                             surprise: s,
                         },
-                        s,
                     );
                 }
                 tokenizer.obs.denormalise(o, &mut pred);
@@ -382,8 +383,10 @@ pub fn evaluate(
                         let n = e / f64::from(act_std[j]);
                         lane.action_sum += n;
                         lane.action_n += 1;
-                        note_worst(
+                        keep_top(
                             &mut worst,
+                            n,
+                            |w| w.error_normalised,
                             || Worst {
                                 file: log.file.clone(),
                                 episode: ep.start.episode,
@@ -394,7 +397,6 @@ pub fn evaluate(
                                 recorded: rec.joint_target[j],
                                 error_normalised: n,
                             },
-                            n,
                         );
                     }
                 }
@@ -482,24 +484,15 @@ fn finish_episode(lane: &Lane, logs: &[Log]) -> (usize, usize, EpisodeScore) {
     (lane.log, lane.episode, score)
 }
 
-/// Keeps the [`WORST`] largest errors, worst first; builds the entry only when it ranks.
-fn note_worst(worst: &mut Vec<Worst>, entry: impl FnOnce() -> Worst, error: f64) {
-    if worst.len() == WORST && worst.last().is_some_and(|w| w.error_normalised >= error) {
+/// Keeps the [`WORST`] entries with the largest `score` (as `score_of` reads it back),
+/// largest first; builds the entry only when it ranks.
+fn keep_top<T>(top: &mut Vec<T>, score: f64, score_of: impl Fn(&T) -> f64, entry: impl FnOnce() -> T) {
+    if top.len() == WORST && top.last().is_some_and(|t| score_of(t) >= score) {
         return;
     }
-    let at = worst.partition_point(|w| w.error_normalised >= error);
-    worst.insert(at, entry());
-    worst.truncate(WORST);
-}
-
-/// Keeps the [`WORST`] most surprising ticks, most first.
-fn note_most(most: &mut Vec<SurprisingTick>, entry: impl FnOnce() -> SurprisingTick, s: f32) {
-    if most.len() == WORST && most.last().is_some_and(|m| m.surprise >= s) {
-        return;
-    }
-    let at = most.partition_point(|m| m.surprise >= s);
-    most.insert(at, entry());
-    most.truncate(WORST);
+    let at = top.partition_point(|t| score_of(t) >= score);
+    top.insert(at, entry());
+    top.truncate(WORST);
 }
 
 /// The log must be of the model's robot: contract id and every field name in order.
