@@ -163,122 +163,17 @@ fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
 
 /// The ONNX file's bytes for `model`: one streaming step (see [`strider_policy::GraphIo`]).
 pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
-    let cfg = &model.cfg;
-    let (w, heads) = (cfg.width as i64, cfg.heads as i64);
-    let dh = w / heads;
-    let span = Span::for_ticks(cfg.context_ticks);
-    // Keys of each step: the C cached tokens, then the two new ones at positions C, C + 1.
-    let keys = span.cached as i64 + 2;
     let mut g = Graph::new();
-
-    // Embeddings with [M] substitution: z·(1 − m) + [M]·m.
     let one = g.f32("one", &[], &[1.0]);
-    let embed =
-        |g: &mut Graph, z: &str, m: &str, mask: &Tensor, lin, name: &str| -> Result<String, TrainError> {
-            let mask = g.param(&format!("{name}.mask"), mask, false)?;
-            let keep = g.op("Sub", &[&one, m], vec![]);
-            let kept = g.op("Mul", &[z, &keep], vec![]);
-            let filled = g.op("Mul", &[m, &mask], vec![]);
-            let zin = g.op("Add", &[&kept, &filled], vec![]);
-            g.linear(&zin, lin, name, None)
-        };
-    let ea = embed(&mut g, input::ACT, input::ACT_MISSING, &model.mask_act, &model.embed_act, "embed_act")?;
-    let eo = embed(&mut g, input::OBS, input::OBS_MISSING, &model.mask_obs, &model.embed_obs, "embed_obs")?;
-    // [batch, 2, width]: A_{k−1}, then O_k.
-    let mut x = g.op("Concat", &[&ea, &eo], vec![attr_int("axis", 1)]);
-
-    // Attention bias: baked ALiBi + causal + window for the two queries, plus the
-    // empty-slot key bias from key_valid.
-    let window = alibi_window_bias(cfg.heads, &[span.cached, span.cached + 1], keys as usize, span.tokens);
-    let alibi = g.f32("alibi_window_bias", &[1, heads, 2, keys], &window);
-    let key_shape = g.i64s("shape_key_bias", &[0, 1, 1, keys]);
-    let kv = g.op("Reshape", &[input::KEY_VALID, &key_shape], vec![]);
-    let neg = g.f32("masked_score_neg", &[], &[-MASKED_SCORE]);
-    let pos = g.f32("masked_score", &[], &[MASKED_SCORE]);
-    let kb = g.op("Mul", &[&kv, &neg], vec![]);
-    let kb = g.op("Add", &[&kb, &pos], vec![]);
-    let bias = g.op("Add", &[&alibi, &kb], vec![]);
-
-    let shift = (g.i64s("shift_start", &[2]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2]));
-    let sqrt2 = g.f32("sqrt2", &[], &[std::f32::consts::SQRT_2]);
-    let half = g.f32("half", &[], &[0.5]);
+    let mut x = embed_tokens(&mut g, model, &one)?;
+    let bias = attention_bias(&mut g, &model.cfg);
+    let consts = BlockConsts::new(&mut g, &model.cfg, one);
     for (i, blk) in model.blocks.iter().enumerate() {
-        let p = format!("blocks.{i}");
-        let h = g.layer_norm(&x, &blk.ln1, &format!("{p}.ln1"))?;
-        // ONNX `Attention` (opset 23): Q, K, V as [batch, 2, width] split into heads by
-        // the op, the caches appended as past keys and values, ALiBi + window + empty-slot
-        // mask as the additive `attn_mask`. Its present caches hold all 2K + 1 keys; ours
-        // drop the two oldest.
-        let q = g.linear(&h, &blk.q, &format!("{p}.attn.q"), None)?;
-        let k = g.linear(&h, &blk.k, &format!("{p}.attn.k"), None)?;
-        let v = g.linear(&h, &blk.v, &format!("{p}.attn.v"), None)?;
-        let (pk, pv) = (past_key(i), past_value(i));
-        g.count += 1;
-        let (y, all_k, all_v) =
-            (format!("attention_{}", g.count), format!("keys_{}", g.count), format!("values_{}", g.count));
-        g.nodes.push(pb::NodeProto {
-            name: format!("Attention_{}", g.count),
-            op_type: "Attention".into(),
-            input: vec![q, k, v, bias.clone(), pk, pv],
-            output: vec![y.clone(), all_k.clone(), all_v.clone()],
-            attribute: vec![
-                attr_int("q_num_heads", heads),
-                attr_int("kv_num_heads", heads),
-                attr_float("scale", 1.0 / (dh as f32).sqrt()),
-            ],
-            ..Default::default()
-        });
-        g.named("Slice", &[&all_k, &shift.0, &shift.1, &shift.2], vec![], &present_key(i));
-        g.named("Slice", &[&all_v, &shift.0, &shift.1, &shift.2], vec![], &present_value(i));
-        let a = y;
-        let a = g.linear(&a, &blk.o, &format!("{p}.attn.o"), None)?;
-        x = g.op("Add", &[&x, &a], vec![]);
-        let h2 = g.layer_norm(&x, &blk.ln2, &format!("{p}.ln2"))?;
-        let f = g.linear(&h2, &blk.fc1, &format!("{p}.mlp.fc1"), None)?;
-        // Exact GELU: 0.5·x·(1 + erf(x/√2)), as candle's gelu_erf.
-        let e = g.op("Div", &[&f, &sqrt2], vec![]);
-        let e = g.op("Erf", &[&e], vec![]);
-        let e = g.op("Add", &[&e, &one], vec![]);
-        let e = g.op("Mul", &[&f, &e], vec![]);
-        let e = g.op("Mul", &[&e, &half], vec![]);
-        let m = g.linear(&e, &blk.fc2, &format!("{p}.mlp.fc2"), None)?;
-        x = g.op("Add", &[&x, &m], vec![]);
+        x = block(&mut g, &x, blk, i, &bias, &consts, &model.cfg)?;
     }
-    let hf = g.layer_norm(&x, &model.ln_f, "ln_f")?;
-    // Both heads as one matmul on the two tokens side by side, [batch, 1, 2·width]: rows
-    // of A_{k−1} feed the observation head, rows of O_k the action head. (Slicing the two
-    // tokens apart instead makes tract split the whole last block per token, reading its
-    // weights twice.)
-    let pair_shape = g.i64s("shape_token_pair", &[0, 1, 2 * w]);
-    let pair = g.op("Reshape", &[&hf, &pair_shape], vec![]);
-    let (wo, wa) = (model.head_obs.weight().t()?, model.head_act.weight().t()?);
-    let (no, na) = (OBS_DIM, ACTION_DIM);
-    let (wo, wa): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (wo.to_vec2()?, wa.to_vec2()?);
-    let mut heads_w = vec![0f32; 2 * w as usize * (na + no)];
-    for r in 0..w as usize {
-        // Output columns: the action (na), then the observation (no).
-        heads_w[r * (na + no) + na..(r + 1) * (na + no)].copy_from_slice(&wo[r]);
-        let r2 = r + w as usize;
-        heads_w[r2 * (na + no)..r2 * (na + no) + na].copy_from_slice(&wa[r]);
-    }
-    let heads_w = g.f32("heads.weight_t", &[2 * w, (na + no) as i64], &heads_w);
-    let mut heads_b: Vec<f32> = model.head_act.bias().expect("bias").to_vec1()?;
-    heads_b.extend(model.head_obs.bias().expect("bias").to_vec1::<f32>()?);
-    let heads_b = g.f32("heads.bias", &[(na + no) as i64], &heads_b);
-    let y = g.op("MatMul", &[&pair, &heads_w], vec![]);
-    let y = g.op("Add", &[&y, &heads_b], vec![]);
-    let cols = |g: &mut Graph, from: usize, to: usize, out: &str| {
-        let (s, e, a) = (
-            g.i64s(&format!("{out}_start"), &[from as i64]),
-            g.i64s(&format!("{out}_end"), &[to as i64]),
-            g.i64s(&format!("{out}_axis"), &[2]),
-        );
-        g.named("Slice", &[&y, &s, &e, &a], vec![], out);
-    };
-    cols(&mut g, 0, na, output::ACTION);
-    cols(&mut g, na, na + no, output::NEXT_OBS);
+    heads(&mut g, &x, model)?;
 
-    let io = graph_io(cfg);
+    let io = graph_io(&model.cfg);
     let graph = pb::GraphProto {
         name: "strider_trajectory_transformer".into(),
         node: g.nodes,
@@ -296,6 +191,147 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
         ..Default::default()
     };
     Ok(proto.encode_to_vec())
+}
+
+/// The tick's two tokens embedded with `[M]` substitution, `z·(1 − m) + [M]·m`, side by
+/// side: `[batch, 2, width]`, `A_{k−1}` then `O_k`.
+fn embed_tokens(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainError> {
+    let mut embed = |z: &str, m: &str, mask: &Tensor, lin, name: &str| -> Result<String, TrainError> {
+        let mask = g.param(&format!("{name}.mask"), mask, false)?;
+        let keep = g.op("Sub", &[one, m], vec![]);
+        let kept = g.op("Mul", &[z, &keep], vec![]);
+        let filled = g.op("Mul", &[m, &mask], vec![]);
+        let zin = g.op("Add", &[&kept, &filled], vec![]);
+        g.linear(&zin, lin, name, None)
+    };
+    let ea = embed(input::ACT, input::ACT_MISSING, &model.mask_act, &model.embed_act, "embed_act")?;
+    let eo = embed(input::OBS, input::OBS_MISSING, &model.mask_obs, &model.embed_obs, "embed_obs")?;
+    Ok(g.op("Concat", &[&ea, &eo], vec![attr_int("axis", 1)]))
+}
+
+/// The additive attention mask of the two queries: baked ALiBi + causal + window, plus the
+/// empty-slot key bias from `key_valid`.
+fn attention_bias(g: &mut Graph, cfg: &crate::config::ModelConfig) -> String {
+    let span = Span::for_ticks(cfg.context_ticks);
+    // Keys of each step: the C cached tokens, then the two new ones at positions C, C + 1.
+    let keys = span.cached as i64 + 2;
+    let window = alibi_window_bias(cfg.heads, &[span.cached, span.cached + 1], keys as usize, span.tokens);
+    let alibi = g.f32("alibi_window_bias", &[1, cfg.heads as i64, 2, keys], &window);
+    let key_shape = g.i64s("shape_key_bias", &[0, 1, 1, keys]);
+    let kv = g.op("Reshape", &[input::KEY_VALID, &key_shape], vec![]);
+    let neg = g.f32("masked_score_neg", &[], &[-MASKED_SCORE]);
+    let pos = g.f32("masked_score", &[], &[MASKED_SCORE]);
+    let kb = g.op("Mul", &[&kv, &neg], vec![]);
+    let kb = g.op("Add", &[&kb, &pos], vec![]);
+    g.op("Add", &[&alibi, &kb], vec![])
+}
+
+/// Constants every block shares: the cache shift (drop the two oldest keys) and GELU's.
+struct BlockConsts {
+    shift: (String, String, String),
+    sqrt2: String,
+    half: String,
+    one: String,
+}
+
+impl BlockConsts {
+    fn new(g: &mut Graph, cfg: &crate::config::ModelConfig, one: String) -> BlockConsts {
+        let keys = Span::for_ticks(cfg.context_ticks).cached as i64 + 2;
+        let shift = (g.i64s("shift_start", &[2]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2]));
+        let sqrt2 = g.f32("sqrt2", &[], &[std::f32::consts::SQRT_2]);
+        let half = g.f32("half", &[], &[0.5]);
+        BlockConsts { shift, sqrt2, half, one }
+    }
+}
+
+/// Block `i` on the tick's two tokens against its caches; returns the residual stream.
+fn block(
+    g: &mut Graph,
+    x: &str,
+    blk: &crate::model::Block,
+    i: usize,
+    bias: &str,
+    c: &BlockConsts,
+    cfg: &crate::config::ModelConfig,
+) -> Result<String, TrainError> {
+    let heads = cfg.heads as i64;
+    let dh = cfg.width as i64 / heads;
+    let p = format!("blocks.{i}");
+    let h = g.layer_norm(x, &blk.ln1, &format!("{p}.ln1"))?;
+    // ONNX `Attention` (opset 23): Q, K, V as [batch, 2, width] split into heads by the op,
+    // the caches appended as past keys and values, ALiBi + window + empty-slot mask as the
+    // additive `attn_mask`. Its present caches hold all 2K + 1 keys; ours drop the two
+    // oldest.
+    let q = g.linear(&h, &blk.q, &format!("{p}.attn.q"), None)?;
+    let k = g.linear(&h, &blk.k, &format!("{p}.attn.k"), None)?;
+    let v = g.linear(&h, &blk.v, &format!("{p}.attn.v"), None)?;
+    let (pk, pv) = (past_key(i), past_value(i));
+    g.count += 1;
+    let (y, all_k, all_v) =
+        (format!("attention_{}", g.count), format!("keys_{}", g.count), format!("values_{}", g.count));
+    g.nodes.push(pb::NodeProto {
+        name: format!("Attention_{}", g.count),
+        op_type: "Attention".into(),
+        input: vec![q, k, v, bias.to_string(), pk, pv],
+        output: vec![y.clone(), all_k.clone(), all_v.clone()],
+        attribute: vec![
+            attr_int("q_num_heads", heads),
+            attr_int("kv_num_heads", heads),
+            attr_float("scale", 1.0 / (dh as f32).sqrt()),
+        ],
+        ..Default::default()
+    });
+    let (s0, s1, s2) = &c.shift;
+    g.named("Slice", &[&all_k, s0, s1, s2], vec![], &present_key(i));
+    g.named("Slice", &[&all_v, s0, s1, s2], vec![], &present_value(i));
+    let a = g.linear(&y, &blk.o, &format!("{p}.attn.o"), None)?;
+    let x = g.op("Add", &[x, &a], vec![]);
+    let h2 = g.layer_norm(&x, &blk.ln2, &format!("{p}.ln2"))?;
+    let f = g.linear(&h2, &blk.fc1, &format!("{p}.mlp.fc1"), None)?;
+    // Exact GELU: 0.5·x·(1 + erf(x/√2)), as candle's gelu_erf.
+    let e = g.op("Div", &[&f, &c.sqrt2], vec![]);
+    let e = g.op("Erf", &[&e], vec![]);
+    let e = g.op("Add", &[&e, &c.one], vec![]);
+    let e = g.op("Mul", &[&f, &e], vec![]);
+    let e = g.op("Mul", &[&e, &c.half], vec![]);
+    let m = g.linear(&e, &blk.fc2, &format!("{p}.mlp.fc2"), None)?;
+    Ok(g.op("Add", &[&x, &m], vec![]))
+}
+
+/// The final norm and both heads as one matmul on the two tokens side by side,
+/// `[batch, 1, 2·width]`: rows of `A_{k−1}` feed the observation head, rows of `O_k` the
+/// action head (slicing the tokens apart instead makes tract split the whole last block
+/// per token, reading its weights twice); then the two named outputs.
+fn heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
+    let w = model.cfg.width;
+    let hf = g.layer_norm(x, &model.ln_f, "ln_f")?;
+    let pair_shape = g.i64s("shape_token_pair", &[0, 1, 2 * w as i64]);
+    let pair = g.op("Reshape", &[&hf, &pair_shape], vec![]);
+    let (wo, wa) = (model.head_obs.weight().t()?, model.head_act.weight().t()?);
+    let (no, na) = (OBS_DIM, ACTION_DIM);
+    let (wo, wa): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (wo.to_vec2()?, wa.to_vec2()?);
+    let mut heads_w = vec![0f32; 2 * w * (na + no)];
+    for r in 0..w {
+        // Output columns: the action (na), then the observation (no).
+        heads_w[r * (na + no) + na..(r + 1) * (na + no)].copy_from_slice(&wo[r]);
+        let r2 = r + w;
+        heads_w[r2 * (na + no)..r2 * (na + no) + na].copy_from_slice(&wa[r]);
+    }
+    let heads_w = g.f32("heads.weight_t", &[2 * w as i64, (na + no) as i64], &heads_w);
+    let mut heads_b: Vec<f32> = model.head_act.bias().expect("bias").to_vec1()?;
+    heads_b.extend(model.head_obs.bias().expect("bias").to_vec1::<f32>()?);
+    let heads_b = g.f32("heads.bias", &[(na + no) as i64], &heads_b);
+    let y = g.op("MatMul", &[&pair, &heads_w], vec![]);
+    let y = g.op("Add", &[&y, &heads_b], vec![]);
+    for (from, to, out) in [(0, na, output::ACTION), (na, na + no, output::NEXT_OBS)] {
+        let (s, e, a) = (
+            g.i64s(&format!("{out}_start"), &[from as i64]),
+            g.i64s(&format!("{out}_end"), &[to as i64]),
+            g.i64s(&format!("{out}_axis"), &[2]),
+        );
+        g.named("Slice", &[&y, &s, &e, &a], vec![], out);
+    }
+    Ok(())
 }
 
 fn graph_io(cfg: &crate::config::ModelConfig) -> GraphIo {

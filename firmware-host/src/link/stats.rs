@@ -8,7 +8,7 @@ use crate::error::FrameError;
 use crate::wire::{Fault, FirmwareStats};
 
 /// The host's view of the link since [`crate::link::SerialLink::connect`].
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct LinkStats {
     /// Valid frames received.
     pub frames_rx: u64,
@@ -73,28 +73,6 @@ impl RoundTrips {
 
     pub fn max_us(&self) -> Option<u64> {
         (!self.0.is_empty()).then(|| self.0.max())
-    }
-}
-
-impl Default for LinkStats {
-    fn default() -> Self {
-        LinkStats {
-            frames_rx: 0,
-            frames_tx: 0,
-            crc_errors: 0,
-            framing_errors: 0,
-            decode_errors: 0,
-            seq_gaps: 0,
-            frames_lost: 0,
-            timeouts: 0,
-            disconnects: 0,
-            reconnects: 0,
-            reseeds: 0,
-            faults: 0,
-            last_fault: None,
-            firmware: None,
-            round_trip_us: RoundTrips::default(),
-        }
     }
 }
 

@@ -291,3 +291,25 @@ fn batched_lanes_match_the_single_stream_on_every_tick() {
     assert_eq!(compared, lengths.iter().sum::<usize>(), "every tick of every history compared once");
     eprintln!("batched parity: worst max |Δ| = {worst:e}");
 }
+
+/// The shipped model's file, read back into candle and exported again, is the same file
+/// byte for byte: the exporter still writes what shipped, and every weight comes back.
+#[test]
+fn the_shipped_model_re_exports_byte_for_byte() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/walker2d-biped");
+    let manifest = strider_policy::Manifest::load(&std::path::Path::new(dir).join("model.toml")).unwrap();
+    let bytes = std::fs::read(std::path::Path::new(dir).join(&manifest.onnx.file)).unwrap();
+    let cfg = ModelConfig {
+        layers: manifest.model.layers,
+        width: manifest.model.width,
+        heads: manifest.model.heads,
+        context_ticks: manifest.context.ticks,
+        ..ModelConfig::default()
+    };
+    let model = Model::new(&cfg, 0).unwrap();
+    strider_train::load_onnx_params(&model, &bytes, "model.onnx").unwrap();
+    assert!(
+        strider_train::onnx_bytes(&model).unwrap() == bytes,
+        "the re-export differs from the shipped file"
+    );
+}
