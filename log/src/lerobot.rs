@@ -15,7 +15,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use strider_robot::{ACTION_DIM, OBS_DIM};
 
 use crate::error::LogError;
@@ -47,11 +47,46 @@ enum Column {
 /// Writes the logs' ticks that have actions as a LeRobot v3-style dataset in `out`,
 /// which must not exist or be empty (nothing is ever overwritten).
 pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSummary, LogError> {
-    let io = |file: &Path, e: std::io::Error| LogError::Io {
-        file: file.display().to_string(),
-        message: e.to_string(),
-    };
-    if out.exists() && std::fs::read_dir(out).map_err(|e| io(out, e))?.next().is_some() {
+    let first = check_logs(logs, out)?;
+    let fps = first.meta.control_hz;
+    let f = Frames::of(logs, fps);
+    let frames = f.index.len();
+    let episodes = f.episodes.len();
+    let skipped = f.skipped;
+    let data = out.join("data/chunk-000/file-000.parquet");
+    let episodes_file = out.join("meta/episodes/chunk-000/file-000.parquet");
+    let tasks_file = out.join("meta/tasks.parquet");
+    let info_file = out.join("meta/info.json");
+    let stats_file = out.join("meta/stats.json");
+    let (info, stats) = (info_json(first, episodes, frames), f.stats_json());
+    f.write_tables(&data, &episodes_file, task)?;
+    write_table(
+        &tasks_file,
+        vec![Column::Str("task", vec![task.to_string()]), Column::I64("task_index", vec![0])],
+    )?;
+    for (path, value) in [(&info_file, info), (&stats_file, stats)] {
+        let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
+        std::fs::write(path, text).map_err(|e| io_error(path, e))?;
+    }
+    let files = [data, episodes_file, tasks_file, info_file, stats_file];
+    Ok(ExportSummary {
+        out: out.display().to_string(),
+        episodes,
+        frames,
+        fps,
+        skipped_without_actions: skipped,
+        files: files.iter().map(|p: &PathBuf| p.display().to_string()).collect(),
+    })
+}
+
+fn io_error(file: &Path, e: std::io::Error) -> LogError {
+    LogError::Io { file: file.display().to_string(), message: e.to_string() }
+}
+
+/// The first log, once `out` is known to be new or empty and every log is of the first's
+/// robot and rate.
+fn check_logs<'a>(logs: &'a [Log], out: &Path) -> Result<&'a Log, LogError> {
+    if out.exists() && std::fs::read_dir(out).map_err(|e| io_error(out, e))?.next().is_some() {
         return Err(LogError::Exists { file: out.display().to_string() });
     }
     let Some(first) = logs.first() else {
@@ -70,84 +105,118 @@ pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSumm
             });
         }
     }
+    Ok(first)
+}
 
-    let mut state = Vec::new();
-    let mut action = Vec::new();
-    let (mut timestamp, mut frame_index, mut episode_index, mut index) = (vec![], vec![], vec![], vec![]);
-    let mut episodes: Vec<(i64, i64, i64)> = Vec::new(); // (episode, from, to)
-    let mut obs_stats = [FieldStats::default(); OBS_DIM];
-    let mut act_stats = [FieldStats::default(); ACTION_DIM];
-    let mut skipped = 0;
-    for episode in logs.iter().flat_map(|l| &l.episodes) {
-        // A frame is a tick with its action; an episode's last tick (the final state) has none.
-        let frames: Vec<_> = episode.ticks.iter().filter_map(|t| Some((t, t.action.as_ref()?))).collect();
-        if frames.is_empty() {
-            skipped += 1;
-            continue;
+/// Every frame (a tick with its action) of the logs as columns, with per-field statistics.
+#[derive(Default)]
+struct Frames {
+    state: Vec<f32>,
+    action: Vec<f32>,
+    timestamp: Vec<f32>,
+    frame_index: Vec<i64>,
+    episode_index: Vec<i64>,
+    index: Vec<i64>,
+    /// (episode, from, to) in `index`.
+    episodes: Vec<(i64, i64, i64)>,
+    obs_stats: [FieldStats; OBS_DIM],
+    act_stats: [FieldStats; ACTION_DIM],
+    /// Episodes without a single action.
+    skipped: usize,
+}
+
+impl Frames {
+    fn of(logs: &[Log], fps: u32) -> Frames {
+        let mut f = Frames::default();
+        for episode in logs.iter().flat_map(|l| &l.episodes) {
+            // A frame is a tick with its action; an episode's last tick (the final state) has none.
+            let frames: Vec<_> = episode.ticks.iter().filter_map(|t| Some((t, t.action.as_ref()?))).collect();
+            if frames.is_empty() {
+                f.skipped += 1;
+                continue;
+            }
+            let e = f.episodes.len() as i64;
+            let from = f.index.len() as i64;
+            for (t, a) in frames {
+                let o = t.observation.to_array();
+                let a = a.joint_target;
+                o.iter().zip(&mut f.obs_stats).for_each(|(&x, s)| s.push(f64::from(x)));
+                a.iter().zip(&mut f.act_stats).for_each(|(&x, s)| s.push(f64::from(x)));
+                f.state.extend_from_slice(&o);
+                f.action.extend_from_slice(&a);
+                f.timestamp.push(t.tick as f32 / fps as f32);
+                f.frame_index.push(t.tick as i64);
+                f.episode_index.push(e);
+                f.index.push(f.index.len() as i64);
+            }
+            f.episodes.push((e, from, f.index.len() as i64));
         }
-        let e = episodes.len() as i64;
-        let from = index.len() as i64;
-        for (t, a) in frames {
-            let o = t.observation.to_array();
-            let a = a.joint_target;
-            o.iter().zip(&mut obs_stats).for_each(|(&x, s)| s.push(f64::from(x)));
-            a.iter().zip(&mut act_stats).for_each(|(&x, s)| s.push(f64::from(x)));
-            state.extend_from_slice(&o);
-            action.extend_from_slice(&a);
-            timestamp.push(t.tick as f32 / fps as f32);
-            frame_index.push(t.tick as i64);
-            episode_index.push(e);
-            index.push(index.len() as i64);
-        }
-        episodes.push((e, from, index.len() as i64));
+        f
     }
-    let frames = index.len();
-    let task_index = vec![0i64; frames];
 
-    let data = out.join("data/chunk-000/file-000.parquet");
-    let episodes_file = out.join("meta/episodes/chunk-000/file-000.parquet");
-    let tasks_file = out.join("meta/tasks.parquet");
-    let info_file = out.join("meta/info.json");
-    let stats_file = out.join("meta/stats.json");
-    write_table(
-        &data,
-        vec![
-            Column::F32List("observation.state", OBS_DIM, state),
-            Column::F32List("action", ACTION_DIM, action),
-            Column::F32("timestamp", timestamp),
-            Column::I64("frame_index", frame_index),
-            Column::I64("episode_index", episode_index),
-            Column::I64("index", index),
-            Column::I64("task_index", task_index),
-        ],
-    )?;
-    write_table(
-        &episodes_file,
-        vec![
-            Column::I64("episode_index", episodes.iter().map(|e| e.0).collect()),
-            Column::StrList("tasks", episodes.iter().map(|_| vec![task.to_string()]).collect()),
-            Column::I64("length", episodes.iter().map(|e| e.2 - e.1).collect()),
-            Column::I64("data/chunk_index", vec![0; episodes.len()]),
-            Column::I64("data/file_index", vec![0; episodes.len()]),
-            Column::I64("dataset_from_index", episodes.iter().map(|e| e.1).collect()),
-            Column::I64("dataset_to_index", episodes.iter().map(|e| e.2).collect()),
-        ],
-    )?;
-    write_table(
-        &tasks_file,
-        vec![Column::Str("task", vec![task.to_string()]), Column::I64("task_index", vec![0])],
-    )?;
+    /// `meta/stats.json`. A NaN or ±Inf (a failed sensor) stays in the data as it was
+    /// recorded; the statistics are over each field's finite values, and `null` for a
+    /// field that never had one.
+    fn stats_json(&self) -> Value {
+        let frames = self.index.len();
+        let stats_json = |stats: &[FieldStats]| {
+            let known = |f: fn(&FieldStats) -> f64| {
+                stats.iter().map(|s| (s.count > 0).then(|| f(s))).collect::<Vec<_>>()
+            };
+            json!({
+                "mean": known(|s| s.mean),
+                "std": known(|s| s.std),
+                "min": known(|s| s.min),
+                "max": known(|s| s.max),
+                "count": [frames],
+            })
+        };
+        json!({"observation.state": stats_json(&self.obs_stats), "action": stats_json(&self.act_stats)})
+    }
 
+    /// The frames table and the episodes table.
+    fn write_tables(self, data: &Path, episodes_file: &Path, task: &str) -> Result<(), LogError> {
+        let episodes = self.episodes;
+        let task_index = vec![0i64; self.index.len()];
+        write_table(
+            data,
+            vec![
+                Column::F32List("observation.state", OBS_DIM, self.state),
+                Column::F32List("action", ACTION_DIM, self.action),
+                Column::F32("timestamp", self.timestamp),
+                Column::I64("frame_index", self.frame_index),
+                Column::I64("episode_index", self.episode_index),
+                Column::I64("index", self.index),
+                Column::I64("task_index", task_index),
+            ],
+        )?;
+        write_table(
+            episodes_file,
+            vec![
+                Column::I64("episode_index", episodes.iter().map(|e| e.0).collect()),
+                Column::StrList("tasks", episodes.iter().map(|_| vec![task.to_string()]).collect()),
+                Column::I64("length", episodes.iter().map(|e| e.2 - e.1).collect()),
+                Column::I64("data/chunk_index", vec![0; episodes.len()]),
+                Column::I64("data/file_index", vec![0; episodes.len()]),
+                Column::I64("dataset_from_index", episodes.iter().map(|e| e.1).collect()),
+                Column::I64("dataset_to_index", episodes.iter().map(|e| e.2).collect()),
+            ],
+        )
+    }
+}
+
+/// `meta/info.json`: the dataset's shape, features and where it came from.
+fn info_json(first: &Log, episodes: usize, frames: usize) -> Value {
     let scalar = |dtype: &str| json!({"dtype": dtype, "shape": [1], "names": null});
-    let info = json!({
+    json!({
         "codebase_version": "v3.0",
         "robot_type": first.meta.robot,
-        "total_episodes": episodes.len(),
+        "total_episodes": episodes,
         "total_frames": frames,
         "total_tasks": 1,
         "chunks_size": 1000,
-        "fps": fps,
-        "splits": {"train": format!("0:{}", episodes.len())},
+        "fps": first.meta.control_hz,
+        "splits": {"train": format!("0:{episodes}")},
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
         "video_path": null,
         "features": {
@@ -160,34 +229,6 @@ pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSumm
             "task_index": scalar("int64"),
         },
         "strider": {"contract_id": first.meta.contract_id.to_string(), "controller": first.meta.controller},
-    });
-    // A NaN or ±Inf (a failed sensor) stays in the data as it was recorded; the statistics
-    // are over each field's finite values, and `null` for a field that never had one.
-    let stats_json = |stats: &[FieldStats]| {
-        let known =
-            |f: fn(&FieldStats) -> f64| stats.iter().map(|s| (s.count > 0).then(|| f(s))).collect::<Vec<_>>();
-        json!({
-            "mean": known(|s| s.mean),
-            "std": known(|s| s.std),
-            "min": known(|s| s.min),
-            "max": known(|s| s.max),
-            "count": [frames],
-        })
-    };
-    let stats = json!({"observation.state": stats_json(&obs_stats), "action": stats_json(&act_stats)});
-    for (path, value) in [(&info_file, info), (&stats_file, stats)] {
-        let text = serde_json::to_string_pretty(&value).expect("JSON values serialise");
-        std::fs::write(path, text).map_err(|e| io(path, e))?;
-    }
-
-    let files = [data, episodes_file, tasks_file, info_file, stats_file];
-    Ok(ExportSummary {
-        out: out.display().to_string(),
-        episodes: episodes.len(),
-        frames,
-        fps,
-        skipped_without_actions: skipped,
-        files: files.iter().map(|p: &PathBuf| p.display().to_string()).collect(),
     })
 }
 
