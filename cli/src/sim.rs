@@ -480,7 +480,9 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         });
         println!("{value}");
     } else {
-        print!("{}", rows_text(&rows));
+        // The surprise columns belong to the surprise suite; elsewhere (no disturbance, and
+        // often a world unlike training's) they would only distract.
+        print!("{}", rows_text(&rows, matches!(args.suite, Suite::Surprise)));
         println!(
             "{total} episodes, {physics_steps} physics steps in {wall:.1} s on {} threads \
              ({:.0} steps/s per thread)",
@@ -527,10 +529,11 @@ pub fn eval_policy(
     Ok(sweep::run_cases_with(spec, SimConfig::default(), cases, threads, progress, &driver)?)
 }
 
-/// The rows as a Markdown table; the rest columns appear when a schedule ends at 0 m/s.
-pub fn rows_text(rows: &[Row]) -> String {
+/// The rows as a Markdown table; the rest columns appear when a schedule ends at 0 m/s,
+/// the surprise columns when asked for (and a model gave them).
+pub fn rows_text(rows: &[Row], with_surprise: bool) -> String {
     let stops = rows.iter().any(|r| r.rested.is_some());
-    let surprise = rows.iter().any(|r| r.surprise.is_some());
+    let surprise = with_surprise && rows.iter().any(|r| r.surprise.is_some());
     let mut out = String::from(
         "| condition | command m/s | no fall | mean speed m/s | worst abs(error) m/s | 1-s RMS m/s | position error m |",
     );
