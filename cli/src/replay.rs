@@ -33,9 +33,10 @@ pub struct ReplayArgs {
     /// (the numbers do not depend on it; more lanes read the weights fewer times).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     lanes: u16,
-    /// With one --model (a file): write the surprise threshold these logs give (the
-    /// 99.9th percentile of the per-tick surprise) into its manifest's [surprise] section.
-    /// Use clean logs: walking the model should call normal.
+    /// With one --model (a file): write the surprise calibration these logs give (each
+    /// field's typical prediction error, and the threshold: the 99.9th percentile of the
+    /// per-tick surprise) into its manifest's [surprise] section, nothing else changed.
+    /// Use clean logs of the world the model will drive in.
     #[arg(long)]
     calibrate_surprise: bool,
     /// With --model: draw predicted vs recorded over time for --fields, one PNG per field
