@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::link_error::LinkError;
@@ -274,31 +276,28 @@ pub struct InjectedFaults {
     pub hw_faults: u64,
 }
 
-/// SplitMix64: small, seedable, good enough to draw fault events.
+/// The fault draws: a seeded Xoshiro256++ (the simulator's generator), behind the four
+/// questions the virtual robot asks of it.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(Xoshiro256PlusPlus);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.random()
     }
 
     /// Uniform in [0, 1).
     pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.random()
     }
 
     /// Uniform in 0..n (n > 0).
     pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.random_range(0..n)
     }
 
     pub(crate) fn chance(&mut self, p: f64) -> bool {
