@@ -122,7 +122,8 @@ fn shard_episodes(plan: &Plan, k: usize) -> std::ops::Range<u32> {
 }
 
 /// The seed of episode `i`: a SplitMix64 step of (base, i), so episodes are independent
-/// of how they are sharded or scheduled.
+/// of how they are sharded or scheduled. A hash of two numbers, not a generator (rand
+/// offers none); changing it would change every collected dataset and recipe.
 pub fn episode_seed(base: u64, i: u32) -> u64 {
     let mut z = base ^ (u64::from(i) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
