@@ -74,7 +74,17 @@ impl std::fmt::Debug for Policy {
 }
 
 fn engine(file: &str) -> impl Fn(anyhow_like::Error) -> PolicyError + '_ {
-    move |e| PolicyError::Engine { file: file.to_string(), message: format!("{e:#}") }
+    move |e| {
+        let mut message = format!("{e:#}");
+        // tract names the node and the shapes it could not reconcile; say where to look.
+        if message.starts_with("Failed analyse") || message.starts_with("Translating node") {
+            message.push_str(
+                " (the graph's shapes do not follow from the inputs the manifest declares: check that the \
+                 batch dimension is named `batch` and each input's shape; docs/TOKENS.md)",
+            );
+        }
+        PolicyError::Engine { file: file.to_string(), message }
+    }
 }
 
 /// tract's error type is `anyhow::Error`; name it once here.
@@ -544,6 +554,14 @@ fn optimise(
     inputs: &[TensorSpec],
     batch: usize,
 ) -> TractResult<(Plan, GraphSummary)> {
+    // Intermediate shape annotations (`value_info`, as PyTorch's dynamo exporter writes them
+    // with a symbolic batch) are hints tract would have to unify with the concrete batch
+    // bound below ("Impossible to unify Sym(batch) with Val(1)"); the inputs fix every
+    // shape, so they are dropped and re-inferred.
+    let proto = &pb::ModelProto {
+        graph: proto.graph.clone().map(|g| pb::GraphProto { value_info: Vec::new(), ..g }),
+        ..proto.clone()
+    };
     let mut model = tract_onnx::onnx().model_for_proto_model(proto)?;
     for (i, spec) in inputs.iter().enumerate() {
         debug_assert!(spec.shape.first().map(String::as_str) == Some(BATCH_DIM));
