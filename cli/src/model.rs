@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use strider_policy::{Policy, PolicyBatch};
+use strider_policy::{Policy, PolicyBatch, PolicyError};
 use strider_robot::RobotSpec;
 
 const MANIFEST: &str = include_str!("../../models/walker2d-biped/model.toml");
@@ -24,18 +24,11 @@ const BUILT_IN_ONNX: &str = "built-in models/walker2d-biped/model.onnx";
 /// `path` (a manifest, or the `.onnx` beside it), or the built-in model; checked against
 /// `spec` either way.
 pub fn load(path: Option<&Path>, spec: &RobotSpec) -> anyhow::Result<Loaded> {
-    match path {
-        Some(p) => {
-            let manifest = manifest_path(p);
-            let policy = Policy::load(&manifest, spec).context("loading model")?;
-            Ok(Loaded { policy, name: manifest.display().to_string() })
-        }
-        None => {
-            let policy = Policy::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec)
-                .context("loading the built-in model")?;
-            Ok(Loaded { policy, name: BUILT_IN.into() })
-        }
-    }
+    load_with(
+        path,
+        |m| Policy::load(m, spec),
+        || Policy::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec),
+    )
 }
 
 /// As [`load`], for `lanes` streams evaluated together (offline evaluation).
@@ -44,16 +37,27 @@ pub fn load_batch(
     spec: &RobotSpec,
     lanes: usize,
 ) -> anyhow::Result<Loaded<PolicyBatch>> {
+    load_with(
+        path,
+        |m| PolicyBatch::load(m, spec, lanes),
+        || PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes),
+    )
+}
+
+/// The model file `path` names through `from_file`, or the built-in one through `built_in`.
+fn load_with<P>(
+    path: Option<&Path>,
+    from_file: impl FnOnce(&Path) -> Result<P, PolicyError>,
+    built_in: impl FnOnce() -> Result<P, PolicyError>,
+) -> anyhow::Result<Loaded<P>> {
     match path {
         Some(p) => {
             let manifest = manifest_path(p);
-            let policy = PolicyBatch::load(&manifest, spec, lanes).context("loading model")?;
+            let policy = from_file(&manifest).context("loading model")?;
             Ok(Loaded { policy, name: manifest.display().to_string() })
         }
         None => {
-            let policy = PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes)
-                .context("loading the built-in model")?;
-            Ok(Loaded { policy, name: BUILT_IN.into() })
+            Ok(Loaded { policy: built_in().context("loading the built-in model")?, name: BUILT_IN.into() })
         }
     }
 }

@@ -110,8 +110,7 @@ impl Policy {
         onnx_name: &str,
         spec: &RobotSpec,
     ) -> Result<Policy, PolicyError> {
-        let manifest = Manifest::from_toml_str(manifest_text, manifest_name)?;
-        manifest.check(spec, manifest_name)?;
+        let manifest = checked_manifest(manifest_text, manifest_name, spec)?;
         Policy::from_parts(manifest, manifest_name, onnx, onnx_name)
     }
 
@@ -306,6 +305,13 @@ fn zero_caches(manifest: &Manifest, batch: usize) -> TVec<TValue> {
         .collect()
 }
 
+/// A manifest's text parsed and checked against `spec`; `name` labels errors.
+fn checked_manifest(text: &str, name: &str, spec: &RobotSpec) -> Result<Manifest, PolicyError> {
+    let manifest = Manifest::from_toml_str(text, name)?;
+    manifest.check(spec, name)?;
+    Ok(manifest)
+}
+
 /// Reads the manifest at `manifest_path`, checks it against `spec`, and reads the ONNX file
 /// it names: (manifest, file bytes, file name).
 fn read_model(manifest_path: &Path, spec: &RobotSpec) -> Result<(Manifest, Vec<u8>, String), PolicyError> {
@@ -379,8 +385,7 @@ impl PolicyBatch {
         spec: &RobotSpec,
         lanes: usize,
     ) -> Result<PolicyBatch, PolicyError> {
-        let manifest = Manifest::from_toml_str(manifest_text, manifest_name)?;
-        manifest.check(spec, manifest_name)?;
+        let manifest = checked_manifest(manifest_text, manifest_name, spec)?;
         PolicyBatch::from_parts(manifest, manifest_name, onnx, onnx_name, lanes)
     }
 
