@@ -27,3 +27,16 @@ pub enum SimError {
     #[error("{file}: cannot write the animation: {message}")]
     Render { file: String, message: String },
 }
+
+impl SimError {
+    /// The builder every validation uses: `origin`'s `field` is `value`; `fix` says what
+    /// would do.
+    pub(crate) fn invalid(origin: &str) -> impl Fn(&str, String, &str) -> SimError + '_ {
+        move |field, value, fix| SimError::Invalid {
+            file: origin.into(),
+            field: field.into(),
+            value,
+            fix: fix.into(),
+        }
+    }
+}

@@ -180,12 +180,7 @@ impl ExpertParams {
     /// inverted range, or a rate limit of zero, would panic or freeze the gait); ranges in
     /// order.
     pub fn validate(&self, origin: &str) -> Result<(), SimError> {
-        let bad = |field: &str, value: String, fix: &str| SimError::Invalid {
-            file: origin.into(),
-            field: field.into(),
-            value,
-            fix: fix.into(),
-        };
+        let bad = SimError::invalid(origin);
         let positive = [
             ("lift_s", self.lift_s),
             ("strike_cap_s", self.strike_cap_s),

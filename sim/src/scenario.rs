@@ -230,12 +230,7 @@ impl Scenario {
 
     /// The first out-of-range value, naming its field and the fix.
     pub fn validate(&self, origin: &str) -> Result<(), SimError> {
-        let bad = |field: &str, value: String, fix: &str| SimError::Invalid {
-            file: origin.into(),
-            field: field.into(),
-            value,
-            fix: fix.into(),
-        };
+        let bad = SimError::invalid(origin);
         match self.terrain {
             TerrainSpec::Flat => {}
             TerrainSpec::Slope { degrees, start_x_m } => {

@@ -21,6 +21,27 @@ fn load_after(edit: impl FnOnce(&mut Manifest, &Path)) -> String {
     }
 }
 
+/// Exports a small model, lets `edit` change its ONNX graph, and writes the file back with
+/// the manifest's hash updated (so only the graph can be at fault). Returns the scratch
+/// directory (keep it alive) and the manifest's path.
+fn with_edited_graph(
+    tag: &str,
+    edit: impl FnOnce(&mut strider_policy::onnx_pb::GraphProto),
+) -> (Scratch, std::path::PathBuf) {
+    use prost::Message;
+    let dir = Scratch::new(tag);
+    let (_, exported) = export_random(&small_config(4), 1, dir.path());
+    let bytes = std::fs::read(&exported.onnx).unwrap();
+    let mut proto = strider_policy::onnx_pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    edit(proto.graph.as_mut().unwrap());
+    let bytes = proto.encode_to_vec();
+    std::fs::write(&exported.onnx, &bytes).unwrap();
+    let mut m = exported.manifest_data.clone();
+    m.onnx.sha256 = sha256_hex(&bytes);
+    std::fs::write(&exported.manifest, m.to_toml_string()).unwrap();
+    (dir, exported.manifest)
+}
+
 fn assert_names(err: &str, field: &str) {
     assert!(err.contains(field), "error does not name `{field}`: {err}");
     assert!(!err.contains('\n'), "error is not one line: {err}");
@@ -144,47 +165,39 @@ fn unknown_key_is_refused() {
 /// computes depends on those annotations.
 #[test]
 fn intermediate_shape_annotations_with_a_symbolic_batch_are_ignored() {
-    use prost::Message;
     use strider_policy::onnx_pb as pb;
-    let dir = Scratch::new("value-info");
-    let (_, exported) = export_random(&small_config(4), 1, dir.path());
-    let mut proto = pb::ModelProto::decode(std::fs::read(&exported.onnx).unwrap().as_slice()).unwrap();
-    let graph = proto.graph.as_mut().unwrap();
-    // Every node output gets a declared shape: [batch, 7] — wrong in rank and size.
-    let dim = |v: pb::tensor_shape_proto::dimension::Value| pb::tensor_shape_proto::Dimension {
-        value: Some(v),
-        ..Default::default()
-    };
-    let declared: Vec<pb::ValueInfoProto> = graph
-        .node
-        .iter()
-        .flat_map(|n| n.output.clone())
-        .filter(|o| !o.starts_with("present_") && o != "action" && o != "next_obs")
-        .map(|name| pb::ValueInfoProto {
-            name,
-            r#type: Some(pb::TypeProto {
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: pb::tensor_proto::DataType::Float as i32,
-                    shape: Some(pb::TensorShapeProto {
-                        dim: vec![
-                            dim(pb::tensor_shape_proto::dimension::Value::DimParam("batch".into())),
-                            dim(pb::tensor_shape_proto::dimension::Value::DimValue(7)),
-                        ],
-                    }),
-                })),
-                ..Default::default()
-            }),
+    let (_dir, manifest) = with_edited_graph("value-info", |graph| {
+        // Every node output gets a declared shape: [batch, 7] — wrong in rank and size.
+        let dim = |v: pb::tensor_shape_proto::dimension::Value| pb::tensor_shape_proto::Dimension {
+            value: Some(v),
             ..Default::default()
-        })
-        .collect();
-    assert!(!declared.is_empty());
-    graph.value_info = declared;
-    let bytes = proto.encode_to_vec();
-    std::fs::write(&exported.onnx, &bytes).unwrap();
-    let mut m = exported.manifest_data.clone();
-    m.onnx.sha256 = sha256_hex(&bytes);
-    std::fs::write(&exported.manifest, m.to_toml_string()).unwrap();
-    let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("annotations ignored");
+        };
+        let declared: Vec<pb::ValueInfoProto> = graph
+            .node
+            .iter()
+            .flat_map(|n| n.output.clone())
+            .filter(|o| !o.starts_with("present_") && o != "action" && o != "next_obs")
+            .map(|name| pb::ValueInfoProto {
+                name,
+                r#type: Some(pb::TypeProto {
+                    value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                        elem_type: pb::tensor_proto::DataType::Float as i32,
+                        shape: Some(pb::TensorShapeProto {
+                            dim: vec![
+                                dim(pb::tensor_shape_proto::dimension::Value::DimParam("batch".into())),
+                                dim(pb::tensor_shape_proto::dimension::Value::DimValue(7)),
+                            ],
+                        }),
+                    })),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+        assert!(!declared.is_empty());
+        graph.value_info = declared;
+    });
+    let mut policy = Policy::load(&manifest, &RobotSpec::reference()).expect("annotations ignored");
     policy.step(&strider_robot::Observation::default()).expect("it steps");
 }
 
@@ -192,21 +205,12 @@ fn intermediate_shape_annotations_with_a_symbolic_batch_are_ignored() {
 /// file, the node tract stopped at, and where to look.
 #[test]
 fn a_graph_whose_shapes_do_not_fit_is_refused_naming_the_node() {
-    use prost::Message;
-    use strider_policy::onnx_pb as pb;
-    let dir = Scratch::new("bad-reshape");
-    let (_, exported) = export_random(&small_config(4), 1, dir.path());
-    let mut proto = pb::ModelProto::decode(std::fs::read(&exported.onnx).unwrap().as_slice()).unwrap();
-    let graph = proto.graph.as_mut().unwrap();
-    // The heads' reshape asks for 999 columns where the two tokens give 2 × width.
-    let shape = graph.initializer.iter_mut().find(|t| t.name == "shape_token_pair").unwrap();
-    shape.raw_data = [0i64, 1, 999].iter().flat_map(|x| x.to_le_bytes()).collect();
-    let bytes = proto.encode_to_vec();
-    std::fs::write(&exported.onnx, &bytes).unwrap();
-    let mut m = exported.manifest_data.clone();
-    m.onnx.sha256 = sha256_hex(&bytes);
-    std::fs::write(&exported.manifest, m.to_toml_string()).unwrap();
-    let err = Policy::load(&exported.manifest, &RobotSpec::reference()).unwrap_err().to_string();
+    let (_dir, manifest) = with_edited_graph("bad-reshape", |graph| {
+        // The heads' reshape asks for 999 columns where the two tokens give 2 × width.
+        let shape = graph.initializer.iter_mut().find(|t| t.name == "shape_token_pair").unwrap();
+        shape.raw_data = [0i64, 1, 999].iter().flat_map(|x| x.to_le_bytes()).collect();
+    });
+    let err = Policy::load(&manifest, &RobotSpec::reference()).unwrap_err().to_string();
     assert!(err.contains("model.onnx") && err.contains("Reshape") && err.contains("named `batch`"), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");
 }
