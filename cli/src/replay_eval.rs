@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use strider_log::Log;
 use strider_plot::{Chart, Marker, Series};
 use strider_policy::Manifest;
-use strider_replay::{EvalOptions, Evaluation, FieldError};
+use strider_replay::{EpisodeTrace, EvalOptions, Evaluation, FieldError, TraceTick};
 use strider_robot::RobotSpec;
 
 /// The name `--model` takes for the model built into strider.
@@ -168,34 +168,25 @@ fn plot(
     for field in fields {
         let (obs_at, act_at) =
             (obs_names.iter().position(|n| n == field), act_names.iter().position(|n| n == field));
-        let recorded: Vec<(f64, f64)> = traces[0]
-            .1
-            .ticks
-            .iter()
-            .filter_map(|t| {
-                let v = match (obs_at, act_at) {
-                    (Some(i), _) => Some(t.recorded_obs[i]),
-                    (_, Some(j)) => t.recorded_action.map(|a| a[j]),
-                    _ => None,
-                }?;
-                Some((t.time_s, f64::from(v)))
-            })
-            .collect();
-        let mut series =
-            vec![Series { label: "recorded".into(), rgb: RECORDED_RGB, points: recorded, dots: false }];
+        // One point per tick where the trace has a value: the recording's, or the model's.
+        let points = |trace: &EpisodeTrace, model: bool| -> Vec<(f64, f64)> {
+            let value = |t: &TraceTick| match (obs_at, act_at, model) {
+                (Some(i), _, false) => Some(t.recorded_obs[i]),
+                (Some(i), _, true) => t.predicted_obs.map(|p| p[i]),
+                (_, Some(j), false) => t.recorded_action.map(|a| a[j]),
+                (_, Some(j), true) => Some(t.action[j]),
+                _ => None,
+            };
+            trace.ticks.iter().filter_map(|t| Some((t.time_s, f64::from(value(t)?)))).collect()
+        };
+        let mut series = vec![Series {
+            label: "recorded".into(),
+            rgb: RECORDED_RGB,
+            points: points(&traces[0].1, false),
+            dots: false,
+        }];
         for (k, (name, trace)) in traces.iter().enumerate() {
-            let points = trace
-                .ticks
-                .iter()
-                .filter_map(|t| {
-                    let v = match (obs_at, act_at) {
-                        (Some(i), _) => t.predicted_obs.map(|p| p[i]),
-                        (_, Some(j)) => Some(t.action[j]),
-                        _ => None,
-                    }?;
-                    Some((t.time_s, f64::from(v)))
-                })
-                .collect();
+            let points = points(trace, true);
             let what = if obs_at.is_some() { "predicted" } else { "action" };
             series.push(Series {
                 label: format!("{name} ({what})"),

@@ -129,7 +129,8 @@ impl Chart {
                     .x_desc(self.x_label.as_str())
                     .y_desc(self.y_label.as_str())
                     .x_label_formatter(&|x| format!("{x}"))
-                    .y_label_formatter(&|y| format!("{}", *y as f32))
+                    // Rounded first (a tick at 0 may come out as -2e-17), and -0 made 0.
+                    .y_label_formatter(&|y| format!("{}", ((y * 1e9).round() / 1e9 + 0.0) as f32))
                     .axis_desc_style(("sans-serif", 15))
                     .label_style(("sans-serif", 13))
                     .light_line_style(RGBColor(235, 235, 235))
