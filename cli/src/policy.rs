@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use strider_policy::Policy;
+use strider_policy::{Interface, Policy};
 use strider_robot::{Observation, Sensors};
 
 use crate::robot::RobotArg;
@@ -15,6 +15,32 @@ use crate::robot::RobotArg;
 pub enum PolicyCommand {
     /// Print a model's manifest, parameter count, graph op histogram and a latency estimate.
     Inspect(InspectArgs),
+    /// Re-export a Strider model with another graph interface (e.g. a two-token `pair`
+    /// model as `token`, whose action step runs between ticks): same weights, normalisation
+    /// and surprise calibration, into a new directory.
+    Convert(ConvertArgs),
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The model: its manifest (`model.toml`) or the `.onnx` beside it.
+    model: PathBuf,
+    /// Directory for the new `model.onnx` and `model.toml`; must not hold a model yet.
+    #[arg(long)]
+    out: PathBuf,
+    /// The graph interface to write.
+    #[arg(long, value_enum, default_value_t = InterfaceArg::Token)]
+    interface: InterfaceArg,
+    #[command(flatten)]
+    robot: RobotArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InterfaceArg {
+    /// One token per call (what `strider train` writes).
+    Token,
+    /// A tick's two tokens per call.
+    Pair,
 }
 
 #[derive(Args)]
@@ -38,7 +64,30 @@ pub struct InspectArgs {
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Inspect(args) => inspect(&args),
+        PolicyCommand::Convert(args) => convert(&args),
     }
+}
+
+fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
+    let spec = args.robot.load()?;
+    let target = args.out.join("model.toml");
+    anyhow::ensure!(
+        !target.exists() && !args.out.join("model.onnx").exists(),
+        "{}: already holds a model; choose another --out (nothing was written)",
+        args.out.display()
+    );
+    let interface = match args.interface {
+        InterfaceArg::Token => Interface::Token,
+        InterfaceArg::Pair => Interface::Pair,
+    };
+    let e = strider_train::convert_model(&manifest_path(&args.model), &spec, &args.out, interface)?;
+    println!(
+        "{} ({} interface, sha256 {})",
+        e.manifest.display(),
+        interface.name(),
+        e.manifest_data.onnx.sha256
+    );
+    Ok(())
 }
 
 fn manifest_path(model: &Path) -> PathBuf {
@@ -53,7 +102,8 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
     let manifest = manifest_path(&args.model);
     let mut policy = Policy::load(&manifest, &spec).context("loading model")?;
-    let (p50, p99) = latency_us(&mut policy, args.ticks.max(1))?;
+    let latency = latency_us(&mut policy, args.ticks.max(1))?;
+    let (p50, p99) = latency.critical;
     let profile = args.profile.map(|n| policy.profile(n.max(1))).transpose()?;
     let m = policy.manifest().clone();
     let s = policy.summary().clone();
@@ -69,9 +119,14 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
             "context_ticks": m.context.ticks, "position": m.context.position,
             "model": {"layers": m.model.layers, "width": m.model.width, "heads": m.model.heads, "parameters": m.model.parameters},
             "initializer_scalars": s.initializer_scalars,
-            "onnx": {"file": m.onnx.file, "sha256": m.onnx.sha256, "opset": m.onnx.opset},
+            "onnx": {"file": m.onnx.file, "sha256": m.onnx.sha256, "opset": m.onnx.opset, "interface": m.onnx.interface},
             "onnx_ops": s.onnx_ops, "optimised_ops": s.optimised_ops,
-            "latency_us": {"p50": p50, "p99": p99, "ticks": args.ticks, "threads": 1},
+            "latency_us": {
+                "p50": p50, "p99": p99,
+                "between_ticks_p50": latency.between.0, "between_ticks_p99": latency.between.1,
+                "tick_p50": latency.tick.0, "tick_p99": latency.tick.1,
+                "ticks": args.ticks, "threads": 1,
+            },
             "profile": profile,
             "surprise": m.surprise,
         });
@@ -103,7 +158,13 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         ),
         None => println!("surprise     not calibrated (strider replay LOGS --model M --calibrate-surprise)"),
     }
-    println!("graph        {} opset {}, sha256 {}", m.onnx.file, m.onnx.opset, m.onnx.sha256);
+    println!(
+        "graph        {} opset {}, interface {}, sha256 {}",
+        m.onnx.file,
+        m.onnx.opset,
+        m.onnx.interface.name(),
+        m.onnx.sha256
+    );
     println!("             {} initializer scalars (weights + baked attention bias)", s.initializer_scalars);
     for f in m.observation.iter().chain(&m.action) {
         println!(
@@ -121,12 +182,16 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     println!("onnx ops     {}", hist(&s.onnx_ops));
     println!("tract ops    {}", hist(&s.optimised_ops));
     println!(
-        "latency      p50 {p50:.0} µs, p99 {p99:.0} µs per step ({} steps, one thread, full context)",
+        "latency      observation → action p50 {p50:.0} µs, p99 {p99:.0} µs ({} ticks, one thread, full context)",
         args.ticks
+    );
+    println!(
+        "             between ticks (the action's token) p50 {:.0} µs, p99 {:.0} µs; whole tick p50 {:.0} µs, p99 {:.0} µs",
+        latency.between.0, latency.between.1, latency.tick.0, latency.tick.1
     );
     if let Some(p) = profile {
         let total: f64 = p.iter().map(|o| o.us_per_step).sum();
-        println!("profile      µs per step by op type (timed op by op; total {total:.0} µs)");
+        println!("profile      µs per tick by op type (timed op by op; total {total:.0} µs)");
         for o in p {
             println!(
                 "  {:<28} {:>3} nodes {:>8.1} µs {:>5.1} %",
@@ -140,20 +205,40 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Per-step latency percentiles in µs over `n` steps after filling the context.
-fn latency_us(policy: &mut Policy, n: usize) -> anyhow::Result<(f64, f64)> {
+/// (p50, p99) in µs of the parts of a tick, as the control loop runs them.
+struct Latency {
+    /// `Policy::step`: from the measurement to the action (the critical path).
+    critical: (f64, f64),
+    /// `Policy::prepare`: the action's token, run once the action is sent (one-token graphs).
+    between: (f64, f64),
+    /// Both.
+    tick: (f64, f64),
+}
+
+/// Tick latency percentiles over `n` ticks after filling the context.
+fn latency_us(policy: &mut Policy, n: usize) -> anyhow::Result<Latency> {
     let obs = Observation::new(Sensors::default(), 0.5);
     // Fill the context, then let caches and the allocator settle.
     for _ in 0..policy.manifest().context.ticks + n / 10 {
         policy.step(&obs)?;
+        policy.prepare()?;
     }
-    let mut t: Vec<f64> = Vec::with_capacity(n);
+    let (mut critical, mut between, mut tick) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let start = Instant::now();
         policy.step(&obs)?;
-        t.push(start.elapsed().as_secs_f64() * 1e6);
+        let acted = Instant::now();
+        policy.prepare()?;
+        let prepared = Instant::now();
+        critical.push((acted - start).as_secs_f64() * 1e6);
+        between.push((prepared - acted).as_secs_f64() * 1e6);
+        tick.push((prepared - start).as_secs_f64() * 1e6);
     }
-    t.sort_by(f64::total_cmp);
-    let q = |p: f64| t[((t.len() - 1) as f64 * p).round() as usize];
-    Ok((q(0.5), q(0.99)))
+    let p50_p99 = |mut t: Vec<f64>| {
+        t.sort_by(f64::total_cmp);
+        let q = |p: f64| t[((t.len() - 1) as f64 * p).round() as usize];
+        (q(0.5), q(0.99))
+    };
+    Ok(Latency { critical: p50_p99(critical), between: p50_p99(between), tick: p50_p99(tick) })
 }

@@ -14,6 +14,8 @@
 //! - `link`: `strider virtual-robot` serves the simulator on a pseudo-terminal and
 //!   `strider link probe` handshakes with it over the real serial protocol; `strider deploy`
 //!   walks it and logs the run, which `replay --into-sim` refuses in one line (no scenario).
+//! - `policy`: `strider policy convert` re-exports the shipped model as `pair` and back
+//!   byte for byte, and refuses to write over a model.
 
 mod sim_cli;
 
@@ -30,6 +32,72 @@ fn scratch(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+mod policy {
+    use super::{scratch, strider};
+
+    #[test]
+    fn convert_round_trips_the_shipped_model_and_never_overwrites() {
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/walker2d-biped");
+        let dir = scratch("convert");
+        let (pair, back) = (dir.join("pair"), dir.join("token"));
+        let manifest = format!("{shipped}/model.toml");
+        let (ok, _, err) = strider(&[
+            "policy",
+            "convert",
+            &manifest,
+            "--interface",
+            "pair",
+            "--out",
+            pair.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let (ok, out, err) = strider(&[
+            "policy",
+            "inspect",
+            pair.join("model.toml").to_str().unwrap(),
+            "--ticks",
+            "20",
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["onnx"]["interface"], "pair");
+        assert!(v["surprise"]["threshold"].as_f64().is_some(), "the calibration came along: {out}");
+
+        let (ok, _, err) = strider(&[
+            "policy",
+            "convert",
+            pair.join("model.toml").to_str().unwrap(),
+            "--out",
+            back.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
+        assert!(
+            read(back.join("model.onnx")) == read(format!("{shipped}/model.onnx").into()),
+            "token → pair → token differs"
+        );
+        assert_eq!(
+            std::fs::read_to_string(back.join("model.toml")).unwrap(),
+            std::fs::read_to_string(format!("{shipped}/model.toml")).unwrap()
+        );
+
+        let before = read(back.join("model.onnx"));
+        let (ok, _, err) = strider(&[
+            "policy",
+            "convert",
+            pair.join("model.toml").to_str().unwrap(),
+            "--interface",
+            "pair",
+            "--out",
+            back.to_str().unwrap(),
+        ]);
+        assert!(!ok && err.contains("already holds a model") && err.trim().lines().count() == 1, "{err}");
+        assert!(read(back.join("model.onnx")) == before, "nothing was written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 mod robot {

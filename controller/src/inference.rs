@@ -1,6 +1,8 @@
 //! The pilot on its own thread. The control thread sends each tick's observation and
 //! waits for the action until its deadline; a reply that comes later is dropped when the
-//! next one is awaited, never applied.
+//! next one is awaited, never applied. Once a reply is sent the thread runs the pilot's
+//! [`Pilot::prepare`] while the control thread applies the action and waits for the next
+//! observation.
 
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -38,15 +40,26 @@ impl InferenceThread {
         let handle = std::thread::Builder::new()
             .name("strider-inference".into())
             .spawn(move || {
+                // A failed `prepare` is the next tick's error.
+                let mut failed: Option<String> = None;
                 for request in req_rx {
                     match request {
-                        Request::Reset => pilot.reset(),
+                        Request::Reset => {
+                            pilot.reset();
+                            failed = None;
+                        }
                         Request::Act { tick, obs } => {
                             let started = Instant::now();
-                            let result = pilot.act(&obs);
+                            let (result, acted) = match failed.take() {
+                                Some(e) => (Err(e), false),
+                                None => (pilot.act(&obs), true),
+                            };
                             let reply = Reply { tick, result, latency: started.elapsed() };
                             if rep_tx.send(reply).is_err() {
                                 return;
+                            }
+                            if acted {
+                                failed = pilot.prepare().err();
                             }
                         }
                     }
@@ -119,6 +132,43 @@ mod tests {
             }
             Ok(Action { joint_target: [obs.command_vx; 6] }.into())
         }
+    }
+
+    /// Counts its calls; its `prepare` fails after the tick whose command speed is 3.
+    #[derive(Default)]
+    struct Preparing {
+        acted: u32,
+        prepared: u32,
+        last: f32,
+    }
+
+    impl Pilot for Preparing {
+        fn reset(&mut self) {}
+        fn act(&mut self, obs: &Observation) -> Result<Decision, String> {
+            assert_eq!(self.prepared, self.acted, "every action was prepared for before the next");
+            self.acted += 1;
+            self.last = obs.command_vx;
+            Ok(Action { joint_target: [self.prepared as f32; 6] }.into())
+        }
+        fn prepare(&mut self) -> Result<(), String> {
+            self.prepared += 1;
+            if self.last == 3.0 { Err("the action's call failed".into()) } else { Ok(()) }
+        }
+    }
+
+    #[test]
+    fn prepare_runs_between_ticks_and_its_failure_is_the_next_ticks() {
+        let t = InferenceThread::spawn(Preparing::default());
+        let mut replies = vec![];
+        for tick in 1..=5u64 {
+            t.request(tick, obs(tick as f32));
+            replies.push(t.reply(tick, None).expect("answered").result);
+        }
+        let targets: Vec<Result<f32, String>> =
+            replies.into_iter().map(|r| r.map(|d| d.action.joint_target[0])).collect();
+        // Tick k's action sees the k − 1 prepares before it; tick 4 carries tick 3's
+        // failed prepare (its observation never reaches the pilot), tick 5 goes on.
+        assert_eq!(targets, vec![Ok(0.0), Ok(1.0), Ok(2.0), Err("the action's call failed".into()), Ok(3.0)]);
     }
 
     fn obs(v: f32) -> Observation {

@@ -27,6 +27,12 @@ pub trait Pilot: Send + 'static {
     /// The action for this tick. An error is a missed tick for the controller (it holds
     /// the last safe command), never a command.
     fn act(&mut self, obs: &Observation) -> Result<Decision, String>;
+    /// Work for the next tick that needs this tick's action but not the next observation,
+    /// run right after the action is handed over, off the critical path (a one-token
+    /// model's call on the action). An error is reported as the next tick's.
+    fn prepare(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// The surprise above which a tick is surprising (a model's calibrated threshold);
     /// `None`: nothing is.
     fn surprise_threshold(&self) -> Option<f32> {
@@ -43,6 +49,10 @@ impl Pilot for Policy {
         self.step(obs)
             .map(|out| Decision { action: out.action, surprise: out.surprise })
             .map_err(|e| e.to_string())
+    }
+
+    fn prepare(&mut self) -> Result<(), String> {
+        Policy::prepare(self).map_err(|e| e.to_string())
     }
 
     fn surprise_threshold(&self) -> Option<f32> {

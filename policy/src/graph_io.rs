@@ -1,10 +1,12 @@
 //! The names, shapes and types of the model graph's inputs and outputs: one definition
 //! shared by the exporter, the manifest and the runtime.
 //!
-//! The graph is a *streaming step*: each call takes one tick's two new tokens
-//! (`A_{k−1}`, then `O_k`) and every layer's key/value cache of the tokens before them,
-//! and returns the action read at `O_k`, the observation prediction read at `A_{k−1}` and
-//! the updated caches. See `docs/TOKENS.md`.
+//! The graph is a *streaming step* with every layer's key/value cache of the tokens before
+//! the new ones going in and the updated caches coming out, in one of two [`Interface`]s:
+//! one token per call (`token`, what Strider exports: the action's call runs between ticks,
+//! so only the observation's stands between a measurement and the action) or a tick's two
+//! tokens per call (`pair`, `A_{k−1}` then `O_k`). The action is read at `O_k`, the
+//! observation prediction at `A_{k−1}`. See `docs/TOKENS.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,8 +22,12 @@ pub mod input {
     pub const ACT: &str = "act";
     /// 1 where a field of `A_{k−1}` is `[M]`, else 0; same shape.
     pub const ACT_MISSING: &str = "act_missing";
-    /// `[batch, C + 2]`: 1 for each attention key that holds a token (the C cached ones,
-    /// oldest first, then `A_{k−1}` and `O_k`), 0 for an empty slot at start-up.
+    /// `token` interface only, `[batch, 1, 1]`: 1 when the call's token is the observation
+    /// (`obs`, `obs_missing`; the action inputs are zeros), 0 when it is the action.
+    pub const MODALITY: &str = "modality";
+    /// `[batch, C + n]` for n new tokens per call: 1 for each attention key that holds a
+    /// token (the C cached ones, oldest first, then the new ones), 0 for an empty slot at
+    /// start-up.
     pub const KEY_VALID: &str = "key_valid";
 }
 
@@ -43,7 +49,7 @@ pub fn past_value(l: usize) -> String {
     format!("past_value.{l}")
 }
 
-/// Layer `l`'s keys coming out: the cache shifted by the two new tokens.
+/// Layer `l`'s keys coming out: the cache shifted by the new tokens.
 pub fn present_key(l: usize) -> String {
     format!("present_key.{l}")
 }
@@ -62,6 +68,44 @@ pub struct TensorSpec {
     pub dtype: String,
     /// Dimensions as text: `"batch"` or a decimal size, e.g. `["batch", "4", "31", "48"]`.
     pub shape: Vec<String>,
+}
+
+/// How a streaming-step graph takes its tokens (the manifest's `onnx.interface`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interface {
+    /// A tick's two tokens per call, `A_{k−1}` then `O_k` (every model written before the
+    /// field existed, hence the default).
+    #[default]
+    Pair,
+    /// One token per call with its [`input::MODALITY`]: `A_k`'s call can run as soon as the
+    /// action is sent, a tick before `O_{k+1}` is measured.
+    Token,
+}
+
+impl Interface {
+    /// New tokens per graph call.
+    pub fn tokens_per_call(self) -> usize {
+        match self {
+            Interface::Pair => 2,
+            Interface::Token => 1,
+        }
+    }
+
+    /// Index of the first cache input (the first cache output is [`FIRST_CACHE_OUTPUT`]).
+    pub fn first_cache_input(self) -> usize {
+        match self {
+            Interface::Pair => 5,
+            Interface::Token => 6,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interface::Pair => "pair",
+            Interface::Token => "token",
+        }
+    }
 }
 
 /// The inputs and outputs of a streaming-step graph.
@@ -90,9 +134,15 @@ impl Span {
 }
 
 impl GraphIo {
-    /// The interface of a model with a context of `ticks` and `layers` blocks of `heads`
-    /// heads of `head_dim` each.
-    pub fn streaming(ticks: usize, layers: usize, heads: usize, head_dim: usize) -> GraphIo {
+    /// The graph interface of a model with a context of `ticks` and `layers` blocks of
+    /// `heads` heads of `head_dim` each.
+    pub fn streaming(
+        interface: Interface,
+        ticks: usize,
+        layers: usize,
+        heads: usize,
+        head_dim: usize,
+    ) -> GraphIo {
         let t = |name: &str, dims: &[usize]| TensorSpec {
             name: name.to_string(),
             dtype: "f32".to_string(),
@@ -105,8 +155,11 @@ impl GraphIo {
             t(input::OBS_MISSING, &[1, OBS_DIM]),
             t(input::ACT, &[1, ACTION_DIM]),
             t(input::ACT_MISSING, &[1, ACTION_DIM]),
-            t(input::KEY_VALID, &[c + 2]),
         ];
+        if interface == Interface::Token {
+            inputs.push(t(input::MODALITY, &[1, 1]));
+        }
+        inputs.push(t(input::KEY_VALID, &[c + interface.tokens_per_call()]));
         let mut outputs = vec![t(output::ACTION, &[1, ACTION_DIM]), t(output::NEXT_OBS, &[1, OBS_DIM])];
         for l in 0..layers {
             inputs.push(t(&past_key(l), &cache));
@@ -118,8 +171,6 @@ impl GraphIo {
     }
 }
 
-/// Index of the first cache input (and of the first cache output is [`FIRST_CACHE_OUTPUT`]).
-pub const FIRST_CACHE_INPUT: usize = 5;
 /// Index of the first cache output.
 pub const FIRST_CACHE_OUTPUT: usize = 2;
 

@@ -6,7 +6,9 @@
 //! ([`TokenStream`]), the model manifest that ships beside every `.onnx` file and its
 //! checks against the robot contract and the graph ([`Manifest`]), and the tract runtime
 //! ([`Policy`]), which keeps each layer's key/value cache between ticks so that a tick
-//! costs two tokens of compute whatever the context length. It is the only crate that names a tract type (all of them live in
+//! costs two tokens of compute whatever the context length — and, for a one-token graph,
+//! runs the action's token between ticks so that only the observation's waits on the
+//! sensors. It is the only crate that names a tract type (all of them live in
 //! `runtime.rs`; [`onnx_pb`] re-exports the ONNX protobuf schema for the exporter).
 //!
 //! It does not train or export models (`strider-train` does), pace the control loop or
@@ -23,7 +25,7 @@ mod tokens;
 
 pub use error::PolicyError;
 pub use graph_io::{
-    GraphIo, Span, TensorSpec, input, output, past_key, past_value, present_key, present_value,
+    GraphIo, Interface, Span, TensorSpec, input, output, past_key, past_value, present_key, present_value,
 };
 pub use manifest::{
     ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection, RobotSection,

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use strider_robot::{ACTION_DIM, Field, OBS_DIM, RobotSpec};
 
 use crate::error::PolicyError;
-use crate::graph_io::{GraphIo, TensorSpec};
+use crate::graph_io::{GraphIo, Interface, TensorSpec};
 use crate::surprise::SurpriseSection;
 use crate::tokens::{Normaliser, Tokenizer};
 
@@ -104,6 +104,9 @@ pub struct OnnxSection {
     /// SHA-256 of the file, lowercase hex.
     pub sha256: String,
     pub opset: i64,
+    /// How the graph takes its tokens; `pair` when absent (files written before it existed).
+    #[serde(default)]
+    pub interface: Interface,
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
 }
@@ -187,7 +190,8 @@ impl Manifest {
             }
         }
         let m = &self.model;
-        let io = GraphIo::streaming(self.context.ticks, m.layers, m.heads, m.width / m.heads);
+        let io =
+            GraphIo::streaming(self.onnx.interface, self.context.ticks, m.layers, m.heads, m.width / m.heads);
         check_tensors("onnx.inputs", &io.inputs, &self.onnx.inputs, file)?;
         check_tensors("onnx.outputs", &io.outputs, &self.onnx.outputs, file)
     }

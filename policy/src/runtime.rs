@@ -11,7 +11,7 @@ use tract_onnx::prelude::*;
 use strider_robot::{ACTION_DIM, Action, OBS_DIM, Observation, RobotSpec};
 
 use crate::error::PolicyError;
-use crate::graph_io::{BATCH_DIM, FIRST_CACHE_INPUT, FIRST_CACHE_OUTPUT, GraphIo, TensorSpec, output};
+use crate::graph_io::{BATCH_DIM, FIRST_CACHE_OUTPUT, GraphIo, Interface, TensorSpec, output};
 use crate::manifest::{Manifest, check_graph_io};
 use crate::stream::{Token, TokenStream};
 use crate::surprise::{surprise, surprise_scale};
@@ -25,7 +25,7 @@ pub struct StepOutput {
     /// The model's prediction of this tick's observation `O_k`, made from the history
     /// before it (the output at `A_{k−1}`); `None` on the first tick. Comparing it with the
     /// measured observation is the anomaly signal. (The prediction of `O_{k+1}` needs
-    /// `A_k` as input, so it comes out of the next tick's pass, causally, at no cost.)
+    /// `A_k` as input: it comes out of [`Policy::prepare`] or the next tick's call.)
     pub predicted_obs: Option<Observation>,
     /// How far the measured `O_k` lies from that prediction ([`crate::surprise()`]);
     /// `None` on the first tick or when no sensor field was measured.
@@ -46,8 +46,14 @@ pub struct GraphSummary {
 type Plan = Arc<TypedRunnableModel>;
 
 /// A loaded, checked, optimised and warmed-up model with its streaming state: the key/value
-/// caches of the tokens seen so far (in tract tensors, fed back each step without a copy)
-/// and the inputs of the next step.
+/// caches of the tokens seen so far (in tract tensors, fed back each call without a copy)
+/// and the inputs of the next call.
+///
+/// With a one-token graph (`onnx.interface = "token"`) a tick is two calls: [`Policy::step`]
+/// runs the observation's, and [`Policy::prepare`], called between ticks once the action is
+/// sent, runs the action's — whose output is the prediction of the next observation — so
+/// that only one token's compute stands between a measurement and its action. With a
+/// two-token graph (`pair`) a tick is one call on both tokens.
 pub struct Policy {
     manifest: Manifest,
     tokenizer: Tokenizer,
@@ -55,10 +61,14 @@ pub struct Policy {
     file: String,
     summary: GraphSummary,
     stream: TokenStream,
-    /// One per cache input, in graph order; empty while a step runs.
+    interface: Interface,
+    /// One per cache input, in graph order; empty while a call runs.
     caches: TVec<TValue>,
-    /// `A_{k−1}` as a normalised token, `None` before the first action of a stream.
+    /// `A_{k−1}` as a normalised token whose call has not run yet; `None` before the first
+    /// action of a stream and, for a one-token graph, once [`Policy::prepare`] ran it.
     last_action: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
+    /// One-token graph: the prediction of the next observation, from `A_{k−1}`'s call.
+    prediction: Option<[f32; OBS_DIM]>,
     /// The observation fields the surprise compares, and each one's scale.
     sensor: [bool; OBS_DIM],
     scale: [f32; OBS_DIM],
@@ -125,9 +135,11 @@ impl Policy {
         let (state, summary) = checked_plan(&manifest, file, bytes, &onnx_file, 1)?;
         let mut policy = Policy {
             tokenizer: manifest.tokenizer(),
-            stream: TokenStream::new(manifest.context.ticks),
+            stream: TokenStream::new(manifest.context.ticks, manifest.onnx.interface),
+            interface: manifest.onnx.interface,
             caches: tvec![],
             last_action: None,
+            prediction: None,
             sensor: manifest.sensor_fields(),
             scale: surprise_scale(manifest.surprise.as_ref()),
             manifest,
@@ -157,6 +169,7 @@ impl Policy {
     pub fn reset(&mut self) {
         self.stream.clear();
         self.last_action = None;
+        self.prediction = None;
         self.caches = zero_caches(&self.manifest, 1);
     }
 
@@ -173,19 +186,31 @@ impl Policy {
         Ok(())
     }
 
-    /// One control tick: runs the model on the previous action and `obs` and returns the
-    /// action `A_k`. A non-finite output is an error, and that action enters the history as
-    /// `[M]`; the caller holds its last safe command.
+    /// One control tick: runs the model on the previous action (unless [`Policy::prepare`]
+    /// already did) and `obs`, and returns the action `A_k`. A non-finite output is an
+    /// error, and that action enters the history as `[M]`; the caller holds its last safe
+    /// command.
     pub fn step(&mut self, obs: &Observation) -> Result<StepOutput, PolicyError> {
         let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
         self.tokenizer.observation(obs, &mut z, &mut m);
-        let prev = self.last_action.take();
-        let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
+        let (a, o) = match self.interface {
+            Interface::Pair => {
+                let prev = self.last_action.take();
+                let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
+                (a, prev.map(|_| o))
+            }
+            Interface::Token => {
+                self.prepare()?;
+                let prediction = self.prediction.take();
+                self.stream.push_obs((&z, &m));
+                (self.call()?.0, prediction)
+            }
+        };
         // Until this action is known to be finite, the stream records it as `[M]`.
         self.last_action = Some(([0.0; ACTION_DIM], [1.0; ACTION_DIM]));
         finite(output::ACTION, &a)?;
-        let (predicted_obs, surprise) = match prev {
-            Some(_) => {
+        let (predicted_obs, surprise) = match o {
+            Some(o) => {
                 finite(output::NEXT_OBS, &o)?;
                 (
                     Some(self.tokenizer.detokenize_observation(&o)),
@@ -198,17 +223,53 @@ impl Policy {
         Ok(StepOutput { action: self.tokenizer.detokenize_action(&a), predicted_obs, surprise })
     }
 
+    /// The part of the next tick that needs the action just returned but not the next
+    /// measurement: a one-token graph's call on `A_k`, whose output is the prediction of
+    /// `O_{k+1}`. Call it once the action is sent; [`Policy::step`] does it itself if it
+    /// was not called. Nothing to do for a two-token graph, or twice.
+    pub fn prepare(&mut self) -> Result<(), PolicyError> {
+        if self.interface != Interface::Token {
+            return Ok(());
+        }
+        if let Some((z, m)) = self.last_action.take() {
+            self.stream.push_action(Some((&z, &m)));
+            self.prediction = Some(self.call()?.1);
+        }
+        Ok(())
+    }
+
     /// Advances the stream by one tick with explicit normalised tokens: `prev_action` is
     /// `A_{k−1}` (`None` on the first tick), `obs` is `O_k`. Returns the outputs read at
-    /// `O_k` (the action) and at `A_{k−1}` (the prediction of `O_k`), unchecked. For parity
-    /// checks and offline evaluation; the control loop uses [`Policy::step`].
+    /// `O_k` (the action) and at `A_{k−1}` (the prediction of `O_k`; meaningless without
+    /// `A_{k−1}`), unchecked. For parity checks and offline evaluation; the control loop
+    /// uses [`Policy::step`].
     pub fn advance(
         &mut self,
         prev_action: Option<Token<ACTION_DIM>>,
         obs: Token<OBS_DIM>,
     ) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
-        self.stream.push(prev_action, obs);
-        let inputs = self.step_inputs();
+        match self.interface {
+            Interface::Pair => {
+                self.stream.push(prev_action, obs);
+                self.call()
+            }
+            Interface::Token => {
+                let mut prediction = [0.0; OBS_DIM];
+                // A stream's first tick has no `A_0`: skipping its empty slot is the same
+                // computation (positions are relative); any later one is a key, valid or not.
+                if prev_action.is_some() || self.stream.ticks() > 0 {
+                    self.stream.push_action(prev_action);
+                    prediction = self.call()?.1;
+                }
+                self.stream.push_obs(obs);
+                Ok((self.call()?.0, prediction))
+            }
+        }
+    }
+
+    /// One graph call on the pushed tokens: (action head, observation head), unchecked.
+    fn call(&mut self) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
+        let inputs = stream_inputs(std::slice::from_ref(&self.stream), self.interface, &mut self.caches);
         let run = inputs.and_then(|i| self.state.run(i));
         let mut out = match run {
             Ok(out) => out,
@@ -227,23 +288,10 @@ impl Policy {
         heads.map_err(engine(&self.file))
     }
 
-    /// The graph inputs of the pushed step; takes the caches.
-    fn step_inputs(&mut self) -> TractResult<TVec<TValue>> {
-        let s = &self.stream;
-        let mut v = tvec!(
-            Tensor::from_shape(&[1, 1, OBS_DIM], &s.obs)?.into_tvalue(),
-            Tensor::from_shape(&[1, 1, OBS_DIM], &s.obs_missing)?.into_tvalue(),
-            Tensor::from_shape(&[1, 1, ACTION_DIM], &s.act)?.into_tvalue(),
-            Tensor::from_shape(&[1, 1, ACTION_DIM], &s.act_missing)?.into_tvalue(),
-            Tensor::from_shape(&[1, s.key_valid.len()], &s.key_valid)?.into_tvalue(),
-        );
-        v.extend(std::mem::take(&mut self.caches));
-        Ok(v)
-    }
-
-    /// Where a tick's time goes: wall time per optimised op type, summed over `steps`
-    /// steps of a stream whose context is full, largest first. Resets the stream.
-    pub fn profile(&mut self, steps: usize) -> Result<Vec<OpTime>, PolicyError> {
+    /// Where a tick's time goes: wall time per optimised op type, summed over `ticks`
+    /// ticks (one or two graph calls each) of a stream whose context is full, largest
+    /// first. Resets the stream.
+    pub fn profile(&mut self, ticks: usize) -> Result<Vec<OpTime>, PolicyError> {
         use std::time::{Duration, Instant};
         self.reset();
         let (z, m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
@@ -251,10 +299,16 @@ impl Policy {
         for _ in 0..self.manifest.context.ticks {
             self.advance(Some((&act.0, &act.1)), (&z, &m))?;
         }
+        let calls = self.interface.tokens_per_call();
         let mut per_node: Vec<Duration> = vec![];
-        for _ in 0..steps {
-            self.stream.push(Some((&act.0, &act.1)), (&z, &m));
-            let inputs = self.step_inputs().map_err(engine(&self.file))?;
+        for call in 0..ticks * (2 / calls) {
+            match self.interface {
+                Interface::Pair => self.stream.push(Some((&act.0, &act.1)), (&z, &m)),
+                Interface::Token if call % 2 == 0 => self.stream.push_action(Some((&act.0, &act.1))),
+                Interface::Token => self.stream.push_obs((&z, &m)),
+            }
+            let inputs = stream_inputs(std::slice::from_ref(&self.stream), self.interface, &mut self.caches)
+                .map_err(engine(&self.file))?;
             let out = self
                 .state
                 .run_plan_with_eval(inputs, |ctx, state, node, inputs| {
@@ -278,7 +332,7 @@ impl Policy {
         }
         let mut v: Vec<OpTime> = by_op
             .into_iter()
-            .map(|(op, (d, nodes))| OpTime { op, nodes, us_per_step: d.as_secs_f64() * 1e6 / steps as f64 })
+            .map(|(op, (d, nodes))| OpTime { op, nodes, us_per_step: d.as_secs_f64() * 1e6 / ticks as f64 })
             .collect();
         v.sort_by(|a, b| b.us_per_step.total_cmp(&a.us_per_step));
         self.reset();
@@ -293,13 +347,13 @@ pub struct OpTime {
     pub op: String,
     /// Nodes of that type in the plan.
     pub nodes: usize,
-    /// Mean wall time per step, all those nodes together.
+    /// Mean wall time per tick, all those nodes together.
     pub us_per_step: f64,
 }
 
 /// Empty caches for `batch` rows, one per cache input of the graph.
 fn zero_caches(manifest: &Manifest, batch: usize) -> TVec<TValue> {
-    manifest.onnx.inputs[FIRST_CACHE_INPUT..]
+    manifest.onnx.inputs[manifest.onnx.interface.first_cache_input()..]
         .iter()
         .map(|spec| Tensor::zero::<f32>(&spec.concrete_shape(batch)).expect("f32 zeros").into_tvalue())
         .collect()
@@ -350,17 +404,25 @@ fn checked_plan(
 /// same checks, optimised for `lanes` rows, so each call reads the weights once for all of
 /// them (tract gains nothing from the second token of one stream; see docs/BENCHMARKS.md).
 /// Each lane is a stream of its own with its own history; [`Policy`] is the reference it is
-/// tested against.
+/// tested against. A one-token graph takes two calls per tick (every lane's action, then
+/// every lane's observation).
 pub struct PolicyBatch {
     manifest: Manifest,
+    interface: Interface,
     state: TypedSimpleState,
     file: String,
     streams: Vec<TokenStream>,
-    /// Lanes given a tick since the last [`PolicyBatch::run`].
-    pushed: Vec<bool>,
+    /// Each lane's tick given since the last [`PolicyBatch::run`]: `A_{k−1}` if any, `O_k`.
+    queued: Vec<Option<Queued>>,
     caches: TVec<TValue>,
     actions: Vec<[f32; ACTION_DIM]>,
     predictions: Vec<[f32; OBS_DIM]>,
+}
+
+type Queued = (Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>, ([f32; OBS_DIM], [f32; OBS_DIM]));
+
+fn token<const N: usize>(t: &([f32; N], [f32; N])) -> Token<'_, N> {
+    (&t.0, &t.1)
 }
 
 impl std::fmt::Debug for PolicyBatch {
@@ -400,12 +462,14 @@ impl PolicyBatch {
         let (state, _) = checked_plan(&manifest, file, bytes, onnx_file, lanes)?;
         let caches = zero_caches(&manifest, lanes);
         let file = onnx_file.to_string();
+        let interface = manifest.onnx.interface;
         Ok(PolicyBatch {
-            streams: vec![TokenStream::new(manifest.context.ticks); lanes],
-            pushed: vec![false; lanes],
+            streams: vec![TokenStream::new(manifest.context.ticks, interface); lanes],
+            queued: vec![None; lanes],
             actions: vec![[0.0; ACTION_DIM]; lanes],
             predictions: vec![[0.0; OBS_DIM]; lanes],
             manifest,
+            interface,
             state,
             file,
             caches,
@@ -436,24 +500,50 @@ impl PolicyBatch {
         }
     }
 
-    /// Gives lane `lane` its next tick, as [`Policy::advance`]: `prev_action` is `A_{k−1}`
+    /// Gives lane `lane`'s next tick, as [`Policy::advance`]: `prev_action` is `A_{k−1}`
     /// (`None` on a stream's first tick), `obs` is `O_k`.
     pub fn push(&mut self, lane: usize, prev_action: Option<Token<ACTION_DIM>>, obs: Token<OBS_DIM>) {
-        self.streams[lane].push(prev_action, obs);
-        self.pushed[lane] = true;
+        self.queued[lane] = Some((prev_action.map(|(z, m)| (*z, *m)), (*obs.0, *obs.1)));
     }
 
     /// Runs every lane one tick. A lane not pushed since the last run is idle: it is reset
     /// and runs an all-`[M]` token, and its outputs mean nothing.
     pub fn run(&mut self) -> Result<(), PolicyError> {
-        for lane in 0..self.lanes() {
-            if !self.pushed[lane] {
-                self.reset_lane(lane);
-                self.streams[lane].push(None, (&[0.0; OBS_DIM], &[1.0; OBS_DIM]));
+        let idle: Queued = (None, ([0.0; OBS_DIM], [1.0; OBS_DIM]));
+        let ticks: Vec<Queued> = (0..self.lanes())
+            .map(|lane| {
+                self.queued[lane].take().unwrap_or_else(|| {
+                    self.reset_lane(lane);
+                    idle
+                })
+            })
+            .collect();
+        match self.interface {
+            Interface::Pair => {
+                for (stream, (act, obs)) in self.streams.iter_mut().zip(&ticks) {
+                    stream.push(act.as_ref().map(token), (&obs.0, &obs.1));
+                }
+                self.call(true, true)
+            }
+            Interface::Token => {
+                // A lane's first tick runs an empty `A_0` slot: the same computation as
+                // skipping it, as [`Policy`] does (positions are relative).
+                for (stream, (act, _)) in self.streams.iter_mut().zip(&ticks) {
+                    stream.push_action(act.as_ref().map(token));
+                }
+                self.call(false, true)?;
+                for (stream, (_, obs)) in self.streams.iter_mut().zip(&ticks) {
+                    stream.push_obs((&obs.0, &obs.1));
+                }
+                self.call(true, false)
             }
         }
-        self.pushed.fill(false);
-        let inputs = self.inputs().map_err(engine(&self.file))?;
+    }
+
+    /// One graph call on every lane's pushed tokens; keeps the heads asked for.
+    fn call(&mut self, keep_actions: bool, keep_predictions: bool) -> Result<(), PolicyError> {
+        let inputs =
+            stream_inputs(&self.streams, self.interface, &mut self.caches).map_err(engine(&self.file))?;
         let mut out = self.state.run(inputs).map_err(|e| {
             // The caches went into the failed run: every lane starts afresh.
             self.caches = zero_caches(&self.manifest, self.streams.len());
@@ -465,8 +555,12 @@ impl PolicyBatch {
             let o = out[1].try_as_plain_ram()?;
             let (a, o) = (a.as_slice::<f32>()?, o.as_slice::<f32>()?);
             for (lane, (act, pred)) in self.actions.iter_mut().zip(&mut self.predictions).enumerate() {
-                act.copy_from_slice(&a[lane * ACTION_DIM..(lane + 1) * ACTION_DIM]);
-                pred.copy_from_slice(&o[lane * OBS_DIM..(lane + 1) * OBS_DIM]);
+                if keep_actions {
+                    act.copy_from_slice(&a[lane * ACTION_DIM..(lane + 1) * ACTION_DIM]);
+                }
+                if keep_predictions {
+                    pred.copy_from_slice(&o[lane * OBS_DIM..(lane + 1) * OBS_DIM]);
+                }
             }
             Ok(())
         })();
@@ -479,23 +573,33 @@ impl PolicyBatch {
     pub fn output(&self, lane: usize) -> (&[f32; ACTION_DIM], &[f32; OBS_DIM]) {
         (&self.actions[lane], &self.predictions[lane])
     }
+}
 
-    fn inputs(&mut self) -> TractResult<TVec<TValue>> {
-        let b = self.streams.len();
-        let gather = |f: &dyn Fn(&TokenStream) -> &[f32]| -> Vec<f32> {
-            self.streams.iter().flat_map(|s| f(s).iter().copied()).collect()
-        };
-        let keys = self.streams[0].key_valid.len();
-        let mut v = tvec!(
-            Tensor::from_shape(&[b, 1, OBS_DIM], &gather(&|s| &s.obs))?.into_tvalue(),
-            Tensor::from_shape(&[b, 1, OBS_DIM], &gather(&|s| &s.obs_missing))?.into_tvalue(),
-            Tensor::from_shape(&[b, 1, ACTION_DIM], &gather(&|s| &s.act))?.into_tvalue(),
-            Tensor::from_shape(&[b, 1, ACTION_DIM], &gather(&|s| &s.act_missing))?.into_tvalue(),
-            Tensor::from_shape(&[b, keys], &gather(&|s| &s.key_valid))?.into_tvalue(),
-        );
-        v.extend(std::mem::take(&mut self.caches));
-        Ok(v)
+/// The graph inputs of one call on `streams` (one row each) with the interface's inputs,
+/// then the caches (taken).
+fn stream_inputs(
+    streams: &[TokenStream],
+    interface: Interface,
+    caches: &mut TVec<TValue>,
+) -> TractResult<TVec<TValue>> {
+    let b = streams.len();
+    let tensor = |f: &dyn Fn(&TokenStream) -> &[f32], shape: &[usize]| -> TractResult<TValue> {
+        let data: Vec<f32> = streams.iter().flat_map(|s| f(s).iter().copied()).collect();
+        Ok(Tensor::from_shape(shape, &data)?.into_tvalue())
+    };
+    let keys = streams[0].key_valid.len();
+    let mut v = tvec!(
+        tensor(&|s| &s.obs, &[b, 1, OBS_DIM])?,
+        tensor(&|s| &s.obs_missing, &[b, 1, OBS_DIM])?,
+        tensor(&|s| &s.act, &[b, 1, ACTION_DIM])?,
+        tensor(&|s| &s.act_missing, &[b, 1, ACTION_DIM])?,
+    );
+    if interface == Interface::Token {
+        v.push(tensor(&|s| &s.modality, &[b, 1, 1])?);
     }
+    v.push(tensor(&|s| &s.key_valid, &[b, keys])?);
+    v.extend(std::mem::take(caches));
+    Ok(v)
 }
 
 fn finite(name: &'static str, v: &[f32]) -> Result<(), PolicyError> {

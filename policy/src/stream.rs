@@ -1,43 +1,49 @@
-//! The per-step inputs of the streaming graph other than the caches: the tick's two new
-//! tokens with their `[M]` masks, and which attention keys hold a token. Buffers are
-//! allocated once, when the stream is built.
+//! The per-call inputs of the streaming graph other than the caches: the new tokens with
+//! their `[M]` masks, and which attention keys hold a token. Buffers are allocated once,
+//! when the stream is built.
 
 use strider_robot::{ACTION_DIM, OBS_DIM};
 
-use crate::graph_io::Span;
+use crate::graph_io::{Interface, Span};
 
 /// A normalised token and its mask (1 = `[M]`).
 pub type Token<'a, const N: usize> = (&'a [f32; N], &'a [f32; N]);
 
-/// The inputs of one step, and the validity of every cached key.
+/// The inputs of one graph call, and the validity of every cached key.
 ///
 /// `key_valid` mirrors the caches the graph keeps: its first `C` entries are the cached
-/// tokens, oldest first, and the last two are this step's `A_{k−1}` and `O_k`. Each step
-/// shifts it left by two, as the graph shifts its caches.
+/// tokens, oldest first, and the last ones are the call's new tokens (`A_{k−1}` and `O_k`
+/// for the `pair` interface, the one token for `token`). Each call shifts it left by the
+/// number of new tokens, as the graph shifts its caches.
 #[derive(Debug, Clone)]
 pub struct TokenStream {
     pub obs: [f32; OBS_DIM],
     pub obs_missing: [f32; OBS_DIM],
     pub act: [f32; ACTION_DIM],
     pub act_missing: [f32; ACTION_DIM],
+    /// `token` interface: 1 when the new token is the observation, 0 for the action.
+    pub modality: [f32; 1],
     pub key_valid: Vec<f32>,
+    interface: Interface,
     ticks: usize,
 }
 
 impl TokenStream {
-    pub fn new(context_ticks: usize) -> TokenStream {
+    pub fn new(context_ticks: usize, interface: Interface) -> TokenStream {
         assert!(context_ticks > 0, "a context holds at least one tick");
         TokenStream {
             obs: [0.0; OBS_DIM],
             obs_missing: [1.0; OBS_DIM],
             act: [0.0; ACTION_DIM],
             act_missing: [1.0; ACTION_DIM],
-            key_valid: vec![0.0; Span::for_ticks(context_ticks).cached + 2],
+            modality: [0.0],
+            key_valid: vec![0.0; Span::for_ticks(context_ticks).cached + interface.tokens_per_call()],
+            interface,
             ticks: 0,
         }
     }
 
-    /// Ticks pushed since the stream was built or cleared.
+    /// Observations pushed since the stream was built or cleared.
     pub fn ticks(&self) -> usize {
         self.ticks
     }
@@ -48,22 +54,55 @@ impl TokenStream {
         self.ticks = 0;
     }
 
-    /// Prepares the step of tick k: `prev_action` is `A_{k−1}` (`None` on the first tick of
-    /// a stream, when there is none: its slot is then an empty key) and `obs` is `O_k`.
+    /// `pair` interface: prepares the call of tick k: `prev_action` is `A_{k−1}` (`None` on
+    /// the first tick of a stream, when there is none: its slot is then an empty key) and
+    /// `obs` is `O_k`.
     pub fn push(&mut self, prev_action: Option<Token<ACTION_DIM>>, obs: Token<OBS_DIM>) {
+        debug_assert_eq!(self.interface, Interface::Pair);
+        self.shift(&[prev_action.is_some(), true]);
+        self.set_action(prev_action);
+        masked_copy(obs.0, obs.1, &mut self.obs, &mut self.obs_missing);
+        self.ticks += 1;
+    }
+
+    /// `token` interface: prepares the call of the action token `A_k` (`None`: an empty
+    /// slot, the `A_0` before a stream's first observation).
+    pub fn push_action(&mut self, action: Option<Token<ACTION_DIM>>) {
+        debug_assert_eq!(self.interface, Interface::Token);
+        self.shift(&[action.is_some()]);
+        self.set_action(action);
+        self.obs.fill(0.0);
+        self.obs_missing.fill(1.0);
+        self.modality = [0.0];
+    }
+
+    /// `token` interface: prepares the call of the observation token `O_k`.
+    pub fn push_obs(&mut self, obs: Token<OBS_DIM>) {
+        debug_assert_eq!(self.interface, Interface::Token);
+        self.shift(&[true]);
+        self.set_action(None);
+        masked_copy(obs.0, obs.1, &mut self.obs, &mut self.obs_missing);
+        self.modality = [1.0];
+        self.ticks += 1;
+    }
+
+    /// Shifts the keys left by one per new token and marks the new ones.
+    fn shift(&mut self, new: &[bool]) {
         let n = self.key_valid.len();
-        self.key_valid.copy_within(2.., 0);
-        self.key_valid[n - 2] = f32::from(u8::from(prev_action.is_some()));
-        self.key_valid[n - 1] = 1.0;
-        match prev_action {
+        self.key_valid.copy_within(new.len().., 0);
+        for (slot, &valid) in self.key_valid[n - new.len()..].iter_mut().zip(new) {
+            *slot = f32::from(u8::from(valid));
+        }
+    }
+
+    fn set_action(&mut self, action: Option<Token<ACTION_DIM>>) {
+        match action {
             Some((z, m)) => masked_copy(z, m, &mut self.act, &mut self.act_missing),
             None => {
                 self.act.fill(0.0);
                 self.act_missing.fill(1.0);
             }
         }
-        masked_copy(obs.0, obs.1, &mut self.obs, &mut self.obs_missing);
-        self.ticks += 1;
     }
 }
 
@@ -87,7 +126,7 @@ mod tests {
         /// tick stays empty until it is shifted out.
         #[test]
         fn key_validity_after_wrap_around(k in 1usize..12, n in 0usize..60) {
-            let mut s = TokenStream::new(k);
+            let mut s = TokenStream::new(k, Interface::Pair);
             for t in 0..n {
                 let prev = (t > 0).then_some((&[0.5; ACTION_DIM], &[0.0; ACTION_DIM]));
                 s.push(prev, (&[t as f32; OBS_DIM], &[0.0; OBS_DIM]));
@@ -106,11 +145,36 @@ mod tests {
             }
         }
 
+        /// A one-token stream (`A_0` skipped, then `O_1`, `A_1`, `O_2` …) marks the same keys
+        /// as the two-token stream after each observation — the pair's extra slot is the
+        /// oldest, shifted out by the same call — and between ticks the action's key is
+        /// valid, or empty when it was not known.
+        #[test]
+        fn one_token_keys_match_the_pair_stream(k in 1usize..8, n in 1usize..30, known in any::<bool>()) {
+            let (mut pair, mut one) = (TokenStream::new(k, Interface::Pair), TokenStream::new(k, Interface::Token));
+            let act = ([0.5; ACTION_DIM], [0.0; ACTION_DIM]);
+            for t in 0..n {
+                let obs = ([t as f32; OBS_DIM], [0.0; OBS_DIM]);
+                pair.push((t > 0).then_some((&act.0, &act.1)), (&obs.0, &obs.1));
+                if t > 0 {
+                    one.push_action(Some((&act.0, &act.1)));
+                    prop_assert_eq!(one.modality, [0.0]);
+                }
+                one.push_obs((&obs.0, &obs.1));
+                prop_assert_eq!(&one.key_valid[..], &pair.key_valid[1..], "after O_{}", t + 1);
+                prop_assert_eq!(one.modality, [1.0]);
+                prop_assert!(one.act_missing.iter().all(|&m| m == 1.0), "no action rides on an observation");
+            }
+            prop_assert_eq!(one.ticks(), n);
+            one.push_action(known.then_some((&act.0, &act.1)));
+            prop_assert_eq!(*one.key_valid.last().unwrap(), f32::from(u8::from(known)));
+        }
+
         /// A masked field reaches the graph as value 0 with mask 1, whatever was measured,
         /// and a tick without a previous action gives an all-`[M]` action token.
         #[test]
         fn masks_never_leak_values(secret in 1.0f32..100.0, field in 0usize..OBS_DIM, start in any::<bool>()) {
-            let mut s = TokenStream::new(4);
+            let mut s = TokenStream::new(4, Interface::Pair);
             let mut obs = [secret; OBS_DIM];
             let mut missing = [0.0; OBS_DIM];
             obs[field] = f32::NAN;

@@ -1,16 +1,17 @@
 //! Writes a randomly initialised model of the default size (or as given) with its
 //! manifest, for benchmarks: `cargo run --release -p strider-train --example export_random
-//! -- --ticks 32 --out bench/out/k32 [--layers 4 --width 192 --heads 4]`.
+//! -- --ticks 32 --out bench/out/k32 [--layers 4 --width 192 --heads 4] [--interface token|pair]`.
 
 use std::path::PathBuf;
 
-use strider_policy::Tokenizer;
+use strider_policy::{Interface, Tokenizer};
 use strider_robot::RobotSpec;
-use strider_train::{Model, ModelConfig, write_model};
+use strider_train::{Model, ModelConfig, write_model_as};
 
 fn main() {
     let mut cfg = ModelConfig::default();
     let mut out = PathBuf::from("bench/out/model");
+    let mut interface = Interface::Token;
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
@@ -21,12 +22,19 @@ fn main() {
             "--width" => cfg.width = n(),
             "--heads" => cfg.heads = n(),
             "--out" => out = PathBuf::from(value),
+            "--interface" => {
+                interface = match value.as_str() {
+                    "token" => Interface::Token,
+                    "pair" => Interface::Pair,
+                    other => panic!("--interface: `{other}` is neither token nor pair"),
+                }
+            }
             other => panic!("unknown option {other}"),
         }
     }
     let model = Model::new(&cfg, 1).expect("model");
-    let e =
-        write_model(&model, &Tokenizer::identity(), &RobotSpec::reference(), &out, "model").expect("export");
+    let e = write_model_as(&model, &Tokenizer::identity(), &RobotSpec::reference(), &out, "model", interface)
+        .expect("export");
     println!(
         "{} ({} parameters, {} ticks)",
         e.manifest.display(),

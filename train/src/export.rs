@@ -1,12 +1,14 @@
 //! ONNX export: writes exactly the computation of [`Model::forward`] as a standard opset-17
 //! graph (no custom ops), plus the manifest that ships beside it.
 //!
-//! The graph is one streaming step: it embeds the tick's two new tokens (`A_{k−1}`, `O_k`),
-//! runs every block on them against that block's cache of the 2K − 1 tokens before them,
-//! and returns the two heads' outputs and the shifted caches. Shapes are fixed by the
-//! context length K with a symbolic batch; the causal + window mask and the ALiBi bias for
-//! the two queries are one `[1, H, 2, 2K + 1]` initializer, and empty cache slots at
-//! start-up are masked by the `key_valid` input, so start-up needs no other graph.
+//! The graph is one streaming step: it embeds the call's new tokens — one token and its
+//! modality (the `token` interface, what training writes), or a tick's two (`pair`:
+//! `A_{k−1}`, `O_k`) — runs every block on them against that block's cache of the 2K − 1
+//! tokens before them, and returns both heads' outputs and the shifted caches. Shapes are
+//! fixed by the context length K with a symbolic batch; the causal + window mask and the
+//! ALiBi bias for the n queries are one `[1, H, n, 2K − 1 + n]` initializer, and empty
+//! cache slots at start-up are masked by the `key_valid` input, so start-up needs no other
+//! graph.
 
 use std::path::{Path, PathBuf};
 
@@ -15,9 +17,9 @@ use prost::Message;
 
 use strider_policy::onnx_pb as pb;
 use strider_policy::{
-    ContextSection, FORMAT_VERSION, GraphIo, Manifest, ModelSection, OnnxSection, RobotSection, Span,
-    TensorSpec, TimingSection, Tokenizer, input, output, past_key, past_value, present_key, present_value,
-    sha256_hex,
+    ContextSection, FORMAT_VERSION, GraphIo, Interface, Manifest, ModelSection, OnnxSection, RobotSection,
+    Span, TensorSpec, TimingSection, Tokenizer, input, output, past_key, past_value, present_key,
+    present_value, sha256_hex,
 };
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
@@ -161,19 +163,26 @@ fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
     }
 }
 
-/// The ONNX file's bytes for `model`: one streaming step (see [`strider_policy::GraphIo`]).
-pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
+/// The ONNX file's bytes for `model`: one streaming step with `interface` (see
+/// [`strider_policy::GraphIo`]).
+pub fn onnx_bytes(model: &Model, interface: Interface) -> Result<Vec<u8>, TrainError> {
     let mut g = Graph::new();
     let one = g.f32("one", &[], &[1.0]);
-    let mut x = embed_tokens(&mut g, model, &one)?;
-    let bias = attention_bias(&mut g, &model.cfg);
-    let consts = BlockConsts::new(&mut g, &model.cfg, one);
+    let mut x = match interface {
+        Interface::Pair => embed_pair(&mut g, model, &one)?,
+        Interface::Token => embed_token(&mut g, model, &one)?,
+    };
+    let bias = attention_bias(&mut g, &model.cfg, interface);
+    let consts = BlockConsts::new(&mut g, &model.cfg, interface, one);
     for (i, blk) in model.blocks.iter().enumerate() {
         x = block(&mut g, &x, blk, i, &bias, &consts, &model.cfg)?;
     }
-    heads(&mut g, &x, model)?;
+    match interface {
+        Interface::Pair => pair_heads(&mut g, &x, model)?,
+        Interface::Token => token_heads(&mut g, &x, model)?,
+    }
 
-    let io = graph_io(&model.cfg);
+    let io = graph_io(&model.cfg, interface);
     let graph = pb::GraphProto {
         name: "strider_trajectory_transformer".into(),
         node: g.nodes,
@@ -193,9 +202,9 @@ pub fn onnx_bytes(model: &Model) -> Result<Vec<u8>, TrainError> {
     Ok(proto.encode_to_vec())
 }
 
-/// The tick's two tokens embedded with `[M]` substitution, `z·(1 − m) + [M]·m`, side by
-/// side: `[batch, 2, width]`, `A_{k−1}` then `O_k`.
-fn embed_tokens(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainError> {
+/// Both token inputs embedded with `[M]` substitution, `z·(1 − m) + [M]·m`:
+/// (`A`, `O`), each `[batch, 1, width]`.
+fn embed_both(g: &mut Graph, model: &Model, one: &str) -> Result<(String, String), TrainError> {
     let mut embed = |z: &str, m: &str, mask: &Tensor, lin, name: &str| -> Result<String, TrainError> {
         let mask = g.param(&format!("{name}.mask"), mask, false)?;
         let keep = g.op("Sub", &[one, m], vec![]);
@@ -206,17 +215,35 @@ fn embed_tokens(g: &mut Graph, model: &Model, one: &str) -> Result<String, Train
     };
     let ea = embed(input::ACT, input::ACT_MISSING, &model.mask_act, &model.embed_act, "embed_act")?;
     let eo = embed(input::OBS, input::OBS_MISSING, &model.mask_obs, &model.embed_obs, "embed_obs")?;
+    Ok((ea, eo))
+}
+
+/// The tick's two tokens side by side: `[batch, 2, width]`, `A_{k−1}` then `O_k`.
+fn embed_pair(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainError> {
+    let (ea, eo) = embed_both(g, model, one)?;
     Ok(g.op("Concat", &[&ea, &eo], vec![attr_int("axis", 1)]))
 }
 
-/// The additive attention mask of the two queries: baked ALiBi + causal + window, plus the
-/// empty-slot key bias from `key_valid`.
-fn attention_bias(g: &mut Graph, cfg: &crate::config::ModelConfig) -> String {
+/// The call's one token, `[batch, 1, width]`: the observation's embedding where
+/// `modality` is 1, the action's where it is 0 (both are a few hundred multiply-adds).
+fn embed_token(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainError> {
+    let (ea, eo) = embed_both(g, model, one)?;
+    let not_obs = g.op("Sub", &[one, input::MODALITY], vec![]);
+    let ea = g.op("Mul", &[&ea, &not_obs], vec![]);
+    let eo = g.op("Mul", &[&eo, input::MODALITY], vec![]);
+    Ok(g.op("Add", &[&ea, &eo], vec![]))
+}
+
+/// The additive attention mask of the call's queries: baked ALiBi + causal + window, plus
+/// the empty-slot key bias from `key_valid`.
+fn attention_bias(g: &mut Graph, cfg: &crate::config::ModelConfig, interface: Interface) -> String {
     let span = Span::for_ticks(cfg.context_ticks);
-    // Keys of each step: the C cached tokens, then the two new ones at positions C, C + 1.
-    let keys = span.cached as i64 + 2;
-    let window = alibi_window_bias(cfg.heads, &[span.cached, span.cached + 1], keys as usize, span.tokens);
-    let alibi = g.f32("alibi_window_bias", &[1, cfg.heads as i64, 2, keys], &window);
+    // Keys of each call: the C cached tokens, then the n new ones at positions C … C + n − 1.
+    let n = interface.tokens_per_call();
+    let keys = (span.cached + n) as i64;
+    let queries: Vec<usize> = (span.cached..span.cached + n).collect();
+    let window = alibi_window_bias(cfg.heads, &queries, keys as usize, span.tokens);
+    let alibi = g.f32("alibi_window_bias", &[1, cfg.heads as i64, n as i64, keys], &window);
     let key_shape = g.i64s("shape_key_bias", &[0, 1, 1, keys]);
     let kv = g.op("Reshape", &[input::KEY_VALID, &key_shape], vec![]);
     let neg = g.f32("masked_score_neg", &[], &[-MASKED_SCORE]);
@@ -226,7 +253,7 @@ fn attention_bias(g: &mut Graph, cfg: &crate::config::ModelConfig) -> String {
     g.op("Add", &[&alibi, &kb], vec![])
 }
 
-/// Constants every block shares: the cache shift (drop the two oldest keys) and GELU's.
+/// Constants every block shares: the cache shift (drop the n oldest keys) and GELU's.
 struct BlockConsts {
     shift: (String, String, String),
     sqrt2: String,
@@ -235,16 +262,22 @@ struct BlockConsts {
 }
 
 impl BlockConsts {
-    fn new(g: &mut Graph, cfg: &crate::config::ModelConfig, one: String) -> BlockConsts {
-        let keys = Span::for_ticks(cfg.context_ticks).cached as i64 + 2;
-        let shift = (g.i64s("shift_start", &[2]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2]));
+    fn new(
+        g: &mut Graph,
+        cfg: &crate::config::ModelConfig,
+        interface: Interface,
+        one: String,
+    ) -> BlockConsts {
+        let n = interface.tokens_per_call() as i64;
+        let keys = Span::for_ticks(cfg.context_ticks).cached as i64 + n;
+        let shift = (g.i64s("shift_start", &[n]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2]));
         let sqrt2 = g.f32("sqrt2", &[], &[std::f32::consts::SQRT_2]);
         let half = g.f32("half", &[], &[0.5]);
         BlockConsts { shift, sqrt2, half, one }
     }
 }
 
-/// Block `i` on the tick's two tokens against its caches; returns the residual stream.
+/// Block `i` on the call's tokens against its caches; returns the residual stream.
 fn block(
     g: &mut Graph,
     x: &str,
@@ -258,13 +291,40 @@ fn block(
     let dh = cfg.width as i64 / heads;
     let p = format!("blocks.{i}");
     let h = g.layer_norm(x, &blk.ln1, &format!("{p}.ln1"))?;
-    // ONNX `Attention` (opset 23): Q, K, V as [batch, 2, width] split into heads by the op,
-    // the caches appended as past keys and values, ALiBi + window + empty-slot mask as the
-    // additive `attn_mask`. Its present caches hold all 2K + 1 keys; ours drop the two
-    // oldest.
     let q = g.linear(&h, &blk.q, &format!("{p}.attn.q"), None)?;
     let k = g.linear(&h, &blk.k, &format!("{p}.attn.k"), None)?;
     let v = g.linear(&h, &blk.v, &format!("{p}.attn.v"), None)?;
+    let y = attention(g, [q, k, v], i, bias, c, heads, dh);
+    let a = g.linear(&y, &blk.o, &format!("{p}.attn.o"), None)?;
+    let x = g.op("Add", &[x, &a], vec![]);
+    let h2 = g.layer_norm(&x, &blk.ln2, &format!("{p}.ln2"))?;
+    let f = g.linear(&h2, &blk.fc1, &format!("{p}.mlp.fc1"), None)?;
+    // Exact GELU: 0.5·x·(1 + erf(x/√2)), as candle's gelu_erf.
+    let e = g.op("Div", &[&f, &c.sqrt2], vec![]);
+    let e = g.op("Erf", &[&e], vec![]);
+    let e = g.op("Add", &[&e, &c.one], vec![]);
+    let e = g.op("Mul", &[&f, &e], vec![]);
+    let e = g.op("Mul", &[&e, &c.half], vec![]);
+    let m = g.linear(&e, &blk.fc2, &format!("{p}.mlp.fc2"), None)?;
+    Ok(g.op("Add", &[&x, &m], vec![]))
+}
+
+/// The call's n queries against block `i`'s caches with ONNX `Attention` (opset 23): Q, K,
+/// V as [batch, n, width] split into heads by the op, the caches appended as past keys and
+/// values, ALiBi + window + empty-slot mask as the additive `attn_mask`. Its present caches
+/// hold all 2K − 1 + n keys; ours drop the n oldest. Returns `[batch, n, width]`.
+///
+/// (For one query, written out as broadcast products and sums instead, tract measured 1.4×
+/// slower per call than its lowering of `Attention`: docs/BENCHMARKS.md.)
+fn attention(
+    g: &mut Graph,
+    [q, k, v]: [String; 3],
+    i: usize,
+    bias: &str,
+    c: &BlockConsts,
+    heads: i64,
+    dh: i64,
+) -> String {
     let (pk, pv) = (past_key(i), past_value(i));
     g.count += 1;
     let (y, all_k, all_v) =
@@ -284,25 +344,14 @@ fn block(
     let (s0, s1, s2) = &c.shift;
     g.named("Slice", &[&all_k, s0, s1, s2], vec![], &present_key(i));
     g.named("Slice", &[&all_v, s0, s1, s2], vec![], &present_value(i));
-    let a = g.linear(&y, &blk.o, &format!("{p}.attn.o"), None)?;
-    let x = g.op("Add", &[x, &a], vec![]);
-    let h2 = g.layer_norm(&x, &blk.ln2, &format!("{p}.ln2"))?;
-    let f = g.linear(&h2, &blk.fc1, &format!("{p}.mlp.fc1"), None)?;
-    // Exact GELU: 0.5·x·(1 + erf(x/√2)), as candle's gelu_erf.
-    let e = g.op("Div", &[&f, &c.sqrt2], vec![]);
-    let e = g.op("Erf", &[&e], vec![]);
-    let e = g.op("Add", &[&e, &c.one], vec![]);
-    let e = g.op("Mul", &[&f, &e], vec![]);
-    let e = g.op("Mul", &[&e, &c.half], vec![]);
-    let m = g.linear(&e, &blk.fc2, &format!("{p}.mlp.fc2"), None)?;
-    Ok(g.op("Add", &[&x, &m], vec![]))
+    y
 }
 
 /// The final norm and both heads as one matmul on the two tokens side by side,
 /// `[batch, 1, 2·width]`: rows of `A_{k−1}` feed the observation head, rows of `O_k` the
 /// action head (slicing the tokens apart instead makes tract split the whole last block
 /// per token, reading its weights twice); then the two named outputs.
-fn heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
+fn pair_heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
     let w = model.cfg.width;
     let hf = g.layer_norm(x, &model.ln_f, "ln_f")?;
     let pair_shape = g.i64s("shape_token_pair", &[0, 1, 2 * w as i64]);
@@ -323,19 +372,42 @@ fn heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
     let heads_b = g.f32("heads.bias", &[(na + no) as i64], &heads_b);
     let y = g.op("MatMul", &[&pair, &heads_w], vec![]);
     let y = g.op("Add", &[&y, &heads_b], vec![]);
+    split_heads(g, &y);
+    Ok(())
+}
+
+/// The final norm and both heads on the call's one token as one matmul, `[width, na + no]`
+/// (the action's columns, then the observation's); then the two named outputs — the one
+/// the token's modality asks for is meaningful.
+fn token_heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
+    let hf = g.layer_norm(x, &model.ln_f, "ln_f")?;
+    let (wa, wo) = (model.head_act.weight().t()?.contiguous()?, model.head_obs.weight().t()?.contiguous()?);
+    let heads_w = Tensor::cat(&[&wa, &wo], 1)?.contiguous()?;
+    let heads_w = g.param("heads.weight_t", &heads_w, false)?;
+    let heads_b =
+        Tensor::cat(&[model.head_act.bias().expect("bias"), model.head_obs.bias().expect("bias")], 0)?;
+    let heads_b = g.param("heads.bias", &heads_b, false)?;
+    let y = g.op("MatMul", &[&hf, &heads_w], vec![]);
+    let y = g.op("Add", &[&y, &heads_b], vec![]);
+    split_heads(g, &y);
+    Ok(())
+}
+
+/// `action` and `next_obs` out of the heads' joint output `[batch, 1, na + no]`.
+fn split_heads(g: &mut Graph, y: &str) {
+    let (na, no) = (ACTION_DIM, OBS_DIM);
     for (from, to, out) in [(0, na, output::ACTION), (na, na + no, output::NEXT_OBS)] {
         let (s, e, a) = (
             g.i64s(&format!("{out}_start"), &[from as i64]),
             g.i64s(&format!("{out}_end"), &[to as i64]),
             g.i64s(&format!("{out}_axis"), &[2]),
         );
-        g.named("Slice", &[&y, &s, &e, &a], vec![], out);
+        g.named("Slice", &[y, &s, &e, &a], vec![], out);
     }
-    Ok(())
 }
 
-fn graph_io(cfg: &crate::config::ModelConfig) -> GraphIo {
-    GraphIo::streaming(cfg.context_ticks, cfg.layers, cfg.heads, cfg.width / cfg.heads)
+fn graph_io(cfg: &crate::config::ModelConfig, interface: Interface) -> GraphIo {
+    GraphIo::streaming(interface, cfg.context_ticks, cfg.layers, cfg.heads, cfg.width / cfg.heads)
 }
 
 /// What was written by [`write_model`].
@@ -346,7 +418,8 @@ pub struct Exported {
     pub manifest_data: Manifest,
 }
 
-/// Writes `<dir>/<stem>.onnx` and `<dir>/<stem>.toml` (the manifest).
+/// Writes `<dir>/<stem>.onnx` and `<dir>/<stem>.toml` (the manifest) with the one-token
+/// interface, the one the runtime keeps off the critical path.
 pub fn write_model(
     model: &Model,
     tokenizer: &Tokenizer,
@@ -354,13 +427,25 @@ pub fn write_model(
     dir: &Path,
     stem: &str,
 ) -> Result<Exported, TrainError> {
+    write_model_as(model, tokenizer, spec, dir, stem, Interface::Token)
+}
+
+/// As [`write_model`], with the graph `interface` given.
+pub fn write_model_as(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    spec: &RobotSpec,
+    dir: &Path,
+    stem: &str,
+    interface: Interface,
+) -> Result<Exported, TrainError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| TrainError::Io { file: dir.display().to_string(), message: e.to_string() })?;
-    let bytes = onnx_bytes(model)?;
+    let bytes = onnx_bytes(model, interface)?;
     let onnx = dir.join(format!("{stem}.onnx"));
     std::fs::write(&onnx, &bytes)
         .map_err(|e| TrainError::Io { file: onnx.display().to_string(), message: e.to_string() })?;
-    let manifest_data = manifest_for(model, tokenizer, spec, &format!("{stem}.onnx"), &bytes);
+    let manifest_data = manifest_for(model, tokenizer, spec, &format!("{stem}.onnx"), &bytes, interface);
     let manifest = dir.join(format!("{stem}.toml"));
     std::fs::write(&manifest, manifest_data.to_toml_string())
         .map_err(|e| TrainError::Io { file: manifest.display().to_string(), message: e.to_string() })?;
@@ -374,9 +459,10 @@ pub fn manifest_for(
     spec: &RobotSpec,
     onnx_file: &str,
     bytes: &[u8],
+    interface: Interface,
 ) -> Manifest {
     let cfg = &model.cfg;
-    let io = graph_io(cfg);
+    let io = graph_io(cfg, interface);
     debug_assert_eq!((tokenizer.obs.dim(), tokenizer.act.dim()), (OBS_DIM, ACTION_DIM));
     Manifest {
         format_version: FORMAT_VERSION,
@@ -403,6 +489,7 @@ pub fn manifest_for(
             file: onnx_file.into(),
             sha256: sha256_hex(bytes),
             opset: OPSET,
+            interface,
             inputs: io.inputs,
             outputs: io.outputs,
         },
@@ -436,17 +523,25 @@ pub fn load_onnx_params(model: &Model, bytes: &[u8], file: &str) -> Result<(), T
     let (w, na, no) = (model.cfg.width, ACTION_DIM, OBS_DIM);
     let heads_w = read("heads.weight_t")?;
     let heads_b = read("heads.bias")?;
-    if heads_w.dims() != [2 * w, na + no] {
-        return Err(bad(format!(
-            "`heads.weight_t` has shape {:?}, a width-{w} model needs {:?}",
-            heads_w.dims(),
-            [2 * w, na + no]
-        )));
-    }
+    // A pair graph stacks the heads' rows per token (`A_{k−1}`'s feed the observation head,
+    // `O_k`'s the action head); a one-token graph shares them.
+    let pair = match heads_w.dims() {
+        [r, c] if *r == 2 * w && *c == na + no => true,
+        [r, c] if *r == w && *c == na + no => false,
+        dims => {
+            return Err(bad(format!(
+                "`heads.weight_t` has shape {dims:?}, a width-{w} model needs {:?} or {:?}",
+                [w, na + no],
+                [2 * w, na + no]
+            )));
+        }
+    };
     for (name, var) in model.named_vars() {
         // See `onnx_bytes` for where each parameter went.
         let t = if let Some(head) = name.strip_prefix("head_") {
-            let (rows, cols) = if head.starts_with("act") { (w..2 * w, 0..na) } else { (0..w, na..na + no) };
+            let act = head.starts_with("act");
+            let rows = if pair && act { w..2 * w } else { 0..w };
+            let cols = if act { 0..na } else { na..na + no };
             if name.ends_with(".weight") {
                 heads_w.narrow(0, rows.start, w)?.narrow(1, cols.start, cols.len())?.t()?.contiguous()?
             } else {
@@ -469,4 +564,50 @@ pub fn load_onnx_params(model: &Model, bytes: &[u8], file: &str) -> Result<(), T
         var.set(&t)?;
     }
     Ok(())
+}
+
+/// Re-exports a model written by [`onnx_bytes`] (e.g. a shipped `pair` model) into `dir`
+/// with `interface`: the weights are read back out of its ONNX file, the normalisation and
+/// surprise calibration carried over from its manifest, which must fit `spec`. The
+/// network computes the same function (the parity tests hold both graphs to the candle
+/// pass). Writes `<dir>/model.onnx` and `<dir>/model.toml`.
+pub fn convert_model(
+    manifest_path: &Path,
+    spec: &RobotSpec,
+    dir: &Path,
+    interface: Interface,
+) -> Result<Exported, TrainError> {
+    let file = manifest_path.display().to_string();
+    let bad = |message: String| TrainError::Checkpoint { file: file.clone(), message };
+    let from = Manifest::load(manifest_path).map_err(|e| bad(e.to_string()))?;
+    from.check(spec, &file).map_err(|e| bad(e.to_string()))?;
+    let onnx = manifest_path.parent().unwrap_or(Path::new(".")).join(&from.onnx.file);
+    let onnx_file = onnx.display().to_string();
+    let bytes = std::fs::read(&onnx)
+        .map_err(|e| TrainError::Io { file: onnx_file.clone(), message: e.to_string() })?;
+    from.check_hash(&bytes, &onnx_file).map_err(|e| bad(e.to_string()))?;
+    let m = &from.model;
+    // The MLP's width is not in the manifest; the first block's weight says it.
+    let fc1 = pb::ModelProto::decode(bytes.as_slice())
+        .ok()
+        .and_then(|p| p.graph)
+        .and_then(|g| g.initializer.into_iter().find(|t| t.name == "blocks.0.mlp.fc1.weight_t"))
+        .ok_or_else(|| bad(format!("{onnx_file}: no `blocks.0.mlp.fc1.weight_t`: not a Strider export")))?;
+    let cfg = crate::ModelConfig {
+        layers: m.layers,
+        width: m.width,
+        heads: m.heads,
+        mlp_ratio: fc1.dims.get(1).map_or(0, |&d| d.max(0) as usize) / m.width.max(1),
+        context_ticks: from.context.ticks,
+    };
+    let model = Model::new(&cfg, 0)?;
+    load_onnx_params(&model, &bytes, &onnx_file)?;
+    let mut exported = write_model_as(&model, &from.tokenizer(), spec, dir, "model", interface)?;
+    if from.surprise.is_some() {
+        exported.manifest_data.surprise = from.surprise;
+        std::fs::write(&exported.manifest, exported.manifest_data.to_toml_string()).map_err(|e| {
+            TrainError::Io { file: exported.manifest.display().to_string(), message: e.to_string() }
+        })?;
+    }
+    Ok(exported)
 }

@@ -3,9 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use strider_policy::Interface;
 use strider_policy::Tokenizer;
 use strider_robot::RobotSpec;
-use strider_train::{Exported, Model, ModelConfig, write_model};
+use strider_train::{Exported, Model, ModelConfig, write_model_as};
 
 /// A fresh directory under the system temp dir, removed on drop.
 pub struct Scratch(pub PathBuf);
@@ -40,9 +41,18 @@ pub fn small_config(ticks: usize) -> ModelConfig {
 
 /// A model with every parameter random, exported with the identity tokenizer.
 pub fn export_random(cfg: &ModelConfig, seed: u64, dir: &Path) -> (Model, Exported) {
+    export_random_as(cfg, seed, dir, Interface::Token)
+}
+
+/// As [`export_random`], with the graph interface given.
+pub fn export_random_as(cfg: &ModelConfig, seed: u64, dir: &Path, interface: Interface) -> (Model, Exported) {
     let model = Model::new(cfg, seed).expect("model");
     model.randomize_all(seed, 1.0).expect("randomize");
     let exported =
-        write_model(&model, &Tokenizer::identity(), &RobotSpec::reference(), dir, "model").expect("export");
+        write_model_as(&model, &Tokenizer::identity(), &RobotSpec::reference(), dir, "model", interface)
+            .expect("export");
     (model, exported)
 }
+
+/// Both graph interfaces the runtime runs.
+pub const INTERFACES: [Interface; 2] = [Interface::Token, Interface::Pair];

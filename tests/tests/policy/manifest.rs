@@ -137,7 +137,7 @@ fn context_length_disagrees_with_graph() {
         m.onnx.outputs = m8.onnx.outputs;
         m.onnx.sha256 = sha256_hex(&std::fs::read(dir.join(&m.onnx.file)).unwrap());
     });
-    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[4] (key_valid).shape");
+    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[5] (key_valid).shape");
 }
 
 #[test]
@@ -206,9 +206,9 @@ fn intermediate_shape_annotations_with_a_symbolic_batch_are_ignored() {
 #[test]
 fn a_graph_whose_shapes_do_not_fit_is_refused_naming_the_node() {
     let (_dir, manifest) = with_edited_graph("bad-reshape", |graph| {
-        // The heads' reshape asks for 999 columns where the two tokens give 2 × width.
-        let shape = graph.initializer.iter_mut().find(|t| t.name == "shape_token_pair").unwrap();
-        shape.raw_data = [0i64, 1, 999].iter().flat_map(|x| x.to_le_bytes()).collect();
+        // The key-bias reshape asks for 999 keys where `key_valid` holds 2K.
+        let shape = graph.initializer.iter_mut().find(|t| t.name == "shape_key_bias").unwrap();
+        shape.raw_data = [0i64, 1, 1, 999].iter().flat_map(|x| x.to_le_bytes()).collect();
     });
     let err = Policy::load(&manifest, &RobotSpec::reference()).unwrap_err().to_string();
     assert!(err.contains("model.onnx") && err.contains("Reshape") && err.contains("named `batch`"), "{err}");

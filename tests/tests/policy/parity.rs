@@ -1,10 +1,10 @@
 //! candle forward over a whole history == tract streaming the exported ONNX file tick by tick.
 
-use strider_policy::{Policy, PolicyBatch, Token};
+use strider_policy::{Interface, Policy, PolicyBatch, Token};
 use strider_robot::{ACTION_DIM, OBS_DIM, Observation, RobotSpec};
 use strider_train::{Model, ModelConfig, Rng};
 
-use super::common::{Scratch, export_random, small_config};
+use super::common::{INTERFACES, Scratch, export_random_as, small_config};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -75,12 +75,19 @@ fn tok<const N: usize>(v: &[f32], t: usize) -> &[f32; N] {
     v[t * N..(t + 1) * N].try_into().unwrap()
 }
 
-/// Streams a history of 2.5 K ticks through the exported graph, tick by tick, and checks
-/// every tick's outputs against one candle pass over the whole history: the first K ticks
-/// are the start-up fill levels 1…K, the rest run with the key/value caches wrapped.
+/// Streams a history of 2.5 K ticks through the exported graph (both interfaces), tick by
+/// tick, and checks every tick's outputs against one candle pass over the whole history:
+/// the first K ticks are the start-up fill levels 1…K, the rest run with the key/value
+/// caches wrapped.
 fn check_stream(cfg: &ModelConfig, seed: u64, patterns: &[Masks]) {
+    for interface in INTERFACES {
+        check_stream_as(cfg, seed, patterns, interface);
+    }
+}
+
+fn check_stream_as(cfg: &ModelConfig, seed: u64, patterns: &[Masks], interface: Interface) {
     let dir = Scratch::new("parity");
-    let (model, exported) = export_random(cfg, seed, dir.path());
+    let (model, exported) = export_random_as(cfg, seed, dir.path(), interface);
     let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("load exported model");
     let k = cfg.context_ticks;
     let mut rng = Rng::new(seed + 1);
@@ -95,17 +102,23 @@ fn check_stream(cfg: &ModelConfig, seed: u64, patterns: &[Masks]) {
             let (ta, to) =
                 policy.advance(prev, (tok(&h.obs, t), tok(&h.obs_missing, t))).expect("tract step");
             let da = max_abs_diff(&ca[t * ACTION_DIM..(t + 1) * ACTION_DIM], &ta);
-            assert!(da <= TOLERANCE, "{masks:?}, tick {t} (K = {k}): max |candle − tract| action {da:e}");
+            assert!(
+                da <= TOLERANCE,
+                "{interface:?} {masks:?}, tick {t} (K = {k}): max |candle − tract| action {da:e}"
+            );
             worst = worst.max(da);
             if t > 0 {
                 // Read at A_{t−1}: the prediction of O_t.
                 let dobs = max_abs_diff(&co[(t - 1) * OBS_DIM..t * OBS_DIM], &to);
-                assert!(dobs <= TOLERANCE, "{masks:?}, tick {t}: max |candle − tract| next_obs {dobs:e}");
+                assert!(
+                    dobs <= TOLERANCE,
+                    "{interface:?} {masks:?}, tick {t}: max |candle − tract| next_obs {dobs:e}"
+                );
                 worst = worst.max(dobs);
             }
         }
     }
-    eprintln!("parity {cfg:?}: worst max |Δ| = {worst:e}");
+    eprintln!("parity {interface:?} {cfg:?}: worst max |Δ| = {worst:e}");
 }
 
 const ALL: [Masks; 4] = [Masks::None, Masks::RandomFields, Masks::NoActions, Masks::ObsEveryOtherTick];
@@ -129,12 +142,19 @@ fn one_tick_context_matches() {
 
 /// `Policy::step` (tokenizer + stream + tract) gives the action candle computes from the
 /// same history, through start-up and long after the context has wrapped around; after a
-/// reset it starts afresh.
+/// reset it starts afresh. With a one-token graph the action's call runs between ticks
+/// (`prepare`) or, when that was skipped, inside the next `step`: the same outputs.
 #[test]
 fn policy_step_matches_candle_on_the_same_history() {
+    for interface in INTERFACES {
+        policy_step_matches_candle(interface);
+    }
+}
+
+fn policy_step_matches_candle(interface: Interface) {
     let cfg = small_config(4);
     let dir = Scratch::new("step");
-    let (model, exported) = export_random(&cfg, 21, dir.path());
+    let (model, exported) = export_random_as(&cfg, 21, dir.path(), interface);
     let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("load");
     let mut rng = Rng::new(5);
     for episode in 0..2 {
@@ -179,6 +199,13 @@ fn policy_step_matches_candle_on_the_same_history() {
             }
             act.extend(out.action.joint_target);
             am.extend([0.0; ACTION_DIM]);
+            // Between ticks, on most of them; twice on some (the second does nothing).
+            if tick % 3 != 1 {
+                policy.prepare().expect("prepare");
+            }
+            if tick % 5 == 0 {
+                policy.prepare().expect("prepare again");
+            }
         }
     }
 }
@@ -212,14 +239,24 @@ fn non_finite_output_is_an_error() {
 /// width is refused naming the tensor.
 #[test]
 fn weights_read_back_from_an_export_re_export_identically() {
-    let dir = Scratch::new("onnx-import");
     let cfg = small_config(3);
-    let (_, exported) = export_random(&cfg, 21, dir.path());
+    for interface in INTERFACES {
+        let dir = Scratch::new("onnx-import");
+        let (model, exported) = export_random_as(&cfg, 21, dir.path(), interface);
+        let bytes = std::fs::read(&exported.onnx).expect("read export");
+        let fresh = Model::new(&cfg, 99).expect("model");
+        let export = |m: &Model, i| strider_train::onnx_bytes(m, i).expect("export");
+        assert_ne!(export(&fresh, interface), bytes, "a fresh model differs");
+        strider_train::load_onnx_params(&fresh, &bytes, "model.onnx").expect("import");
+        assert!(export(&fresh, interface) == bytes, "{interface:?}: re-export differs");
+        // Read back from either interface, the weights export to the other one as well.
+        for other in INTERFACES {
+            assert!(export(&fresh, other) == export(&model, other), "{interface:?} → {other:?}");
+        }
+    }
+    let dir = Scratch::new("onnx-import");
+    let (_, exported) = export_random_as(&cfg, 21, dir.path(), Interface::Token);
     let bytes = std::fs::read(&exported.onnx).expect("read export");
-    let fresh = Model::new(&cfg, 99).expect("model");
-    assert_ne!(strider_train::onnx_bytes(&fresh).expect("export"), bytes, "a fresh model differs");
-    strider_train::load_onnx_params(&fresh, &bytes, "model.onnx").expect("import");
-    assert!(strider_train::onnx_bytes(&fresh).expect("export") == bytes, "re-export differs");
 
     let wider = Model::new(&ModelConfig { width: 64, ..cfg }, 1).expect("model");
     let err = strider_train::load_onnx_params(&wider, &bytes, "model.onnx").expect_err("width 32 into 64");
@@ -232,9 +269,15 @@ fn weights_read_back_from_an_export_re_export_identically() {
 /// one-stream `Policy` gives on each history alone, within the parity tolerance.
 #[test]
 fn batched_lanes_match_the_single_stream_on_every_tick() {
+    for interface in INTERFACES {
+        batched_lanes_match_the_single_stream(interface);
+    }
+}
+
+fn batched_lanes_match_the_single_stream(interface: Interface) {
     let cfg = small_config(4);
     let dir = Scratch::new("batch");
-    let (_, exported) = export_random(&cfg, 31, dir.path());
+    let (_, exported) = export_random_as(&cfg, 31, dir.path(), interface);
     let spec = RobotSpec::reference();
     let mut rng = Rng::new(8);
     let lengths = [3, 11, 7, 1, 9, 5];
@@ -282,14 +325,17 @@ fn batched_lanes_match_the_single_stream_on_every_tick() {
             let (a, o) = batch.output(lane);
             let (ra, ro) = &reference[*h][*t];
             let d = max_abs_diff(a, ra).max(if *t > 0 { max_abs_diff(o, ro) } else { 0.0 });
-            assert!(d <= TOLERANCE, "history {h} tick {t} on lane {lane}: |batch − single| = {d:e}");
+            assert!(
+                d <= TOLERANCE,
+                "{interface:?} history {h} tick {t} on lane {lane}: |batch − single| = {d:e}"
+            );
             worst = worst.max(d);
             compared += 1;
             *t += 1;
         }
     }
     assert_eq!(compared, lengths.iter().sum::<usize>(), "every tick of every history compared once");
-    eprintln!("batched parity: worst max |Δ| = {worst:e}");
+    eprintln!("batched parity {interface:?}: worst max |Δ| = {worst:e}");
 }
 
 /// The shipped model's file, read back into candle and exported again, is the same file
@@ -309,7 +355,7 @@ fn the_shipped_model_re_exports_byte_for_byte() {
     let model = Model::new(&cfg, 0).unwrap();
     strider_train::load_onnx_params(&model, &bytes, "model.onnx").unwrap();
     assert!(
-        strider_train::onnx_bytes(&model).unwrap() == bytes,
+        strider_train::onnx_bytes(&model, manifest.onnx.interface).unwrap() == bytes,
         "the re-export differs from the shipped file"
     );
 }
