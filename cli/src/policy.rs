@@ -16,8 +16,8 @@ pub enum PolicyCommand {
     /// Print a model's manifest, parameter count, graph op histogram and a latency estimate.
     Inspect(InspectArgs),
     /// Re-export a Strider model with another graph interface (e.g. a two-token `pair`
-    /// model as `token`, whose action step runs between ticks): same weights, normalisation
-    /// and surprise calibration, into a new directory.
+    /// model as `token`, whose action step runs between ticks, or as a plain `window`
+    /// graph): same weights, normalisation and surprise calibration, into a new directory.
     Convert(ConvertArgs),
 }
 
@@ -41,6 +41,8 @@ enum InterfaceArg {
     Token,
     /// A tick's two tokens per call.
     Pair,
+    /// The whole context every call, no caches (slower; for engines without state).
+    Window,
 }
 
 #[derive(Args)]
@@ -79,6 +81,7 @@ fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     let interface = match args.interface {
         InterfaceArg::Token => Interface::Token,
         InterfaceArg::Pair => Interface::Pair,
+        InterfaceArg::Window => Interface::Window,
     };
     let e = strider_train::convert_model(&manifest_path(&args.model), &spec, &args.out, interface)?;
     println!(

@@ -15,7 +15,8 @@
 //!   `strider link probe` handshakes with it over the real serial protocol; `strider deploy`
 //!   walks it and logs the run, which `replay --into-sim` refuses in one line (no scenario).
 //! - `policy`: `strider policy convert` re-exports the shipped model as `pair` and back
-//!   byte for byte, and refuses to write over a model.
+//!   byte for byte and as a `window` graph that runs the simulator, and refuses to write
+//!   over a model.
 
 mod sim_cli;
 
@@ -83,6 +84,30 @@ mod policy {
             std::fs::read_to_string(back.join("model.toml")).unwrap(),
             std::fs::read_to_string(format!("{shipped}/model.toml")).unwrap()
         );
+
+        // The same weights as a plain window graph run the simulator.
+        let window = dir.join("window");
+        let (ok, _, err) = strider(&[
+            "policy",
+            "convert",
+            &manifest,
+            "--interface",
+            "window",
+            "--out",
+            window.to_str().unwrap(),
+        ]);
+        assert!(ok, "{err}");
+        let (ok, out, err) = strider(&[
+            "sim",
+            "--model",
+            window.join("model.toml").to_str().unwrap(),
+            "--seconds",
+            "1",
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["fell"], false, "{out}");
 
         let before = read(back.join("model.onnx"));
         let (ok, _, err) = strider(&[

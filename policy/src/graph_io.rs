@@ -1,12 +1,14 @@
 //! The names, shapes and types of the model graph's inputs and outputs: one definition
 //! shared by the exporter, the manifest and the runtime.
 //!
-//! The graph is a *streaming step* with every layer's key/value cache of the tokens before
-//! the new ones going in and the updated caches coming out, in one of two [`Interface`]s:
-//! one token per call (`token`, what Strider exports: the action's call runs between ticks,
-//! so only the observation's stands between a measurement and the action) or a tick's two
-//! tokens per call (`pair`, `A_{k−1}` then `O_k`). The action is read at `O_k`, the
-//! observation prediction at `A_{k−1}`. See `docs/TOKENS.md`.
+//! Three [`Interface`]s. Two are *streaming steps*, with every layer's key/value cache of
+//! the tokens before the new ones going in and the updated caches coming out: one token
+//! per call (`token`, what Strider exports: the action's call runs between ticks, so only
+//! the observation's stands between a measurement and the action) or a tick's two tokens
+//! per call (`pair`, `A_{k−1}` then `O_k`). The third, `window`, takes the whole context
+//! every call and keeps no state — the form most models can be exported to unchanged. The
+//! action is read at `O_k`, the observation prediction at `A_{k−1}`. See
+//! `docs/TOKENS.md` and `docs/BYO_MODEL.md`.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,11 +16,13 @@ use strider_robot::{ACTION_DIM, OBS_DIM};
 
 /// Input names, in graph order (then [`past_key`]/[`past_value`] for each layer).
 pub mod input {
-    /// The normalised observation token `O_k`, `[batch, 1, OBS_DIM]`.
+    /// The normalised observation token `O_k`, `[batch, 1, OBS_DIM]` (`window`:
+    /// `O_{k−K+1} … O_k`, `[batch, K, OBS_DIM]`).
     pub const OBS: &str = "obs";
     /// 1 where a field of `O_k` is `[M]` (missing or failed), else 0; same shape.
     pub const OBS_MISSING: &str = "obs_missing";
-    /// The normalised action token `A_{k−1}` (the previous tick's action), `[batch, 1, ACTION_DIM]`.
+    /// The normalised action token `A_{k−1}` (the previous tick's action), `[batch, 1, ACTION_DIM]`
+    /// (`window`: `A_{k−K} … A_{k−1}`, `[batch, K, ACTION_DIM]`).
     pub const ACT: &str = "act";
     /// 1 where a field of `A_{k−1}` is `[M]`, else 0; same shape.
     pub const ACT_MISSING: &str = "act_missing";
@@ -27,7 +31,8 @@ pub mod input {
     pub const MODALITY: &str = "modality";
     /// `[batch, C + n]` for n new tokens per call: 1 for each attention key that holds a
     /// token (the C cached ones, oldest first, then the new ones), 0 for an empty slot at
-    /// start-up.
+    /// start-up. `window`: `[batch, 2K]`, the window's tokens `A_{k−K}, O_{k−K+1}, …,
+    /// A_{k−1}, O_k`.
     pub const KEY_VALID: &str = "key_valid";
 }
 
@@ -81,21 +86,43 @@ pub enum Interface {
     /// One token per call with its [`input::MODALITY`]: `A_k`'s call can run as soon as the
     /// action is sent, a tick before `O_{k+1}` is measured.
     Token,
+    /// The last K ticks' tokens every call, no caches: a plain causal window graph.
+    Window,
 }
 
 impl Interface {
-    /// New tokens per graph call.
+    /// Tokens each call moves the stream on by: a tick's two (`pair`, and `window`, whose
+    /// window moves by a tick), or one (`token`).
     pub fn tokens_per_call(self) -> usize {
         match self {
-            Interface::Pair => 2,
+            Interface::Pair | Interface::Window => 2,
             Interface::Token => 1,
         }
     }
 
-    /// Index of the first cache input (the first cache output is [`FIRST_CACHE_OUTPUT`]).
+    /// Ticks each token input holds: K for a window, else 1.
+    pub fn input_ticks(self, context_ticks: usize) -> usize {
+        match self {
+            Interface::Window => context_ticks,
+            Interface::Pair | Interface::Token => 1,
+        }
+    }
+
+    /// Length of `key_valid` for a context of `ticks`.
+    pub fn keys(self, ticks: usize) -> usize {
+        let span = Span::for_ticks(ticks);
+        match self {
+            Interface::Pair => span.cached + 2,
+            Interface::Token => span.cached + 1,
+            Interface::Window => span.tokens,
+        }
+    }
+
+    /// Index of the first cache input (the first cache output is [`FIRST_CACHE_OUTPUT`]);
+    /// a window graph has none, so this is its input count.
     pub fn first_cache_input(self) -> usize {
         match self {
-            Interface::Pair => 5,
+            Interface::Pair | Interface::Window => 5,
             Interface::Token => 6,
         }
     }
@@ -104,11 +131,12 @@ impl Interface {
         match self {
             Interface::Pair => "pair",
             Interface::Token => "token",
+            Interface::Window => "window",
         }
     }
 }
 
-/// The inputs and outputs of a streaming-step graph.
+/// The inputs and outputs of a model graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphIo {
     pub inputs: Vec<TensorSpec>,
@@ -136,7 +164,7 @@ impl Span {
 impl GraphIo {
     /// The graph interface of a model with a context of `ticks` and `layers` blocks of
     /// `heads` heads of `head_dim` each.
-    pub fn streaming(
+    pub fn of_model(
         interface: Interface,
         ticks: usize,
         layers: usize,
@@ -150,17 +178,19 @@ impl GraphIo {
         };
         let c = Span::for_ticks(ticks).cached;
         let cache = [heads, c, head_dim];
+        let n = interface.input_ticks(ticks);
         let mut inputs = vec![
-            t(input::OBS, &[1, OBS_DIM]),
-            t(input::OBS_MISSING, &[1, OBS_DIM]),
-            t(input::ACT, &[1, ACTION_DIM]),
-            t(input::ACT_MISSING, &[1, ACTION_DIM]),
+            t(input::OBS, &[n, OBS_DIM]),
+            t(input::OBS_MISSING, &[n, OBS_DIM]),
+            t(input::ACT, &[n, ACTION_DIM]),
+            t(input::ACT_MISSING, &[n, ACTION_DIM]),
         ];
         if interface == Interface::Token {
             inputs.push(t(input::MODALITY, &[1, 1]));
         }
-        inputs.push(t(input::KEY_VALID, &[c + interface.tokens_per_call()]));
+        inputs.push(t(input::KEY_VALID, &[interface.keys(ticks)]));
         let mut outputs = vec![t(output::ACTION, &[1, ACTION_DIM]), t(output::NEXT_OBS, &[1, OBS_DIM])];
+        let layers = if interface == Interface::Window { 0 } else { layers };
         for l in 0..layers {
             inputs.push(t(&past_key(l), &cache));
             inputs.push(t(&past_value(l), &cache));

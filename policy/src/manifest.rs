@@ -191,7 +191,7 @@ impl Manifest {
         }
         let m = &self.model;
         let io =
-            GraphIo::streaming(self.onnx.interface, self.context.ticks, m.layers, m.heads, m.width / m.heads);
+            GraphIo::of_model(self.onnx.interface, self.context.ticks, m.layers, m.heads, m.width / m.heads);
         check_tensors("onnx.inputs", &io.inputs, &self.onnx.inputs, file)?;
         check_tensors("onnx.outputs", &io.outputs, &self.onnx.outputs, file)
     }
@@ -204,6 +204,12 @@ impl Manifest {
         };
         if self.context.ticks == 0 {
             return Err(invalid("context.ticks", "must be at least 1".into()));
+        }
+        if self.onnx.interface == Interface::Window && self.context.ticks < 2 {
+            return Err(invalid(
+                "context.ticks",
+                "a window graph needs at least 2 (the prediction of O_k is read at A_{k−1})".into(),
+            ));
         }
         if self.model.layers == 0
             || self.model.heads == 0

@@ -194,7 +194,7 @@ impl Policy {
         let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
         self.tokenizer.observation(obs, &mut z, &mut m);
         let (a, o) = match self.interface {
-            Interface::Pair => {
+            Interface::Pair | Interface::Window => {
                 let prev = self.last_action.take();
                 let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
                 (a, prev.map(|_| o))
@@ -249,7 +249,7 @@ impl Policy {
         obs: Token<OBS_DIM>,
     ) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
         match self.interface {
-            Interface::Pair => {
+            Interface::Pair | Interface::Window => {
                 self.stream.push(prev_action, obs);
                 self.call()
             }
@@ -303,7 +303,7 @@ impl Policy {
         let mut per_node: Vec<Duration> = vec![];
         for call in 0..ticks * (2 / calls) {
             match self.interface {
-                Interface::Pair => self.stream.push(Some((&act.0, &act.1)), (&z, &m)),
+                Interface::Pair | Interface::Window => self.stream.push(Some((&act.0, &act.1)), (&z, &m)),
                 Interface::Token if call % 2 == 0 => self.stream.push_action(Some((&act.0, &act.1))),
                 Interface::Token => self.stream.push_obs((&z, &m)),
             }
@@ -519,7 +519,7 @@ impl PolicyBatch {
             })
             .collect();
         match self.interface {
-            Interface::Pair => {
+            Interface::Pair | Interface::Window => {
                 for (stream, (act, obs)) in self.streams.iter_mut().zip(&ticks) {
                     stream.push(act.as_ref().map(token), (&obs.0, &obs.1));
                 }
@@ -588,11 +588,12 @@ fn stream_inputs(
         Ok(Tensor::from_shape(shape, &data)?.into_tvalue())
     };
     let keys = streams[0].key_valid.len();
+    let n = streams[0].obs.len() / OBS_DIM;
     let mut v = tvec!(
-        tensor(&|s| &s.obs, &[b, 1, OBS_DIM])?,
-        tensor(&|s| &s.obs_missing, &[b, 1, OBS_DIM])?,
-        tensor(&|s| &s.act, &[b, 1, ACTION_DIM])?,
-        tensor(&|s| &s.act_missing, &[b, 1, ACTION_DIM])?,
+        tensor(&|s| &s.obs, &[b, n, OBS_DIM])?,
+        tensor(&|s| &s.obs_missing, &[b, n, OBS_DIM])?,
+        tensor(&|s| &s.act, &[b, n, ACTION_DIM])?,
+        tensor(&|s| &s.act_missing, &[b, n, ACTION_DIM])?,
     );
     if interface == Interface::Token {
         v.push(tensor(&|s| &s.modality, &[b, 1, 1])?);

@@ -4,7 +4,7 @@
 
 use strider_robot::{ACTION_DIM, OBS_DIM};
 
-use crate::graph_io::{Interface, Span};
+use crate::graph_io::Interface;
 
 /// A normalised token and its mask (1 = `[M]`).
 pub type Token<'a, const N: usize> = (&'a [f32; N], &'a [f32; N]);
@@ -14,13 +14,18 @@ pub type Token<'a, const N: usize> = (&'a [f32; N], &'a [f32; N]);
 /// `key_valid` mirrors the caches the graph keeps: its first `C` entries are the cached
 /// tokens, oldest first, and the last ones are the call's new tokens (`A_{k−1}` and `O_k`
 /// for the `pair` interface, the one token for `token`). Each call shifts it left by the
-/// number of new tokens, as the graph shifts its caches.
+/// number of new tokens, as the graph shifts its caches. For `window` the token buffers
+/// hold the last K ticks, oldest first, each slot a tick's `O_t` and `A_t` (the newest
+/// slot's action is not known yet: `[M]`), and `key_valid` their 2K tokens in that order;
+/// each tick shifts them by one tick.
 #[derive(Debug, Clone)]
 pub struct TokenStream {
-    pub obs: [f32; OBS_DIM],
-    pub obs_missing: [f32; OBS_DIM],
-    pub act: [f32; ACTION_DIM],
-    pub act_missing: [f32; ACTION_DIM],
+    /// `[ticks × OBS_DIM]`: one tick, or K for a window.
+    pub obs: Vec<f32>,
+    pub obs_missing: Vec<f32>,
+    /// `[ticks × ACTION_DIM]`.
+    pub act: Vec<f32>,
+    pub act_missing: Vec<f32>,
     /// `token` interface: 1 when the new token is the observation, 0 for the action.
     pub modality: [f32; 1],
     pub key_valid: Vec<f32>,
@@ -31,13 +36,14 @@ pub struct TokenStream {
 impl TokenStream {
     pub fn new(context_ticks: usize, interface: Interface) -> TokenStream {
         assert!(context_ticks > 0, "a context holds at least one tick");
+        let n = interface.input_ticks(context_ticks);
         TokenStream {
-            obs: [0.0; OBS_DIM],
-            obs_missing: [1.0; OBS_DIM],
-            act: [0.0; ACTION_DIM],
-            act_missing: [1.0; ACTION_DIM],
+            obs: vec![0.0; n * OBS_DIM],
+            obs_missing: vec![1.0; n * OBS_DIM],
+            act: vec![0.0; n * ACTION_DIM],
+            act_missing: vec![1.0; n * ACTION_DIM],
             modality: [0.0],
-            key_valid: vec![0.0; Span::for_ticks(context_ticks).cached + interface.tokens_per_call()],
+            key_valid: vec![0.0; interface.keys(context_ticks)],
             interface,
             ticks: 0,
         }
@@ -54,14 +60,35 @@ impl TokenStream {
         self.ticks = 0;
     }
 
-    /// `pair` interface: prepares the call of tick k: `prev_action` is `A_{k−1}` (`None` on
-    /// the first tick of a stream, when there is none: its slot is then an empty key) and
-    /// `obs` is `O_k`.
+    /// `pair` and `window` interfaces: prepares the call of tick k: `prev_action` is
+    /// `A_{k−1}` (`None` on the first tick of a stream, when there is none: its slot is then
+    /// an empty key) and `obs` is `O_k`.
     pub fn push(&mut self, prev_action: Option<Token<ACTION_DIM>>, obs: Token<OBS_DIM>) {
-        debug_assert_eq!(self.interface, Interface::Pair);
-        self.shift(&[prev_action.is_some(), true]);
-        self.set_action(prev_action);
-        masked_copy(obs.0, obs.1, &mut self.obs, &mut self.obs_missing);
+        match self.interface {
+            Interface::Pair => {
+                self.shift(&[prev_action.is_some(), true]);
+                self.set_action(prev_action);
+            }
+            Interface::Window => {
+                // The previous slot's action is `A_{k−1}`; the new slot's `A_k` is unknown.
+                self.set_action(prev_action);
+                let n = self.key_valid.len();
+                self.key_valid[n - 1] = f32::from(u8::from(prev_action.is_some()));
+                self.shift(&[true, false]);
+                for (v, dim) in [
+                    (&mut self.obs, OBS_DIM),
+                    (&mut self.obs_missing, OBS_DIM),
+                    (&mut self.act, ACTION_DIM),
+                    (&mut self.act_missing, ACTION_DIM),
+                ] {
+                    v.copy_within(dim.., 0);
+                }
+                self.set_action(None);
+            }
+            Interface::Token => unreachable!("a one-token stream pushes one token at a time"),
+        }
+        let n = self.obs.len();
+        masked_copy(obs.0, obs.1, &mut self.obs[n - OBS_DIM..], &mut self.obs_missing[n - OBS_DIM..]);
         self.ticks += 1;
     }
 
@@ -95,12 +122,15 @@ impl TokenStream {
         }
     }
 
+    /// Sets the newest tick's action slot.
     fn set_action(&mut self, action: Option<Token<ACTION_DIM>>) {
+        let n = self.act.len() - ACTION_DIM;
+        let (z_out, m_out) = (&mut self.act[n..], &mut self.act_missing[n..]);
         match action {
-            Some((z, m)) => masked_copy(z, m, &mut self.act, &mut self.act_missing),
+            Some((z, m)) => masked_copy(z, m, z_out, m_out),
             None => {
-                self.act.fill(0.0);
-                self.act_missing.fill(1.0);
+                z_out.fill(0.0);
+                m_out.fill(1.0);
             }
         }
     }
@@ -108,11 +138,11 @@ impl TokenStream {
 
 /// A masked field is stored as 0 whatever the caller passed: the graph computes
 /// `z·(1 − m) + [M]·m`, and 0·NaN would still be NaN.
-fn masked_copy<const N: usize>(z: &[f32; N], m: &[f32; N], z_out: &mut [f32; N], m_out: &mut [f32; N]) {
-    for i in 0..N {
+fn masked_copy(z: &[f32], m: &[f32], z_out: &mut [f32], m_out: &mut [f32]) {
+    for i in 0..z.len() {
         z_out[i] = if m[i] != 0.0 { 0.0 } else { z[i] };
     }
-    *m_out = *m;
+    m_out.copy_from_slice(m);
 }
 
 #[cfg(test)]
@@ -168,6 +198,37 @@ mod tests {
             prop_assert_eq!(one.ticks(), n);
             one.push_action(known.then_some((&act.0, &act.1)));
             prop_assert_eq!(*one.key_valid.last().unwrap(), f32::from(u8::from(known)));
+        }
+
+        /// A window holds the last K ticks oldest first — tick t's slot has `O_t` and
+        /// `A_t`, the newest one's action unknown — and marks as valid the keys the
+        /// two-token stream does for those tokens.
+        #[test]
+        fn the_window_holds_the_last_k_ticks(k in 1usize..8, n in 1usize..30) {
+            let (mut pair, mut window) = (TokenStream::new(k, Interface::Pair), TokenStream::new(k, Interface::Window));
+            for t in 0..n {
+                let obs = ([t as f32; OBS_DIM], [0.0; OBS_DIM]);
+                let act = ([t as f32 - 1.0; ACTION_DIM], [0.0; ACTION_DIM]);
+                let prev = (t > 0).then_some((&act.0, &act.1));
+                pair.push(prev, (&obs.0, &obs.1));
+                window.push(prev, (&obs.0, &obs.1));
+                // Pair: …, A_{k−K}, O_{k−K+1}, …, A_{k−1}, O_k; window: O_{k−K+1}, A_{k−K+1}, …, O_k, A_k.
+                let w = window.key_valid.len();
+                prop_assert_eq!(&window.key_valid[..w - 1], &pair.key_valid[2..], "after O_{}", t + 1);
+                prop_assert_eq!(window.key_valid[w - 1], 0.0, "A_k is not known yet");
+            }
+            prop_assert_eq!(window.obs.len(), k * OBS_DIM);
+            for slot in 0..k.min(n) {
+                // Slot k − 1 is the newest tick, n − 1.
+                let tick = n - k.min(n) + slot;
+                let at = k - k.min(n) + slot;
+                prop_assert_eq!(window.obs[at * OBS_DIM], tick as f32);
+                if tick + 1 < n {
+                    prop_assert_eq!(window.act[at * ACTION_DIM], tick as f32);
+                } else {
+                    prop_assert_eq!(window.act_missing[at * ACTION_DIM], 1.0, "the newest action is [M]");
+                }
+            }
         }
 
         /// A masked field reaches the graph as value 0 with mask 1, whatever was measured,

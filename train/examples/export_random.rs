@@ -1,6 +1,6 @@
 //! Writes a randomly initialised model of the default size (or as given) with its
 //! manifest, for benchmarks: `cargo run --release -p strider-train --example export_random
-//! -- --ticks 32 --out bench/out/k32 [--layers 4 --width 192 --heads 4] [--interface token|pair]`.
+//! -- --ticks 32 --out bench/out/k32 [--layers 4 --width 192 --heads 4] [--interface token|pair|window]`.
 
 use std::path::PathBuf;
 
@@ -26,7 +26,8 @@ fn main() {
                 interface = match value.as_str() {
                     "token" => Interface::Token,
                     "pair" => Interface::Pair,
-                    other => panic!("--interface: `{other}` is neither token nor pair"),
+                    "window" => Interface::Window,
+                    other => panic!("--interface: `{other}` is not token, pair or window"),
                 }
             }
             other => panic!("unknown option {other}"),

@@ -166,11 +166,20 @@ fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
 /// The ONNX file's bytes for `model`: one streaming step with `interface` (see
 /// [`strider_policy::GraphIo`]).
 pub fn onnx_bytes(model: &Model, interface: Interface) -> Result<Vec<u8>, TrainError> {
+    if interface == Interface::Window && model.cfg.context_ticks < 2 {
+        return Err(TrainError::Config {
+            file: "model".into(),
+            message: "a window graph needs a context of at least 2 ticks (it reads the prediction of O_k at \
+                      A_{k−1})"
+                .into(),
+        });
+    }
     let mut g = Graph::new();
     let one = g.f32("one", &[], &[1.0]);
     let mut x = match interface {
         Interface::Pair => embed_pair(&mut g, model, &one)?,
         Interface::Token => embed_token(&mut g, model, &one)?,
+        Interface::Window => embed_window(&mut g, model, &one)?,
     };
     let bias = attention_bias(&mut g, &model.cfg, interface);
     let consts = BlockConsts::new(&mut g, &model.cfg, interface, one);
@@ -180,6 +189,17 @@ pub fn onnx_bytes(model: &Model, interface: Interface) -> Result<Vec<u8>, TrainE
     match interface {
         Interface::Pair => pair_heads(&mut g, &x, model)?,
         Interface::Token => token_heads(&mut g, &x, model)?,
+        Interface::Window => {
+            // The heads read `A_{k−1}` and `O_k`, the window's third- and second-last tokens.
+            let t = 2 * model.cfg.context_ticks as i64;
+            let (s, e, a) = (
+                g.i64s("last_pair_start", &[t - 3]),
+                g.i64s("last_pair_end", &[t - 1]),
+                g.i64s("last_pair_axis", &[1]),
+            );
+            let last = g.op("Slice", &[&x, &s, &e, &a], vec![]);
+            pair_heads(&mut g, &last, model)?
+        }
     }
 
     let io = graph_io(&model.cfg, interface);
@@ -224,6 +244,19 @@ fn embed_pair(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainEr
     Ok(g.op("Concat", &[&ea, &eo], vec![attr_int("axis", 1)]))
 }
 
+/// The window's 2K tokens in order, `[batch, 2K, width]`: `O_{k−K+1}, A_{k−K+1}, …, O_k,
+/// A_k` (tick t's slot holds `O_t` and `A_t`; `A_k` is `[M]` and, causally, unseen).
+fn embed_window(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainError> {
+    let (ea, eo) = embed_both(g, model, one)?;
+    let (k, w) = (model.cfg.context_ticks as i64, model.cfg.width as i64);
+    let slot = g.i64s("shape_tick_slot", &[0, k, 1, w]);
+    let ea = g.op("Reshape", &[&ea, &slot], vec![]);
+    let eo = g.op("Reshape", &[&eo, &slot], vec![]);
+    let pairs = g.op("Concat", &[&eo, &ea], vec![attr_int("axis", 2)]);
+    let tokens = g.i64s("shape_window_tokens", &[0, 2 * k, w]);
+    Ok(g.op("Reshape", &[&pairs, &tokens], vec![]))
+}
+
 /// The call's one token, `[batch, 1, width]`: the observation's embedding where
 /// `modality` is 1, the action's where it is 0 (both are a few hundred multiply-adds).
 fn embed_token(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainError> {
@@ -238,12 +271,16 @@ fn embed_token(g: &mut Graph, model: &Model, one: &str) -> Result<String, TrainE
 /// the empty-slot key bias from `key_valid`.
 fn attention_bias(g: &mut Graph, cfg: &crate::config::ModelConfig, interface: Interface) -> String {
     let span = Span::for_ticks(cfg.context_ticks);
-    // Keys of each call: the C cached tokens, then the n new ones at positions C … C + n − 1.
-    let n = interface.tokens_per_call();
-    let keys = (span.cached + n) as i64;
-    let queries: Vec<usize> = (span.cached..span.cached + n).collect();
-    let window = alibi_window_bias(cfg.heads, &queries, keys as usize, span.tokens);
-    let alibi = g.f32("alibi_window_bias", &[1, cfg.heads as i64, n as i64, keys], &window);
+    // Keys of each call: the C cached tokens, then the n new ones at positions C … C + n − 1;
+    // a window's 2K tokens are all queries and all keys.
+    let keys = interface.keys(cfg.context_ticks);
+    let queries: Vec<usize> = match interface {
+        Interface::Window => (0..keys).collect(),
+        Interface::Pair | Interface::Token => (span.cached..keys).collect(),
+    };
+    let window = alibi_window_bias(cfg.heads, &queries, keys, span.tokens);
+    let (n, keys) = (queries.len() as i64, keys as i64);
+    let alibi = g.f32("alibi_window_bias", &[1, cfg.heads as i64, n, keys], &window);
     let key_shape = g.i64s("shape_key_bias", &[0, 1, 1, keys]);
     let kv = g.op("Reshape", &[input::KEY_VALID, &key_shape], vec![]);
     let neg = g.f32("masked_score_neg", &[], &[-MASKED_SCORE]);
@@ -253,9 +290,10 @@ fn attention_bias(g: &mut Graph, cfg: &crate::config::ModelConfig, interface: In
     g.op("Add", &[&alibi, &kb], vec![])
 }
 
-/// Constants every block shares: the cache shift (drop the n oldest keys) and GELU's.
+/// Constants every block shares: the cache shift (drop the n oldest keys; `None` for a
+/// window, which keeps no cache) and GELU's.
 struct BlockConsts {
-    shift: (String, String, String),
+    shift: Option<(String, String, String)>,
     sqrt2: String,
     half: String,
     one: String,
@@ -269,8 +307,9 @@ impl BlockConsts {
         one: String,
     ) -> BlockConsts {
         let n = interface.tokens_per_call() as i64;
-        let keys = Span::for_ticks(cfg.context_ticks).cached as i64 + n;
-        let shift = (g.i64s("shift_start", &[n]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2]));
+        let keys = interface.keys(cfg.context_ticks) as i64;
+        let shift = (interface != Interface::Window)
+            .then(|| (g.i64s("shift_start", &[n]), g.i64s("shift_end", &[keys]), g.i64s("shift_axis", &[2])));
         let sqrt2 = g.f32("sqrt2", &[], &[std::f32::consts::SQRT_2]);
         let half = g.f32("half", &[], &[0.5]);
         BlockConsts { shift, sqrt2, half, one }
@@ -312,7 +351,8 @@ fn block(
 /// The call's n queries against block `i`'s caches with ONNX `Attention` (opset 23): Q, K,
 /// V as [batch, n, width] split into heads by the op, the caches appended as past keys and
 /// values, ALiBi + window + empty-slot mask as the additive `attn_mask`. Its present caches
-/// hold all 2K − 1 + n keys; ours drop the n oldest. Returns `[batch, n, width]`.
+/// hold all 2K − 1 + n keys; ours drop the n oldest. A window graph's attention has no
+/// caches (its n = 2K queries are all the keys). Returns `[batch, n, width]`.
 ///
 /// (For one query, written out as broadcast products and sums instead, tract measured 1.4×
 /// slower per call than its lowering of `Attention`: docs/BENCHMARKS.md.)
@@ -325,15 +365,19 @@ fn attention(
     heads: i64,
     dh: i64,
 ) -> String {
-    let (pk, pv) = (past_key(i), past_value(i));
     g.count += 1;
     let (y, all_k, all_v) =
         (format!("attention_{}", g.count), format!("keys_{}", g.count), format!("values_{}", g.count));
+    let (mut input, mut output) = (vec![q, k, v, bias.to_string()], vec![y.clone()]);
+    if c.shift.is_some() {
+        input.extend([past_key(i), past_value(i)]);
+        output.extend([all_k.clone(), all_v.clone()]);
+    }
     g.nodes.push(pb::NodeProto {
         name: format!("Attention_{}", g.count),
         op_type: "Attention".into(),
-        input: vec![q, k, v, bias.to_string(), pk, pv],
-        output: vec![y.clone(), all_k.clone(), all_v.clone()],
+        input,
+        output,
         attribute: vec![
             attr_int("q_num_heads", heads),
             attr_int("kv_num_heads", heads),
@@ -341,9 +385,10 @@ fn attention(
         ],
         ..Default::default()
     });
-    let (s0, s1, s2) = &c.shift;
-    g.named("Slice", &[&all_k, s0, s1, s2], vec![], &present_key(i));
-    g.named("Slice", &[&all_v, s0, s1, s2], vec![], &present_value(i));
+    if let Some((s0, s1, s2)) = &c.shift {
+        g.named("Slice", &[&all_k, s0, s1, s2], vec![], &present_key(i));
+        g.named("Slice", &[&all_v, s0, s1, s2], vec![], &present_value(i));
+    }
     y
 }
 
@@ -407,7 +452,7 @@ fn split_heads(g: &mut Graph, y: &str) {
 }
 
 fn graph_io(cfg: &crate::config::ModelConfig, interface: Interface) -> GraphIo {
-    GraphIo::streaming(interface, cfg.context_ticks, cfg.layers, cfg.heads, cfg.width / cfg.heads)
+    GraphIo::of_model(interface, cfg.context_ticks, cfg.layers, cfg.heads, cfg.width / cfg.heads)
 }
 
 /// What was written by [`write_model`].

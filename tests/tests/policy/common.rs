@@ -54,5 +54,5 @@ pub fn export_random_as(cfg: &ModelConfig, seed: u64, dir: &Path, interface: Int
     (model, exported)
 }
 
-/// Both graph interfaces the runtime runs.
-pub const INTERFACES: [Interface; 2] = [Interface::Token, Interface::Pair];
+/// Every graph interface the runtime runs.
+pub const INTERFACES: [Interface; 3] = [Interface::Token, Interface::Pair, Interface::Window];

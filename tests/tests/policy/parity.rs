@@ -75,14 +75,43 @@ fn tok<const N: usize>(v: &[f32], t: usize) -> &[f32; N] {
     v[t * N..(t + 1) * N].try_into().unwrap()
 }
 
-/// Streams a history of 2.5 K ticks through the exported graph (both interfaces), tick by
-/// tick, and checks every tick's outputs against one candle pass over the whole history:
-/// the first K ticks are the start-up fill levels 1…K, the rest run with the key/value
-/// caches wrapped.
+/// Streams a history of 2.5 K ticks through the exported graph (every interface), tick by
+/// tick, and checks every tick's outputs against candle: for a streaming graph one candle
+/// pass over the whole history (the first K ticks are the start-up fill levels 1…K, the
+/// rest run with the key/value caches wrapped), for a window graph a candle pass over that
+/// tick's window alone (a window recomputes its K ticks from scratch, so with more than one
+/// layer it sees less than the stream does).
 fn check_stream(cfg: &ModelConfig, seed: u64, patterns: &[Masks]) {
     for interface in INTERFACES {
+        if interface == Interface::Window && cfg.context_ticks < 2 {
+            continue;
+        }
         check_stream_as(cfg, seed, patterns, interface);
     }
+}
+
+/// Candle's (action at `O_t`, prediction of `O_t` at `A_{t−1}`) for tick `t` of `h`, given
+/// the pass over the whole history; for a window graph from a pass over its last K ticks.
+fn reference(
+    model: &Model,
+    h: &History,
+    whole: &(Vec<f32>, Vec<f32>),
+    t: usize,
+    window: Option<usize>,
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    let (from, (ca, co)) = match window {
+        None => (0, whole.clone()),
+        Some(k) => {
+            let from = (t + 1).saturating_sub(k);
+            let o = |v: &[f32]| v[from * OBS_DIM..(t + 1) * OBS_DIM].to_vec();
+            let a = |v: &[f32]| v[from * ACTION_DIM..(t + 1) * ACTION_DIM].to_vec();
+            (from, candle_forward(model, &o(&h.obs), &o(&h.obs_missing), &a(&h.act), &a(&h.act_missing)))
+        }
+    };
+    let i = t - from;
+    let action = ca[i * ACTION_DIM..(i + 1) * ACTION_DIM].to_vec();
+    let prediction = (i > 0).then(|| co[(i - 1) * OBS_DIM..i * OBS_DIM].to_vec());
+    (action, prediction)
 }
 
 fn check_stream_as(cfg: &ModelConfig, seed: u64, patterns: &[Masks], interface: Interface) {
@@ -92,24 +121,26 @@ fn check_stream_as(cfg: &ModelConfig, seed: u64, patterns: &[Masks], interface: 
     let k = cfg.context_ticks;
     let mut rng = Rng::new(seed + 1);
     let mut worst = 0f32;
+    let window = (interface == Interface::Window).then_some(k);
     for &masks in patterns {
         let h = history(5 * k / 2 + 1, masks, &mut rng);
-        let (ca, co) = candle_forward(&model, &h.obs, &h.obs_missing, &h.act, &h.act_missing);
-        assert!(ca.iter().chain(&co).all(|x| x.is_finite()), "candle output not finite");
+        let whole = candle_forward(&model, &h.obs, &h.obs_missing, &h.act, &h.act_missing);
+        assert!(whole.0.iter().chain(&whole.1).all(|x| x.is_finite()), "candle output not finite");
         policy.reset();
         for t in 0..h.n {
             let prev = (t > 0).then(|| (tok(&h.act, t - 1), tok(&h.act_missing, t - 1)));
             let (ta, to) =
                 policy.advance(prev, (tok(&h.obs, t), tok(&h.obs_missing, t))).expect("tract step");
-            let da = max_abs_diff(&ca[t * ACTION_DIM..(t + 1) * ACTION_DIM], &ta);
+            let (ra, ro) = reference(&model, &h, &whole, t, window);
+            let da = max_abs_diff(&ra, &ta);
             assert!(
                 da <= TOLERANCE,
                 "{interface:?} {masks:?}, tick {t} (K = {k}): max |candle − tract| action {da:e}"
             );
             worst = worst.max(da);
-            if t > 0 {
+            if let Some(ro) = ro {
                 // Read at A_{t−1}: the prediction of O_t.
-                let dobs = max_abs_diff(&co[(t - 1) * OBS_DIM..t * OBS_DIM], &to);
+                let dobs = max_abs_diff(&ro, &to);
                 assert!(
                     dobs <= TOLERANCE,
                     "{interface:?} {masks:?}, tick {t}: max |candle − tract| next_obs {dobs:e}"
@@ -175,15 +206,19 @@ fn policy_step_matches_candle(interface: Interface) {
             obs.extend(o.iter().map(|v| if v.is_finite() { *v } else { 0.0 }));
             om.extend(o.iter().map(|v| f32::from(u8::from(!v.is_finite()))));
             // The candle pass needs a token in the pending action's place; the action at
-            // O_k cannot see it (causal), so its value does not matter.
+            // O_k cannot see it (causal), so its value does not matter. A window graph
+            // sees only the last K ticks.
+            let from =
+                if interface == Interface::Window { (tick + 1).saturating_sub(cfg.context_ticks) } else { 0 };
             let (ca, co) = candle_forward(
                 &model,
-                &obs,
-                &om,
-                &[act.as_slice(), &[0.0; ACTION_DIM]].concat(),
-                &[am.as_slice(), &[1.0; ACTION_DIM]].concat(),
+                &obs[from * OBS_DIM..],
+                &om[from * OBS_DIM..],
+                &[&act[from * ACTION_DIM..], &[0.0; ACTION_DIM]].concat(),
+                &[&am[from * ACTION_DIM..], &[1.0; ACTION_DIM]].concat(),
             );
-            let want = &ca[tick * ACTION_DIM..];
+            let i = tick - from;
+            let want = &ca[i * ACTION_DIM..];
             let d = max_abs_diff(want, &out.action.joint_target);
             assert!(
                 d <= TOLERANCE,
@@ -192,7 +227,7 @@ fn policy_step_matches_candle(interface: Interface) {
             );
             if let Some(p) = out.predicted_obs {
                 // Contacts (14, 15) come back as booleans; compare the real-valued fields.
-                let want = &co[(tick - 1) * OBS_DIM..tick * OBS_DIM];
+                let want = &co[(i - 1) * OBS_DIM..i * OBS_DIM];
                 let (want, got) = ([&want[..14], &want[16..]].concat(), p.to_array());
                 let d = max_abs_diff(&want, &[&got[..14], &got[16..]].concat());
                 assert!(d <= TOLERANCE, "episode {episode} tick {tick}: predicted observation off by {d:e}");
