@@ -19,6 +19,8 @@ pub enum PolicyCommand {
     /// model as `token`, whose action step runs between ticks, or as a plain `window`
     /// graph): same weights, normalisation and surprise calibration, into a new directory.
     Convert(ConvertArgs),
+    /// List the ONNX operators the model loader knows (one per line).
+    Ops,
 }
 
 #[derive(Args)]
@@ -67,6 +69,12 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Inspect(args) => inspect(&args),
         PolicyCommand::Convert(args) => convert(&args),
+        PolicyCommand::Ops => {
+            for op in strider_policy::supported_onnx_ops() {
+                println!("{op}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -31,7 +31,7 @@ pub use manifest::{
     ContextSection, FORMAT_VERSION, FieldNorm, Manifest, ModelSection, OnnxSection, RobotSection,
     TimingSection, sha256_hex,
 };
-pub use runtime::{GraphSummary, OpTime, Policy, PolicyBatch, StepOutput, inspect_graph};
+pub use runtime::{GraphSummary, OpTime, Policy, PolicyBatch, StepOutput, inspect_graph, supported_onnx_ops};
 pub use stream::{Token, TokenStream};
 pub use surprise::{Calibration, SURPRISE_QUANTILE, SurpriseSection, quantile, surprise, surprise_scale};
 pub use tokens::{DEFAULT_CLAMP, Normaliser, Tokenizer};

@@ -87,7 +87,12 @@ fn engine(file: &str) -> impl Fn(anyhow_like::Error) -> PolicyError + '_ {
     move |e| {
         let mut message = format!("{e:#}");
         // tract names the node and the shapes it could not reconcile; say where to look.
-        if message.starts_with("Failed analyse") || message.starts_with("Translating node") {
+        if message.contains("external data") {
+            message.push_str(
+                " (the weights are in a separate file; save the model as one file, e.g. \
+                 `torch.onnx.export(..., external_data=False)`: docs/BYO_MODEL.md)",
+            );
+        } else if message.starts_with("Failed analyse") || message.starts_with("Translating node") {
             message.push_str(
                 " (the graph's shapes do not follow from the inputs the manifest declares: check that the \
                  batch dimension is named `batch` and each input's shape; docs/TOKENS.md)",
@@ -722,4 +727,12 @@ pub fn inspect_graph(onnx_path: &Path) -> Result<GraphSummary, PolicyError> {
     let io = declared_io(&proto);
     let (_, summary) = optimise(&proto, &io.inputs, 1).map_err(engine(&file))?;
     Ok(summary)
+}
+
+/// The ONNX operators the loader knows (tract-onnx's registry), sorted — the list
+/// `docs/BYO_MODEL.md` prints. A graph with any other op is refused at load naming it.
+pub fn supported_onnx_ops() -> Vec<String> {
+    let mut ops: Vec<String> = tract_onnx::onnx().op_register.0.into_keys().collect();
+    ops.sort();
+    ops
 }

@@ -214,3 +214,31 @@ fn a_graph_whose_shapes_do_not_fit_is_refused_naming_the_node() {
     assert!(err.contains("model.onnx") && err.contains("Reshape") && err.contains("named `batch`"), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");
 }
+
+/// Weights kept in a separate file (PyTorch's dynamo exporter does so by default) are
+/// refused in one line that says how to export one file.
+#[test]
+fn weights_in_an_external_file_are_refused_saying_how_to_export() {
+    use strider_policy::onnx_pb::{StringStringEntryProto, tensor_proto::DataLocation};
+    let (_dir, manifest) = with_edited_graph("external", |graph| {
+        let t = graph.initializer.iter_mut().find(|t| t.name == "ln_f.weight").unwrap();
+        t.raw_data.clear();
+        t.data_location = Some(DataLocation::External as i32);
+        t.external_data =
+            vec![StringStringEntryProto { key: "location".into(), value: "model.onnx.data".into() }];
+    });
+    let err = Policy::load(&manifest, &RobotSpec::reference()).unwrap_err().to_string();
+    assert!(err.contains("model.onnx") && err.contains("external_data=False"), "{err}");
+    assert!(!err.contains('\n'), "one line: {err}");
+}
+
+/// A window graph needs two ticks: it reads the prediction of `O_k` at `A_{k−1}`.
+#[test]
+fn a_one_tick_window_is_refused() {
+    let err = load_after(|m, _| {
+        m.onnx.interface = strider_policy::Interface::Window;
+        m.context.ticks = 1;
+    });
+    assert_names(&err, "context.ticks");
+    assert!(err.contains("window"), "{err}");
+}

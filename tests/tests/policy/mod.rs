@@ -7,7 +7,10 @@
 //! - `manifest`: every kind of manifest mismatch is refused, naming the field.
 //! - `replay_eval`: offline, teacher-forced evaluation on a recorded log agrees with candle
 //!   metric by metric, and refuses a log of another robot.
+//! - `byo`: a PyTorch-made window graph (a checked-in fixture) computes in tract what it
+//!   computed in PyTorch.
 
+mod byo;
 mod common;
 mod manifest;
 mod parity;
