@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+use strider_controller::LatencyStats;
 use strider_policy::{Interface, Policy};
 use strider_robot::{Observation, Sensors};
 
@@ -235,21 +236,17 @@ fn latency_us(policy: &mut Policy, n: usize) -> anyhow::Result<Latency> {
         policy.prepare()?;
     }
     let (mut critical, mut between, mut tick) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        (LatencyStats::default(), LatencyStats::default(), LatencyStats::default());
     for _ in 0..n {
         let start = Instant::now();
         policy.step(&obs)?;
         let acted = Instant::now();
         policy.prepare()?;
         let prepared = Instant::now();
-        critical.push((acted - start).as_secs_f64() * 1e6);
-        between.push((prepared - acted).as_secs_f64() * 1e6);
-        tick.push((prepared - start).as_secs_f64() * 1e6);
+        critical.record(acted - start);
+        between.record(prepared - acted);
+        tick.record(prepared - start);
     }
-    let p50_p99 = |mut t: Vec<f64>| {
-        t.sort_by(f64::total_cmp);
-        let q = |p: f64| t[((t.len() - 1) as f64 * p).round() as usize];
-        (q(0.5), q(0.99))
-    };
-    Ok(Latency { critical: p50_p99(critical), between: p50_p99(between), tick: p50_p99(tick) })
+    let p50_p99 = |s: &LatencyStats| (s.percentiles().p50_us, s.percentiles().p99_us);
+    Ok(Latency { critical: p50_p99(&critical), between: p50_p99(&between), tick: p50_p99(&tick) })
 }

@@ -285,3 +285,141 @@ pub fn schemas_of(format_version: u32) -> Option<[(&'static str, &'static str, V
         ),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `schema` finds wrong with `v` (the JSON-schema keywords `schemas` uses).
+    fn violations(v: &Value, schema: &Value, at: &str, out: &mut Vec<String>) {
+        if let Some(any) = schema["anyOf"].as_array()
+            && !any.iter().any(|s| {
+                let mut o = vec![];
+                violations(v, s, at, &mut o);
+                o.is_empty()
+            })
+        {
+            out.push(format!("{at}: {v} matches none of {schema}"));
+        }
+        if let Some(options) = schema["enum"].as_array()
+            && !options.contains(v)
+        {
+            out.push(format!("{at}: {v} not in {options:?}"));
+        }
+        let types: Vec<&str> = match &schema["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let is = |t: &str| match t {
+            "integer" => v.is_u64() || v.is_i64(),
+            "number" => v.is_number(),
+            "array" => v.is_array(),
+            "boolean" => v.is_boolean(),
+            "string" => v.is_string(),
+            "null" => v.is_null(),
+            "object" => v.is_object(),
+            other => panic!("schema type {other} not handled"),
+        };
+        if !types.is_empty() && !types.iter().any(|t| is(t)) {
+            out.push(format!("{at}: {v} is not {types:?}"));
+        }
+        if let (Some(min), Some(x)) = (schema["minimum"].as_f64(), v.as_f64())
+            && x < min
+        {
+            out.push(format!("{at}: {x} < {min}"));
+        }
+        if let Some(items) = v.as_array() {
+            let len = items.len() as u64;
+            if schema["minItems"].as_u64().is_some_and(|m| len < m)
+                || schema["maxItems"].as_u64().is_some_and(|m| len > m)
+            {
+                out.push(format!("{at}: {len} items"));
+            }
+            for (i, item) in items.iter().enumerate() {
+                violations(item, &schema["items"], &format!("{at}[{i}]"), out);
+            }
+        }
+        if let Some(fields) = v.as_object() {
+            for (key, value) in fields {
+                match schema["properties"].get(key) {
+                    Some(s) => violations(value, s, &format!("{at}.{key}"), out),
+                    None if schema["additionalProperties"] == false => {
+                        out.push(format!("{at}: unexpected `{key}`"))
+                    }
+                    None => {}
+                }
+            }
+            for key in schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                if !fields.contains_key(key) {
+                    out.push(format!("{at}: `{key}` missing"));
+                }
+            }
+        }
+    }
+
+    fn to<T: Serialize>(message: &T) -> Value {
+        serde_json::to_value(message).expect("serialises")
+    }
+
+    fn check(topic: &str, v: Value) -> Vec<String> {
+        let (_, _, schema) = schemas().into_iter().find(|(t, _, _)| *t == topic).expect("a topic");
+        let mut out = vec![];
+        violations(&v, &schema, topic, &mut out);
+        out
+    }
+
+    /// Every message type, serialised by serde as the writer does — optional fields present
+    /// and absent, non-finite floats included — fits its channel's published schema.
+    #[test]
+    fn every_message_serde_writes_fits_its_published_schema() {
+        let joints = [0.1, -0.2, f32::NAN, 0.4, f32::INFINITY, 0.6];
+        let state =
+            SimState { torso_x: 1.0, fallen: true, foot_contact: [true, false], ..SimState::default() };
+        let timing = Timing { tick_start_ns: 20_000_000, decide_us: 310.5, deadline_missed: false };
+        let messages: Vec<(&str, Value)> = vec![
+            (EPISODE_TOPIC, to(&EpisodeStart { episode: 2, seed: Some(7), conditions: "flat".into() })),
+            (EPISODE_TOPIC, to(&EpisodeStart { episode: 2, seed: None, conditions: String::new() })),
+            (
+                OBSERVATION_TOPIC,
+                to(&ObservationMsg {
+                    episode: 2,
+                    tick: 9,
+                    plant_time_s: 0.18,
+                    joint_pos: [0.0; NUM_JOINTS],
+                    joint_vel: joints,
+                    torso_pitch: f32::NEG_INFINITY,
+                    torso_pitch_rate: 0.3,
+                    foot_contact: [false, true],
+                    command_vx: 1.0,
+                }),
+            ),
+            (
+                ACTION_TOPIC,
+                to(&ActionMsg { episode: 2, tick: 9, joint_target: joints, applied: None, surprise: None }),
+            ),
+            (
+                ACTION_TOPIC,
+                to(&ActionMsg {
+                    episode: 2,
+                    tick: 9,
+                    joint_target: joints,
+                    applied: Some(joints),
+                    surprise: Some(3.5),
+                }),
+            ),
+            (COMMAND_TOPIC, to(&CommandMsg { episode: 2, tick: 9, command_vx: -0.3 })),
+            (SIM_STATE_TOPIC, to(&SimStateMsg { episode: 2, tick: 9, state })),
+            (TIMING_TOPIC, to(&TimingMsg { episode: 2, tick: 9, timing })),
+        ];
+        for (topic, v) in &messages {
+            assert_eq!(check(topic, v.clone()), Vec::<String>::new(), "{topic}: {v}");
+        }
+        // The check can fail: a field the schema does not know, a short array, a missing one.
+        let mut v = messages[2].1.clone();
+        v["extra"] = 1.into();
+        v["joint_pos"].as_array_mut().unwrap().pop();
+        v.as_object_mut().unwrap().remove("tick");
+        assert_eq!(check(OBSERVATION_TOPIC, v).len(), 3);
+    }
+}

@@ -33,13 +33,13 @@ pub struct RobotSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhysicsSpec {
-    /// Physics step and PD loop rate in Hz (default 500: dt = 2 ms).
+    /// Physics step and PD loop rate in Hz (the reference biped: 500, dt = 2 ms).
     pub physics_hz: u32,
-    /// Gravity in m/s², pointing down (default 9.81).
+    /// Gravity in m/s², pointing down (the reference biped: 9.81).
     pub gravity_mps2: f64,
-    /// Ground friction coefficient, combined with a link's by maximum (default 0.7).
+    /// Ground friction coefficient, combined with a link's by maximum (the reference biped: 0.7).
     pub ground_friction: f64,
-    /// Solver iterations per physics step (default 4).
+    /// Solver iterations per physics step (the reference biped: 4).
     pub solver_iterations: u32,
 }
 
@@ -47,7 +47,7 @@ pub struct PhysicsSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSpec {
-    /// Policy / control tick rate in Hz (default 50); must divide `physics_hz`.
+    /// Policy / control tick rate in Hz (the reference biped: 50); must divide `physics_hz`.
     pub control_hz: u32,
 }
 
@@ -208,7 +208,11 @@ impl RobotSpec {
             );
         }
         if p.solver_iterations == 0 {
-            bad("physics.solver_iterations".into(), "0".into(), "use at least 1 (default 4)");
+            bad(
+                "physics.solver_iterations".into(),
+                "0".into(),
+                "use at least 1 (the reference biped uses 4)",
+            );
         }
         positive(&mut bad, "physics.gravity_mps2", p.gravity_mps2, false);
         positive(&mut bad, "physics.ground_friction", p.ground_friction, true);
