@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use strider_controller::{Controller as Loop, Recorder, RunConfig, RunReport, SafetyConfig, Stop, Throttle};
+use strider_controller::{
+    Controller as Loop, Pacer, Recorder, RunConfig, RunReport, SafetyConfig, Stop, Throttle,
+};
 use strider_robot::SpeedSchedule;
 use strider_sim::sweep::{self, Case, Row};
 use strider_sim::{
@@ -198,8 +200,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     if let Some(policy) = policy {
         return run_policy(&args, policy, sim, &scenario, &opts, recorder);
     }
-    let period = Duration::from_secs_f64(strider_robot::Plant::spec(&sim).control_dt_s());
-    let start = Instant::now();
+    let pacer = Pacer::start(Duration::from_secs_f64(strider_robot::Plant::spec(&sim).control_dt_s()));
     let mut render_error = None;
     let summary = run_expert(&mut sim, &scenario, args.seed, &opts, |view| {
         if let Some(rec) = recorder.as_mut()
@@ -209,11 +210,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
             render_error = Some(e);
         }
         if args.realtime {
-            // Absolute deadlines: a late tick is not allowed to push the later ones back.
-            let due = start + period * (view.sim.privileged().tick as u32);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
+            pacer.wait(view.sim.privileged().tick);
         }
     })?;
     if let Some(e) = render_error {

@@ -44,36 +44,20 @@ mod policy {
         let dir = scratch("convert");
         let (pair, back) = (dir.join("pair"), dir.join("token"));
         let manifest = format!("{shipped}/model.toml");
-        let (ok, _, err) = strider(&[
-            "policy",
-            "convert",
-            &manifest,
-            "--interface",
-            "pair",
-            "--out",
-            pair.to_str().unwrap(),
-        ]);
+        let pair_manifest = pair.join("model.toml");
+        let pair_manifest = pair_manifest.to_str().unwrap();
+        let convert = |from: &str, interface: &str, out: &std::path::Path| {
+            strider(&["policy", "convert", from, "--interface", interface, "--out", out.to_str().unwrap()])
+        };
+        let (ok, _, err) = convert(&manifest, "pair", &pair);
         assert!(ok, "{err}");
-        let (ok, out, err) = strider(&[
-            "policy",
-            "inspect",
-            pair.join("model.toml").to_str().unwrap(),
-            "--ticks",
-            "20",
-            "--json",
-        ]);
+        let (ok, out, err) = strider(&["policy", "inspect", pair_manifest, "--ticks", "20", "--json"]);
         assert!(ok, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["onnx"]["interface"], "pair");
         assert!(v["surprise"]["threshold"].as_f64().is_some(), "the calibration came along: {out}");
 
-        let (ok, _, err) = strider(&[
-            "policy",
-            "convert",
-            pair.join("model.toml").to_str().unwrap(),
-            "--out",
-            back.to_str().unwrap(),
-        ]);
+        let (ok, _, err) = convert(pair_manifest, "token", &back);
         assert!(ok, "{err}");
         let read = |p: std::path::PathBuf| std::fs::read(p).unwrap();
         assert!(
@@ -87,38 +71,17 @@ mod policy {
 
         // The same weights as a plain window graph run the simulator.
         let window = dir.join("window");
-        let (ok, _, err) = strider(&[
-            "policy",
-            "convert",
-            &manifest,
-            "--interface",
-            "window",
-            "--out",
-            window.to_str().unwrap(),
-        ]);
+        let (ok, _, err) = convert(&manifest, "window", &window);
         assert!(ok, "{err}");
-        let (ok, out, err) = strider(&[
-            "sim",
-            "--model",
-            window.join("model.toml").to_str().unwrap(),
-            "--seconds",
-            "1",
-            "--json",
-        ]);
+        let window_manifest = window.join("model.toml");
+        let (ok, out, err) =
+            strider(&["sim", "--model", window_manifest.to_str().unwrap(), "--seconds", "1", "--json"]);
         assert!(ok, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["fell"], false, "{out}");
 
         let before = read(back.join("model.onnx"));
-        let (ok, _, err) = strider(&[
-            "policy",
-            "convert",
-            pair.join("model.toml").to_str().unwrap(),
-            "--interface",
-            "pair",
-            "--out",
-            back.to_str().unwrap(),
-        ]);
+        let (ok, _, err) = convert(pair_manifest, "pair", &back);
         assert!(!ok && err.contains("already holds a model") && err.trim().lines().count() == 1, "{err}");
         assert!(read(back.join("model.onnx")) == before, "nothing was written");
         let _ = std::fs::remove_dir_all(&dir);

@@ -19,6 +19,7 @@
 
 mod inference;
 mod metrics;
+mod pacing;
 mod pilot;
 mod recorder;
 mod run;
@@ -27,6 +28,7 @@ mod supervisor;
 
 pub use inference::{InferenceThread, Reply};
 pub use metrics::{LatencyStats, Percentiles};
+pub use pacing::Pacer;
 pub use pilot::{Decision, Pilot};
 pub use recorder::Recorder;
 pub use run::{

@@ -10,6 +10,7 @@ use strider_robot::{Action, Command, Observation, Plant, PlantError, RobotSpec, 
 
 use crate::inference::InferenceThread;
 use crate::metrics::{LatencyStats, Percentiles};
+use crate::pacing::Pacer;
 use crate::pilot::Pilot;
 use crate::safety::{Mode, SafetyConfig};
 use crate::supervisor::{Operator, Plan, Supervisor};
@@ -367,15 +368,10 @@ impl Controller {
         let (mut latency, mut jitter) = (LatencyStats::default(), LatencyStats::default());
         let (mut ticks, mut overruns) = (0, 0);
         let mut measurement: Result<Sensors, PlantError> = Ok(first);
-        let start = Instant::now();
+        let pacer = Pacer::start(period);
         for tick in 0.. {
-            let due = start + period.mul_f64(tick as f64);
-            if cfg.realtime
-                && let Some(wait) = due.checked_duration_since(Instant::now())
-            {
-                std::thread::sleep(wait);
-            }
-            let started = start.elapsed();
+            let due = if cfg.realtime { pacer.wait(tick) } else { pacer.due(tick) };
+            let started = pacer.elapsed();
             let command_vx = match self.throttle.as_ref().and_then(|t| t.get()) {
                 Some(live) => live as f32,
                 None => cfg.command.at(tick as f64 * period.as_secs_f64()),
