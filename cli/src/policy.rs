@@ -1,13 +1,14 @@
 //! `strider policy …`: look inside a model file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use strider_controller::LatencyStats;
 use strider_policy::{Interface, Policy};
+
+use crate::model::Loaded;
 use strider_robot::{Observation, Sensors};
 
 use crate::robot::RobotArg;
@@ -92,7 +93,8 @@ fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
         InterfaceArg::Pair => Interface::Pair,
         InterfaceArg::Window => Interface::Window,
     };
-    let e = strider_train::convert_model(&manifest_path(&args.model), &spec, &args.out, interface)?;
+    let e =
+        strider_train::convert_model(&crate::model::manifest_path(&args.model), &spec, &args.out, interface)?;
     println!(
         "{} ({} interface, sha256 {})",
         e.manifest.display(),
@@ -102,18 +104,9 @@ fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn manifest_path(model: &Path) -> PathBuf {
-    if model.extension().is_some_and(|e| e == "onnx") {
-        model.with_extension("toml")
-    } else {
-        model.to_path_buf()
-    }
-}
-
 fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
-    let manifest = manifest_path(&args.model);
-    let mut policy = Policy::load(&manifest, &spec).context("loading model")?;
+    let Loaded { mut policy, name: manifest } = crate::model::load(Some(&args.model), &spec)?;
     let latency = latency_us(&mut policy, args.ticks.max(1))?;
     let (p50, p99) = latency.critical;
     let profile = args.profile.map(|n| policy.profile(n.max(1))).transpose()?;
@@ -145,7 +138,7 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<()> {
         println!("{v}");
         return Ok(());
     }
-    println!("manifest     {} (format {})", manifest.display(), m.format_version);
+    println!("manifest     {manifest} (format {})", m.format_version);
     println!(
         "robot        {} (contract {}), joints {}",
         m.robot.name,

@@ -242,3 +242,31 @@ fn a_one_tick_window_is_refused() {
     assert_names(&err, "context.ticks");
     assert!(err.contains("window"), "{err}");
 }
+
+/// A manifest whose `interface` is not the graph's: its input list is not the one that
+/// interface has.
+#[test]
+fn an_interface_that_is_not_the_graphs_is_refused() {
+    let err = load_after(|m, _| m.onnx.interface = strider_policy::Interface::Pair);
+    assert_names(&err, "onnx.inputs (count)");
+}
+
+/// The graph's own names and batch dimension are checked against the manifest: an input
+/// named as an exporter's default, or a batch fixed at 1.
+#[test]
+fn graph_names_and_a_fixed_batch_are_refused_as_declared() {
+    let (_dir, manifest) = with_edited_graph("input-name", |graph| graph.input[0].name = "input_0".into());
+    let err = Policy::load(&manifest, &RobotSpec::reference()).unwrap_err().to_string();
+    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[0].name");
+    assert!(err.contains("input_0"), "{err}");
+
+    use strider_policy::onnx_pb::{tensor_shape_proto::dimension::Value as Dim, type_proto::Value as Type};
+    let (_dir, manifest) = with_edited_graph("fixed-batch", |graph| {
+        let Some(Type::TensorType(t)) = graph.input[0].r#type.as_mut().and_then(|t| t.value.as_mut()) else {
+            panic!("a tensor input")
+        };
+        t.shape.as_mut().unwrap().dim[0].value = Some(Dim::DimValue(1));
+    });
+    let err = Policy::load(&manifest, &RobotSpec::reference()).unwrap_err().to_string();
+    assert_names(&err, "onnx.inputs (as declared in the ONNX graph)[0] (obs).shape");
+}
