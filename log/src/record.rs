@@ -243,7 +243,7 @@ pub fn schemas_of(format_version: u32) -> Option<[(&'static str, &'static str, V
                        "joint_target": joints("joint position targets (the label)", "rad"),
                        "applied": joints("targets actually sent, when they differ from the label", "rad"),
                        "surprise": {"type": "number", "minimum": 0,
-                                    "description": "the pilot's surprise at this tick's observation: the largest over the measured sensor fields of its prediction error in that field's typical error (the model's calibration)"}}),
+                                    "description": "the pilot's surprise at this tick's observation: RMS over the measured sensor fields of its prediction error, in the model's normalised units"}}),
                 &["applied", "surprise"],
             ),
         ),

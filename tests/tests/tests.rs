@@ -35,6 +35,20 @@ fn shipped_model(spec: &strider_robot::RobotSpec) -> strider_policy::Policy {
     strider_policy::Policy::load(&manifest, spec).unwrap()
 }
 
+/// Logs already on people's disks keep reading: a log of this format version written by an
+/// earlier build (`tests/fixtures/logs/sim-format-2.mcap`: `strider sim --seconds 0.2 --log`)
+/// still opens. The reader checks each channel's schema text against this build's, so
+/// rewording a schema's description is a format change (bump `FORMAT_VERSION` and keep
+/// reading the old one) — this test is what notices.
+#[test]
+fn a_log_written_by_an_earlier_build_still_reads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/logs/sim-format-2.mcap");
+    let log = strider_log::Log::read(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(log.episodes.len(), 1);
+    assert_eq!(log.episodes[0].ticks.len(), 10);
+    assert!(log.episodes[0].ticks.iter().all(|t| t.action.is_some()), "every tick has its action");
+}
+
 mod docs {
     use std::path::Path;
 
