@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use strider_policy::{Policy, PolicyBatch, PolicyError};
+use strider_policy::{Interface, Policy, PolicyBatch, PolicyError};
 use strider_robot::RobotSpec;
 
 const MANIFEST: &str = include_str!("../../models/walker2d-biped/model.toml");
@@ -31,17 +31,50 @@ pub fn load(path: Option<&Path>, spec: &RobotSpec) -> anyhow::Result<Loaded> {
     )
 }
 
-/// As [`load`], for `lanes` streams evaluated together (offline evaluation).
+/// As [`load`], for `lanes` streams evaluated together (offline evaluation). A one-token
+/// Strider model is evaluated as its two-token re-export: the same function (the parity
+/// tests hold both to the candle pass), which batches at twice the rate — one call per tick
+/// instead of two, each paying per-lane cache work (docs/BENCHMARKS.md). A file that is not
+/// a Strider export runs as it is.
 pub fn load_batch(
     path: Option<&Path>,
     spec: &RobotSpec,
     lanes: usize,
 ) -> anyhow::Result<Loaded<PolicyBatch>> {
-    load_with(
+    let loaded = load_with(
         path,
         |m| PolicyBatch::load(m, spec, lanes),
         || PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes),
-    )
+    )?;
+    let manifest = loaded.policy.manifest();
+    if manifest.onnx.interface != Interface::Token {
+        return Ok(loaded);
+    }
+    let (bytes, onnx_name) = match path {
+        Some(p) => {
+            let file = manifest_path(p).parent().unwrap_or(Path::new(".")).join(&manifest.onnx.file);
+            (
+                std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?,
+                file.display().to_string(),
+            )
+        }
+        None => (ONNX.to_vec(), BUILT_IN_ONNX.to_string()),
+    };
+    match strider_train::reexport(manifest, &bytes, &onnx_name, spec, Interface::Pair) {
+        Ok((pair, pair_bytes)) => {
+            let policy = PolicyBatch::from_bytes(
+                &pair.to_toml_string(),
+                &loaded.name,
+                &pair_bytes,
+                &onnx_name,
+                spec,
+                lanes,
+            )
+            .context("loading the model's two-token form")?;
+            Ok(Loaded { policy, name: loaded.name })
+        }
+        Err(_) => Ok(loaded),
+    }
 }
 
 /// The model file `path` names through `from_file`, or the built-in one through `built_in`.

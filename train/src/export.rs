@@ -612,10 +612,7 @@ pub fn load_onnx_params(model: &Model, bytes: &[u8], file: &str) -> Result<(), T
 }
 
 /// Re-exports a model written by [`onnx_bytes`] (e.g. a shipped `pair` model) into `dir`
-/// with `interface`: the weights are read back out of its ONNX file, the normalisation and
-/// surprise calibration carried over from its manifest, which must fit `spec`. The
-/// network computes the same function (the parity tests hold both graphs to the candle
-/// pass). Writes `<dir>/model.onnx` and `<dir>/model.toml`.
+/// with `interface` (see [`reexport`]). Writes `<dir>/model.onnx` and `<dir>/model.toml`.
 pub fn convert_model(
     manifest_path: &Path,
     spec: &RobotSpec,
@@ -631,13 +628,40 @@ pub fn convert_model(
     let bytes = std::fs::read(&onnx)
         .map_err(|e| TrainError::Io { file: onnx_file.clone(), message: e.to_string() })?;
     from.check_hash(&bytes, &onnx_file).map_err(|e| bad(e.to_string()))?;
+    let (manifest_data, bytes) = reexport(&from, &bytes, &onnx_file, spec, interface)?;
+    let io = |file: &Path| {
+        let file = file.display().to_string();
+        move |e: std::io::Error| TrainError::Io { file, message: e.to_string() }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let (onnx, manifest) = (dir.join("model.onnx"), dir.join("model.toml"));
+    std::fs::write(&onnx, &bytes).map_err(io(&onnx))?;
+    std::fs::write(&manifest, manifest_data.to_toml_string()).map_err(io(&manifest))?;
+    Ok(Exported { onnx, manifest, manifest_data })
+}
+
+/// A Strider model (`from`, already checked against `spec`, and its ONNX file's `bytes`)
+/// re-exported with `interface`: the weights read back out of the file, the normalisation
+/// and surprise calibration carried over, as (manifest naming `model.onnx`, file bytes).
+/// The network computes the same function (the parity tests hold every interface to the
+/// candle pass). Refuses a file that is not a Strider export, naming `onnx_file`.
+pub fn reexport(
+    from: &Manifest,
+    bytes: &[u8],
+    onnx_file: &str,
+    spec: &RobotSpec,
+    interface: Interface,
+) -> Result<(Manifest, Vec<u8>), TrainError> {
     let m = &from.model;
     // The MLP's width is not in the manifest; the first block's weight says it.
-    let fc1 = pb::ModelProto::decode(bytes.as_slice())
+    let fc1 = pb::ModelProto::decode(bytes)
         .ok()
         .and_then(|p| p.graph)
         .and_then(|g| g.initializer.into_iter().find(|t| t.name == "blocks.0.mlp.fc1.weight_t"))
-        .ok_or_else(|| bad(format!("{onnx_file}: no `blocks.0.mlp.fc1.weight_t`: not a Strider export")))?;
+        .ok_or_else(|| TrainError::Checkpoint {
+            file: onnx_file.to_string(),
+            message: "no `blocks.0.mlp.fc1.weight_t`: not a Strider export".into(),
+        })?;
     let cfg = crate::ModelConfig {
         layers: m.layers,
         width: m.width,
@@ -646,13 +670,9 @@ pub fn convert_model(
         context_ticks: from.context.ticks,
     };
     let model = Model::new(&cfg, 0)?;
-    load_onnx_params(&model, &bytes, &onnx_file)?;
-    let mut exported = write_model_as(&model, &from.tokenizer(), spec, dir, "model", interface)?;
-    if from.surprise.is_some() {
-        exported.manifest_data.surprise = from.surprise;
-        std::fs::write(&exported.manifest, exported.manifest_data.to_toml_string()).map_err(|e| {
-            TrainError::Io { file: exported.manifest.display().to_string(), message: e.to_string() }
-        })?;
-    }
-    Ok(exported)
+    load_onnx_params(&model, bytes, onnx_file)?;
+    let out = onnx_bytes(&model, interface)?;
+    let mut manifest = manifest_for(&model, &from.tokenizer(), spec, "model.onnx", &out, interface);
+    manifest.surprise = from.surprise.clone();
+    Ok((manifest, out))
 }

@@ -23,7 +23,8 @@ pub use config::{DataConfig, ModelConfig, OptimConfig, TrainConfig};
 pub use data::{Episode, EpisodeSource, LinearSystem, LogEpisodes, SyntheticLinear, Windows};
 pub use error::TrainError;
 pub use export::{
-    Exported, OPSET, convert_model, load_onnx_params, manifest_for, onnx_bytes, write_model, write_model_as,
+    Exported, OPSET, convert_model, load_onnx_params, manifest_for, onnx_bytes, reexport, write_model,
+    write_model_as,
 };
 pub use model::{LN_EPS, MASKED_SCORE, Model, alibi_slopes, alibi_window_bias, attention_span};
 pub use plot::write_loss_curve;
