@@ -53,7 +53,8 @@ type Plan = Arc<TypedRunnableModel>;
 /// runs the observation's, and [`Policy::prepare`], called between ticks once the action is
 /// sent, runs the action's — whose output is the prediction of the next observation — so
 /// that only one token's compute stands between a measurement and its action. With a
-/// two-token graph (`pair`) a tick is one call on both tokens.
+/// two-token graph (`pair`) a tick is one call on both tokens; with a `window` graph, one
+/// call on the last K ticks (no caches).
 pub struct Policy {
     manifest: Manifest,
     tokenizer: Tokenizer,
