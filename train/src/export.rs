@@ -1,4 +1,4 @@
-//! ONNX export: writes exactly the computation of [`Model::forward`] as a standard opset-17
+//! ONNX export: writes exactly the computation of [`Model::forward`] as a standard opset-23
 //! graph (no custom ops), plus the manifest that ships beside it.
 //!
 //! The graph is one streaming step: it embeds the call's new tokens — one token and its
@@ -8,7 +8,8 @@
 //! fixed by the context length K with a symbolic batch; the causal + window mask and the
 //! ALiBi bias for the n queries are one `[1, H, n, 2K − 1 + n]` initializer, and empty
 //! cache slots at start-up are masked by the `key_valid` input, so start-up needs no other
-//! graph.
+//! graph. A `window` graph instead runs the blocks on the last K ticks' 2K tokens with no
+//! caches (the same weights; with more than one layer, a truncated version of the stream).
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,8 @@ use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 use crate::error::TrainError;
 use crate::model::{LN_EPS, MASKED_SCORE, Model, alibi_window_bias};
 
-/// The ONNX operator set written (17: `LayerNormalization` is standard from here).
+/// The ONNX operator set written (23: the first with a standard `Attention` op, which the
+/// streaming step uses with past keys and values).
 pub const OPSET: i64 = 23;
 
 /// Builds a graph node by node; every value gets a unique name.
@@ -163,8 +165,8 @@ fn value_info(spec: &TensorSpec) -> pb::ValueInfoProto {
     }
 }
 
-/// The ONNX file's bytes for `model`: one streaming step with `interface` (see
-/// [`strider_policy::GraphIo`]).
+/// The ONNX file's bytes for `model` with `interface`: a streaming step (`token`, `pair`)
+/// or a window graph (`window`); see [`strider_policy::GraphIo`].
 pub fn onnx_bytes(model: &Model, interface: Interface) -> Result<Vec<u8>, TrainError> {
     if interface == Interface::Window && model.cfg.context_ticks < 2 {
         return Err(TrainError::Config {
