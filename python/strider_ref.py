@@ -8,7 +8,8 @@ One file, from a `strider export lerobot` dataset to a model directory that `str
     python python/strider_ref.py --dataset lerobot --robot robot.json --out runs/torch
     strider sim --model runs/torch/model.toml
 
-Data-parallel on several processes or machines with torchrun (gloo on CPUs, nccl on GPUs):
+Data-parallel on several processes or machines with torchrun (CPU processes, gloo; for GPUs,
+put the model and batches on the device and use nccl):
 
     torchrun --nproc_per_node 2 python/strider_ref.py --dataset lerobot --robot robot.json --out runs/torch
 
