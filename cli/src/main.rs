@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod collect;
 mod deploy;
 mod export;
+#[cfg(feature = "train")]
 mod improve;
 mod keys;
 mod link;
@@ -18,6 +19,7 @@ mod replay;
 mod replay_eval;
 mod robot;
 mod sim;
+#[cfg(feature = "train")]
 mod train;
 mod virtual_robot;
 
@@ -55,10 +57,36 @@ enum Command {
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Train the trajectory transformer and export model.onnx + model.toml.
+    #[cfg(feature = "train")]
     Train(train::TrainArgs),
+    /// Train the trajectory transformer (needs a build with `--features train`).
+    #[cfg(not(feature = "train"))]
+    Train(NoEngine),
     /// DAgger rounds on a trained model: roll it out with the expert in shadow, fine-tune on
     /// the labelled rollouts, keep the round that walks best in closed loop (resumable).
+    #[cfg(feature = "train")]
     Improve(improve::ImproveArgs),
+    /// DAgger rounds on a trained model (needs a build with `--features train`).
+    #[cfg(not(feature = "train"))]
+    Improve(NoEngine),
+}
+
+/// A command of the training engine in a build without it: whatever follows is refused in
+/// one line saying how to get a build that has it.
+#[derive(clap::Args)]
+pub struct NoEngine {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+impl NoEngine {
+    pub fn refuse(&self, command: &str) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "`strider {command}` needs the training engine, which this build leaves out (a shorter first build); \
+             run it as: cargo run --release --features train -- {command} {}",
+            self.args.join(" ")
+        )
+    }
 }
 
 fn main() -> ExitCode {
@@ -73,8 +101,14 @@ fn main() -> ExitCode {
         Command::VirtualRobot(args) => virtual_robot::run(args),
         Command::Link(cmd) => link::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
+        #[cfg(feature = "train")]
         Command::Train(args) => train::run(args),
+        #[cfg(feature = "train")]
         Command::Improve(args) => improve::run(args),
+        #[cfg(not(feature = "train"))]
+        Command::Train(args) => args.refuse("train"),
+        #[cfg(not(feature = "train"))]
+        Command::Improve(args) => args.refuse("improve"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

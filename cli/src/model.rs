@@ -46,10 +46,22 @@ pub fn load_batch(
         |m| PolicyBatch::load(m, spec, lanes),
         || PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes),
     )?;
-    let manifest = loaded.policy.manifest();
-    if manifest.onnx.interface != Interface::Token {
+    if loaded.policy.manifest().onnx.interface != Interface::Token {
         return Ok(loaded);
     }
+    two_token_form(loaded, path, spec, lanes)
+}
+
+/// `loaded` (a one-token model) re-exported as a two-token graph of the same weights, or
+/// as it is where that is not possible.
+#[cfg(feature = "train")]
+fn two_token_form(
+    loaded: Loaded<PolicyBatch>,
+    path: Option<&Path>,
+    spec: &RobotSpec,
+    lanes: usize,
+) -> anyhow::Result<Loaded<PolicyBatch>> {
+    let manifest = loaded.policy.manifest();
     let (bytes, onnx_name) = match path {
         Some(p) => {
             let file = manifest_path(p).parent().unwrap_or(Path::new(".")).join(&manifest.onnx.file);
@@ -98,4 +110,15 @@ fn load_with<P>(
 /// The manifest a `--model` path names: itself, or the `.toml` beside an `.onnx`.
 pub fn manifest_path(p: &Path) -> PathBuf {
     if p.extension().is_some_and(|e| e == "onnx") { p.with_extension("toml") } else { p.to_path_buf() }
+}
+
+/// Without the training engine there is no re-export: the one-token model batches as it is.
+#[cfg(not(feature = "train"))]
+fn two_token_form(
+    loaded: Loaded<PolicyBatch>,
+    _: Option<&Path>,
+    _: &RobotSpec,
+    _: usize,
+) -> anyhow::Result<Loaded<PolicyBatch>> {
+    Ok(loaded)
 }

@@ -6,7 +6,9 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 
 use strider_controller::LatencyStats;
-use strider_policy::{Interface, Policy};
+#[cfg(feature = "train")]
+use strider_policy::Interface;
+use strider_policy::Policy;
 
 use crate::model::Loaded;
 use strider_robot::{Observation, Sensors};
@@ -20,11 +22,17 @@ pub enum PolicyCommand {
     /// Re-export a Strider model with another graph interface (e.g. a two-token `pair`
     /// model as `token`, whose action step runs between ticks, or as a plain `window`
     /// graph): same weights, normalisation and surprise calibration, into a new directory.
+    #[cfg(feature = "train")]
     Convert(ConvertArgs),
+    /// Re-export a Strider model with another graph interface (needs a build with
+    /// `--features train`).
+    #[cfg(not(feature = "train"))]
+    Convert(crate::NoEngine),
     /// List the ONNX operators the model loader knows (one per line).
     Ops,
 }
 
+#[cfg(feature = "train")]
 #[derive(Args)]
 pub struct ConvertArgs {
     /// The model: its manifest (`model.toml`) or the `.onnx` beside it.
@@ -39,6 +47,7 @@ pub struct ConvertArgs {
     robot: RobotArg,
 }
 
+#[cfg(feature = "train")]
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum InterfaceArg {
     /// One token per call (what `strider train` writes).
@@ -70,7 +79,10 @@ pub struct InspectArgs {
 pub fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Inspect(args) => inspect(&args),
+        #[cfg(feature = "train")]
         PolicyCommand::Convert(args) => convert(&args),
+        #[cfg(not(feature = "train"))]
+        PolicyCommand::Convert(args) => args.refuse("policy convert"),
         PolicyCommand::Ops => {
             for op in strider_policy::supported_onnx_ops() {
                 println!("{op}");
@@ -80,6 +92,7 @@ pub fn run(cmd: PolicyCommand) -> anyhow::Result<()> {
     }
 }
 
+#[cfg(feature = "train")]
 fn convert(args: &ConvertArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
     let target = args.out.join("model.toml");
