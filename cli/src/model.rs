@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use strider_policy::{Interface, Policy, PolicyBatch, PolicyError};
+#[cfg(feature = "train")]
+use strider_policy::Interface;
+use strider_policy::{Policy, PolicyBatch, PolicyError};
 use strider_robot::RobotSpec;
 
 const MANIFEST: &str = include_str!("../../models/walker2d-biped/model.toml");
@@ -41,52 +43,57 @@ pub fn load_batch(
     spec: &RobotSpec,
     lanes: usize,
 ) -> anyhow::Result<Loaded<PolicyBatch>> {
-    let loaded = load_with(
+    #[cfg(feature = "train")]
+    if let Some(loaded) = two_token_form(path, spec, lanes)? {
+        return Ok(loaded);
+    }
+    load_with(
         path,
         |m| PolicyBatch::load(m, spec, lanes),
         || PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes),
-    )?;
-    if loaded.policy.manifest().onnx.interface != Interface::Token {
-        return Ok(loaded);
-    }
-    two_token_form(loaded, path, spec, lanes)
+    )
 }
 
-/// `loaded` (a one-token model) re-exported as a two-token graph of the same weights, or
-/// as it is where that is not possible.
+/// The one-token Strider model `path` names (or the built-in one) as a two-token batch of
+/// the same weights; `None` for any other model, and for one that fails a check — loading
+/// it as it is then reports why.
 #[cfg(feature = "train")]
 fn two_token_form(
-    loaded: Loaded<PolicyBatch>,
     path: Option<&Path>,
     spec: &RobotSpec,
     lanes: usize,
-) -> anyhow::Result<Loaded<PolicyBatch>> {
-    let manifest = loaded.policy.manifest();
-    let (bytes, onnx_name) = match path {
+) -> anyhow::Result<Option<Loaded<PolicyBatch>>> {
+    use std::borrow::Cow;
+    let parse = |text: &str, name: &str| strider_policy::Manifest::from_toml_str(text, name).ok();
+    let (manifest, name, onnx, onnx_name) = match path {
         Some(p) => {
-            let file = manifest_path(p).parent().unwrap_or(Path::new(".")).join(&manifest.onnx.file);
-            (
-                std::fs::read(&file).with_context(|| format!("{}: cannot read", file.display()))?,
-                file.display().to_string(),
-            )
+            let file = manifest_path(p);
+            let name = file.display().to_string();
+            let Some(m) = std::fs::read_to_string(&file).ok().and_then(|t| parse(&t, &name)) else {
+                return Ok(None);
+            };
+            let onnx = file.parent().unwrap_or(Path::new(".")).join(&m.onnx.file);
+            let Ok(bytes) = std::fs::read(&onnx) else { return Ok(None) };
+            (m, name, Cow::Owned(bytes), onnx.display().to_string())
         }
-        None => (ONNX.to_vec(), BUILT_IN_ONNX.to_string()),
+        None => match parse(MANIFEST, BUILT_IN) {
+            Some(m) => (m, BUILT_IN.to_string(), Cow::Borrowed(ONNX), BUILT_IN_ONNX.to_string()),
+            None => return Ok(None),
+        },
     };
-    match strider_train::reexport(manifest, &bytes, &onnx_name, spec, Interface::Pair) {
-        Ok((pair, pair_bytes)) => {
-            let policy = PolicyBatch::from_bytes(
-                &pair.to_toml_string(),
-                &loaded.name,
-                &pair_bytes,
-                &onnx_name,
-                spec,
-                lanes,
-            )
-            .context("loading the model's two-token form")?;
-            Ok(Loaded { policy, name: loaded.name })
-        }
-        Err(_) => Ok(loaded),
+    if manifest.onnx.interface != Interface::Token
+        || manifest.check(spec, &name).is_err()
+        || manifest.check_hash(&onnx, &onnx_name).is_err()
+    {
+        return Ok(None);
     }
+    let Ok((pair, pair_bytes)) = strider_train::reexport(&manifest, &onnx, &onnx_name, spec, Interface::Pair)
+    else {
+        return Ok(None);
+    };
+    let policy = PolicyBatch::from_bytes(&pair.to_toml_string(), &name, &pair_bytes, &onnx_name, spec, lanes)
+        .context("loading the model's two-token form")?;
+    Ok(Some(Loaded { policy, name }))
 }
 
 /// The model file `path` names through `from_file`, or the built-in one through `built_in`.
@@ -110,15 +117,4 @@ fn load_with<P>(
 /// The manifest a `--model` path names: itself, or the `.toml` beside an `.onnx`.
 pub fn manifest_path(p: &Path) -> PathBuf {
     if p.extension().is_some_and(|e| e == "onnx") { p.with_extension("toml") } else { p.to_path_buf() }
-}
-
-/// Without the training engine there is no re-export: the one-token model batches as it is.
-#[cfg(not(feature = "train"))]
-fn two_token_form(
-    loaded: Loaded<PolicyBatch>,
-    _: Option<&Path>,
-    _: &RobotSpec,
-    _: usize,
-) -> anyhow::Result<Loaded<PolicyBatch>> {
-    Ok(loaded)
 }

@@ -62,7 +62,6 @@ pub struct Policy {
     file: String,
     summary: GraphSummary,
     stream: TokenStream,
-    interface: Interface,
     /// One per cache input, in graph order; empty while a call runs.
     caches: TVec<TValue>,
     /// `A_{k−1}` as a normalised token whose call has not run yet; `None` before the first
@@ -142,7 +141,6 @@ impl Policy {
         let mut policy = Policy {
             tokenizer: manifest.tokenizer(),
             stream: TokenStream::new(manifest.context.ticks, manifest.onnx.interface),
-            interface: manifest.onnx.interface,
             caches: tvec![],
             last_action: None,
             prediction: None,
@@ -199,7 +197,7 @@ impl Policy {
     pub fn step(&mut self, obs: &Observation) -> Result<StepOutput, PolicyError> {
         let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
         self.tokenizer.observation(obs, &mut z, &mut m);
-        let (a, o) = match self.interface {
+        let (a, o) = match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
                 let prev = self.last_action.take();
                 let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
@@ -234,7 +232,7 @@ impl Policy {
     /// `O_{k+1}`. Call it once the action is sent; [`Policy::step`] does it itself if it
     /// was not called. Nothing to do for a two-token graph, or twice.
     pub fn prepare(&mut self) -> Result<(), PolicyError> {
-        if self.interface != Interface::Token {
+        if self.manifest.onnx.interface != Interface::Token {
             return Ok(());
         }
         if let Some((z, m)) = self.last_action.take() {
@@ -254,7 +252,7 @@ impl Policy {
         prev_action: Option<Token<ACTION_DIM>>,
         obs: Token<OBS_DIM>,
     ) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
-        match self.interface {
+        match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
                 self.stream.push(prev_action, obs);
                 self.call()
@@ -275,7 +273,7 @@ impl Policy {
 
     /// One graph call on the pushed tokens: (action head, observation head), unchecked.
     fn call(&mut self) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
-        let inputs = stream_inputs(std::slice::from_ref(&self.stream), self.interface, &mut self.caches);
+        let inputs = stream_inputs(std::slice::from_ref(&self.stream), &mut self.caches);
         let run = inputs.and_then(|i| self.state.run(i));
         let mut out = match run {
             Ok(out) => out,
@@ -305,15 +303,15 @@ impl Policy {
         for _ in 0..self.manifest.context.ticks {
             self.advance(Some((&act.0, &act.1)), (&z, &m))?;
         }
-        let calls = self.interface.tokens_per_call();
+        let calls = self.manifest.onnx.interface.tokens_per_call();
         let mut per_node: Vec<Duration> = vec![];
         for call in 0..ticks * (2 / calls) {
-            match self.interface {
+            match self.manifest.onnx.interface {
                 Interface::Pair | Interface::Window => self.stream.push(Some((&act.0, &act.1)), (&z, &m)),
                 Interface::Token if call % 2 == 0 => self.stream.push_action(Some((&act.0, &act.1))),
                 Interface::Token => self.stream.push_obs((&z, &m)),
             }
-            let inputs = stream_inputs(std::slice::from_ref(&self.stream), self.interface, &mut self.caches)
+            let inputs = stream_inputs(std::slice::from_ref(&self.stream), &mut self.caches)
                 .map_err(engine(&self.file))?;
             let out = self
                 .state
@@ -414,7 +412,6 @@ fn checked_plan(
 /// every lane's observation).
 pub struct PolicyBatch {
     manifest: Manifest,
-    interface: Interface,
     state: TypedSimpleState,
     file: String,
     streams: Vec<TokenStream>,
@@ -475,7 +472,6 @@ impl PolicyBatch {
             actions: vec![[0.0; ACTION_DIM]; lanes],
             predictions: vec![[0.0; OBS_DIM]; lanes],
             manifest,
-            interface,
             state,
             file,
             caches,
@@ -524,7 +520,7 @@ impl PolicyBatch {
                 })
             })
             .collect();
-        match self.interface {
+        match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
                 for (stream, (act, obs)) in self.streams.iter_mut().zip(&ticks) {
                     stream.push(act.as_ref().map(token), (&obs.0, &obs.1));
@@ -548,8 +544,7 @@ impl PolicyBatch {
 
     /// One graph call on every lane's pushed tokens; keeps the heads asked for.
     fn call(&mut self, keep_actions: bool, keep_predictions: bool) -> Result<(), PolicyError> {
-        let inputs =
-            stream_inputs(&self.streams, self.interface, &mut self.caches).map_err(engine(&self.file))?;
+        let inputs = stream_inputs(&self.streams, &mut self.caches).map_err(engine(&self.file))?;
         let mut out = self.state.run(inputs).map_err(|e| {
             // The caches went into the failed run: every lane starts afresh.
             self.caches = zero_caches(&self.manifest, self.streams.len());
@@ -583,15 +578,18 @@ impl PolicyBatch {
 
 /// The graph inputs of one call on `streams` (one row each) with the interface's inputs,
 /// then the caches (taken).
-fn stream_inputs(
-    streams: &[TokenStream],
-    interface: Interface,
-    caches: &mut TVec<TValue>,
-) -> TractResult<TVec<TValue>> {
+fn stream_inputs(streams: &[TokenStream], caches: &mut TVec<TValue>) -> TractResult<TVec<TValue>> {
     let b = streams.len();
     let tensor = |f: &dyn Fn(&TokenStream) -> &[f32], shape: &[usize]| -> TractResult<TValue> {
-        let data: Vec<f32> = streams.iter().flat_map(|s| f(s).iter().copied()).collect();
-        Ok(Tensor::from_shape(shape, &data)?.into_tvalue())
+        let t = match streams {
+            // The control loop's case: straight from the stream's buffers.
+            [one] => Tensor::from_shape(shape, f(one))?,
+            _ => Tensor::from_shape(
+                shape,
+                &streams.iter().flat_map(|s| f(s).iter().copied()).collect::<Vec<_>>(),
+            )?,
+        };
+        Ok(t.into_tvalue())
     };
     let keys = streams[0].key_valid.len();
     let n = streams[0].obs.len() / OBS_DIM;
@@ -601,7 +599,7 @@ fn stream_inputs(
         tensor(&|s| &s.act, &[b, n, ACTION_DIM])?,
         tensor(&|s| &s.act_missing, &[b, n, ACTION_DIM])?,
     );
-    if interface == Interface::Token {
+    if streams[0].interface() == Interface::Token {
         v.push(tensor(&|s| &s.modality, &[b, 1, 1])?);
     }
     v.push(tensor(&|s| &s.key_valid, &[b, keys])?);

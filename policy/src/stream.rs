@@ -49,6 +49,10 @@ impl TokenStream {
         }
     }
 
+    pub fn interface(&self) -> Interface {
+        self.interface
+    }
+
     /// Observations pushed since the stream was built or cleared.
     pub fn ticks(&self) -> usize {
         self.ticks
