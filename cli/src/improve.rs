@@ -75,6 +75,9 @@ struct Selection {
     /// Stop schedules that came to rest, of those that survived.
     rested: usize,
     stop_survivors: usize,
+    /// Falls per selection condition (its label), where any fell: where a round got worse.
+    #[serde(default)]
+    falls_by_condition: std::collections::BTreeMap<String, usize>,
 }
 
 impl Selection {
@@ -239,6 +242,11 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             s.position_error_m
         );
     }
+    for r in rounds.iter().filter(|r| !r.selection.falls_by_condition.is_empty()) {
+        let falls: Vec<String> =
+            r.selection.falls_by_condition.iter().map(|(label, n)| format!("{label} ×{n}")).collect();
+        println!("round {} fell at: {}", r.round, falls.join(", "));
+    }
     println!("best       round {} → {}", best.round, best_dir.display());
     Ok(())
 }
@@ -288,7 +296,14 @@ fn select(
         .collect();
     let stops: Vec<_> = survivors.iter().filter(|r| r.command.last() == 0.0).collect();
     let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+    let mut falls_by_condition = std::collections::BTreeMap::new();
+    for (case, r) in cases.iter().zip(&results) {
+        if r.fell {
+            *falls_by_condition.entry(case.label.clone()).or_insert(0) += 1;
+        }
+    }
     let s = Selection {
+        falls_by_condition,
         episodes: results.len(),
         falls: results.len() - survivors.len(),
         mean_abs_speed_error_mps: mean(&constant),
