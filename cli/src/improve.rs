@@ -5,6 +5,7 @@
 //! held-out MSE) is copied to `OUT/best`. Every step keeps its output, so a rerun with the
 //! same options resumes where the last one stopped.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -77,7 +78,7 @@ struct Selection {
     stop_survivors: usize,
     /// Falls per selection condition (its label), where any fell: where a round got worse.
     #[serde(default)]
-    falls_by_condition: std::collections::BTreeMap<String, usize>,
+    falls_by_condition: BTreeMap<String, usize>,
 }
 
 impl Selection {
@@ -306,7 +307,7 @@ fn select(
         .collect();
     let stops: Vec<_> = survivors.iter().filter(|r| r.command.last() == 0.0).collect();
     let mean = |v: &[f64]| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-    let mut falls_by_condition = std::collections::BTreeMap::new();
+    let mut falls_by_condition = BTreeMap::new();
     for (case, r) in cases.iter().zip(&results) {
         if r.fell {
             *falls_by_condition.entry(case.label.clone()).or_insert(0) += 1;
