@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use strider_collect::{CommandMix, Pilot, Plan, PolicyRef};
+use strider_collect::{Pilot, Plan, PolicyRef};
 use strider_policy::{Manifest, Policy};
 use strider_robot::RobotSpec;
 use strider_sim::ExpertParams;
 use strider_sim::sweep::{self, Case};
 use strider_train::{TrainConfig, TrainReport};
 
+use crate::collect::MixArgs;
 use crate::robot::RobotArg;
 
 #[derive(Args)]
@@ -35,7 +36,7 @@ pub struct ImproveArgs {
     /// DAgger rounds.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
-    /// Policy rollouts per round (randomised scenario, start pushes, the collect command mix).
+    /// Policy rollouts per round (randomised scenario, start pushes, the command mix below).
     #[arg(long, default_value_t = 100)]
     episodes: u32,
     /// Rollout length, s.
@@ -60,6 +61,10 @@ pub struct ImproveArgs {
     /// Print the round table as one JSON object.
     #[arg(long)]
     json: bool,
+    /// The rollouts' command mix, as in `strider collect` (e.g. a higher
+    /// --start-standing-share to visit more starts from standing).
+    #[command(flatten)]
+    mix: MixArgs,
     #[command(flatten)]
     robot: RobotArg,
 }
@@ -160,7 +165,7 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             action_noise: 0.0,
             speed_range: [-0.5, 1.2],
             command_hold_s: [3.0, 8.0],
-            command_mix: CommandMix::default(),
+            command_mix: args.mix.into(),
             record_actions: true,
             policy: Some(PolicyRef { name: previous.display().to_string(), onnx_sha256 }),
             scenario: crate::collect::load_scenario(None)?,
