@@ -16,7 +16,7 @@ use strider_policy::{Manifest, Policy};
 use strider_robot::RobotSpec;
 use strider_sim::ExpertParams;
 use strider_sim::sweep::{self, Case};
-use strider_train::{TrainConfig, TrainReport};
+use strider_train::{ActionHistory, TrainConfig, TrainReport};
 
 use crate::collect::MixArgs;
 use crate::robot::RobotArg;
@@ -61,12 +61,24 @@ pub struct ImproveArgs {
     /// Print the round table as one JSON object.
     #[arg(long)]
     json: bool,
+    /// The actions each round's fine-tuning feeds as the model's past actions: the
+    /// expert's labels, or what was executed (the rolled-out policy's own actions, as at
+    /// run time). Default: as the model being improved was trained (`data.action_history`).
+    #[arg(long, value_enum)]
+    action_history: Option<History>,
     /// The rollouts' command mix, as in `strider collect` (e.g. a higher
     /// --start-standing-share to visit more starts from standing).
     #[command(flatten)]
     mix: MixArgs,
     #[command(flatten)]
     robot: RobotArg,
+}
+
+/// `strider_train::ActionHistory` on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum History {
+    Labels,
+    Executed,
 }
 
 /// One round's closed-loop selection score.
@@ -188,6 +200,12 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
         cfg.out_dir = dir.clone();
         cfg.init_from = Some(previous.clone());
         cfg.data.logs = logs.clone();
+        if let Some(h) = args.action_history {
+            cfg.data.action_history = match h {
+                History::Labels => ActionHistory::Labels,
+                History::Executed => ActionHistory::Executed,
+            };
+        }
         cfg.optim.steps = args.steps;
         cfg.optim.learning_rate = args.learning_rate;
         cfg.optim.warmup_steps = cfg.optim.warmup_steps.min(50).min(args.steps / 2);

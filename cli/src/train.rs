@@ -90,11 +90,8 @@ pub fn train(
             cfg.data.episode_ticks,
         )),
         logs => {
-            let mut files = Vec::new();
-            for path in logs {
-                files.extend(crate::logs::log_files(path)?);
-            }
-            Box::new(LogEpisodes { files, spec: spec.clone() })
+            let sets = logs.iter().map(|path| crate::logs::log_files(path)).collect::<Result<_, _>>()?;
+            Box::new(LogEpisodes { sets, spec: spec.clone() })
         }
     };
     let mut trainer = Trainer::new(cfg.clone(), source.as_ref()).context("preparing training")?;

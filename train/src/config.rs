@@ -99,11 +99,33 @@ pub struct DataConfig {
     pub episode_ticks: usize,
     /// Fraction of episodes held out for evaluation (default 0.125).
     pub held_out_fraction: f64,
+    /// Which actions fill the history the model reads (default `labels`).
+    pub action_history: ActionHistory,
+}
+
+/// The actions a training window feeds as the model's past actions. The targets are the
+/// labels either way; the two differ only where a log records an executed action apart from
+/// its label (`applied`: the expert's DART noise, or the policy that drove a DAgger rollout).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionHistory {
+    /// The labels: the expert's actions, as if it had driven every tick.
+    #[default]
+    Labels,
+    /// What was executed: the history a policy holds at run time (its own actions), with
+    /// observations that follow from those actions.
+    Executed,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        DataConfig { logs: Vec::new(), synthetic_episodes: 64, episode_ticks: 200, held_out_fraction: 0.125 }
+        DataConfig {
+            logs: Vec::new(),
+            synthetic_episodes: 64,
+            episode_ticks: 200,
+            held_out_fraction: 0.125,
+            action_history: ActionHistory::Labels,
+        }
     }
 }
 

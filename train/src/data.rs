@@ -21,6 +21,14 @@ pub struct Episode {
     /// and carry no loss. Otherwise the action at each tick (at least `obs.len() − 1` of
     /// them); a tick without one is NaN, i.e. `[M]`, with no loss.
     pub act: Option<Vec<[f32; ACTION_DIM]>>,
+    /// The action executed at each tick, where the log records one apart from its label
+    /// (DART noise, a DAgger rollout's policy; the label where they agree). `None`: the
+    /// labels were executed. Read as the model's past actions under
+    /// [`ActionHistory::Executed`](crate::config::ActionHistory).
+    pub executed: Option<Vec<[f32; ACTION_DIM]>>,
+    /// Which of the source's sets it comes from (an entry of `data.logs`): the held-out
+    /// split takes its share from the end of every set.
+    pub set: usize,
 }
 
 impl Episode {
@@ -103,7 +111,7 @@ impl LinearSystem {
                 x[i] = ax[i] + bu[i] + self.process_noise * rng.normal();
             }
         }
-        Episode { obs, act: Some(act) }
+        Episode { obs, act: Some(act), executed: None, set: 0 }
     }
 }
 
@@ -197,13 +205,15 @@ pub struct Windows {
 /// robot contract before its first tick is used.
 #[derive(Debug, Clone)]
 pub struct LogEpisodes {
-    pub files: Vec<PathBuf>,
+    /// The files of each set (an entry of `data.logs`: a file, or a directory's files).
+    pub sets: Vec<Vec<PathBuf>>,
     pub spec: RobotSpec,
 }
 
 impl EpisodeSource for LogEpisodes {
     fn describe(&self) -> String {
-        match self.files.as_slice() {
+        let files: Vec<&PathBuf> = self.sets.iter().flatten().collect();
+        match files.as_slice() {
             [one] => format!("recorded log {}", one.display()),
             many => format!("{} recorded logs ({} … )", many.len(), many[0].display()),
         }
@@ -211,7 +221,9 @@ impl EpisodeSource for LogEpisodes {
 
     fn episodes(&self) -> Result<Vec<Episode>, TrainError> {
         let mut out = Vec::new();
-        for path in &self.files {
+        for (set, path) in
+            self.sets.iter().enumerate().flat_map(|(k, files)| files.iter().map(move |f| (k, f)))
+        {
             let log = Log::read(path).map_err(|e| TrainError::Data(e.to_string()))?;
             log.check_against(&self.spec).map_err(|e| TrainError::Data(e.to_string()))?;
             for episode in &log.episodes {
@@ -226,7 +238,22 @@ impl EpisodeSource for LogEpisodes {
                         .map(|t| t.action.as_ref().map_or([f32::NAN; ACTION_DIM], |a| a.joint_target))
                         .collect()
                 });
-                out.push(Episode { obs, act });
+                let executed = episode
+                    .ticks
+                    .iter()
+                    .any(|t| t.action.as_ref().is_some_and(|a| a.applied.is_some()))
+                    .then(|| {
+                        episode
+                            .ticks
+                            .iter()
+                            .map(|t| {
+                                t.action
+                                    .as_ref()
+                                    .map_or([f32::NAN; ACTION_DIM], |a| a.applied.unwrap_or(a.joint_target))
+                            })
+                            .collect()
+                    });
+                out.push(Episode { obs, act, executed, set });
             }
         }
         Ok(out)

@@ -19,7 +19,7 @@ pub mod plot;
 mod rng;
 mod trainer;
 
-pub use config::{DataConfig, ModelConfig, OptimConfig, TrainConfig};
+pub use config::{ActionHistory, DataConfig, ModelConfig, OptimConfig, TrainConfig};
 pub use data::{Episode, EpisodeSource, LinearSystem, LogEpisodes, SyntheticLinear, Windows};
 pub use error::TrainError;
 pub use export::{

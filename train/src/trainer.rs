@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use strider_policy::{Calibration, Normaliser, SurpriseSection, Tokenizer};
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
-use crate::config::TrainConfig;
+use crate::config::{ActionHistory, TrainConfig};
 use crate::data::{Episode, EpisodeSource, Windows};
 use crate::error::TrainError;
 use crate::export::{Exported, write_model};
@@ -92,12 +92,15 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Splits the source's episodes (the last ones are held out), fits the normalisers on
+    /// Splits the source's episodes (the last ones of each set are held out), fits the normalisers on
     /// the training split and initialises the model — or, with `init_from`, takes both
     /// from a trained model ([`Trainer::warm_start`]).
     pub fn new(cfg: TrainConfig, source: &dyn EpisodeSource) -> Result<Trainer, TrainError> {
         cfg.validate("training config")?;
         let mut episodes = source.episodes()?;
+        if cfg.data.action_history == ActionHistory::Labels {
+            episodes.iter_mut().for_each(|e| e.executed = None);
+        }
         // An episode shorter than a training window (a rollout that fell at once) holds no
         // window: it is left out and counted in the report's data line.
         let need = cfg.optim.sequence_ticks + 1;
@@ -112,9 +115,21 @@ impl Trainer {
                 "{described}: no episode has the {need} ticks a training window needs (optim.sequence_ticks + 1)"
             )));
         }
-        let n_held = ((episodes.len() as f64 * cfg.data.held_out_fraction).ceil() as usize)
-            .min(episodes.len().saturating_sub(1));
-        let held = episodes.split_off(episodes.len() - n_held);
+        // Every set gives the tail of its episodes to the held-out split (keeping one to
+        // train on), so a set appended to the list — a DAgger round's rollouts — is trained
+        // on, not only held out. With one set: the last episodes.
+        let (mut train, mut held) = (Vec::new(), Vec::new());
+        let mut all = episodes.into_iter().peekable();
+        while let Some(first) = all.next() {
+            let mut set = vec![first];
+            while let Some(e) = all.next_if(|e| e.set == set[0].set) {
+                set.push(e);
+            }
+            let n_held = ((set.len() as f64 * cfg.data.held_out_fraction).ceil() as usize).min(set.len() - 1);
+            held.extend(set.split_off(set.len() - n_held));
+            train.extend(set);
+        }
+        let episodes = train;
         if episodes.iter().all(|e| e.act.is_none()) {
             return Err(TrainError::Data("no training episode has actions".into()));
         }
@@ -491,12 +506,17 @@ fn windows(
             }
             match &ep.act {
                 Some(acts) => {
-                    tok.act.normalise(&acts[s + j], &mut w.act[as_.clone()], &mut w.act_missing[as_.clone()]);
-                    w.act_target[as_.clone()].copy_from_slice(&w.act[as_.clone()]);
-                    w.act_target_missing[as_.clone()].copy_from_slice(&w.act_missing[as_.clone()]);
+                    tok.act.normalise(
+                        &acts[s + j],
+                        &mut w.act_target[as_.clone()],
+                        &mut w.act_target_missing[as_.clone()],
+                    );
+                    // The model's past action: the executed one where the episode keeps it.
+                    let past = ep.executed.as_ref().map_or(&acts[s + j], |x| &x[s + j]);
+                    tok.act.normalise(past, &mut w.act[as_.clone()], &mut w.act_missing[as_.clone()]);
                     if j == k - 1 {
                         w.act_target_last[bi * ACTION_DIM..(bi + 1) * ACTION_DIM]
-                            .copy_from_slice(&w.act[as_.clone()]);
+                            .copy_from_slice(&w.act_target[as_.clone()]);
                         if mask_last_action {
                             // The input is [M] as at run time; the target still scores it.
                             w.act[as_.clone()].fill(0.0);
@@ -545,6 +565,8 @@ mod tests {
         let ep = |act: bool| Episode {
             obs: (0..5).map(|t| [t as f32; OBS_DIM]).collect(),
             act: act.then(|| (0..5).map(|t| [t as f32 + 0.5; ACTION_DIM]).collect()),
+            executed: None,
+            set: 0,
         };
         let eps = vec![ep(true), ep(false)];
         let mut rng = Rng::new(0);
@@ -562,5 +584,27 @@ mod tests {
         );
         assert!((0..k).all(|j| row(&w.act_target_missing, 1, j) == 1.0 && row(&w.act_missing, 1, j) == 1.0));
         assert_eq!(w.next_obs[(k - 1) * OBS_DIM], 4.0, "observation target is the next tick");
+    }
+
+    #[test]
+    fn executed_actions_are_the_past_and_labels_the_targets() {
+        let k = 3;
+        let ep = Episode {
+            obs: (0..5).map(|t| [t as f32; OBS_DIM]).collect(),
+            act: Some((0..5).map(|t| [t as f32 + 0.5; ACTION_DIM]).collect()),
+            executed: Some((0..5).map(|t| [t as f32 - 0.25; ACTION_DIM]).collect()),
+            set: 0,
+        };
+        let mut rng = Rng::new(0);
+        let w = windows(&[ep], &Tokenizer::identity(), &[(0, 1)], k, 0.0, &mut rng, true);
+        let row = |v: &[f32], j: usize| v[j * ACTION_DIM];
+        assert_eq!((row(&w.act, 0), row(&w.act, 1)), (0.75, 1.75), "past actions: what was executed");
+        assert_eq!(
+            (0..k).map(|j| row(&w.act_target, j)).collect::<Vec<_>>(),
+            vec![1.5, 2.5, 3.5],
+            "targets: the labels"
+        );
+        assert_eq!(w.act_target_last[0], 3.5);
+        assert_eq!((row(&w.act, 2), row(&w.act_missing, 2)), (0.0, 1.0), "pending action is [M]");
     }
 }

@@ -249,7 +249,8 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
                     episode,
                     tick,
                     joint_target: target,
-                    applied: None,
+                    // Episode 2 is like a DAgger rollout: the policy executed something else.
+                    applied: (episode == 2 && tick == 9).then(|| target.map(|v| v + 0.125)),
                     surprise: None,
                 }),
                 sim_state: None,
@@ -260,7 +261,7 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     }
     w.finish().unwrap();
 
-    let src = LogEpisodes { files: vec![path], spec };
+    let src = LogEpisodes { sets: vec![vec![path]], spec };
     let episodes = src.episodes().unwrap();
     assert_eq!(episodes.len(), 4);
     let (obs, act) = (&episodes[0].obs, episodes[0].act.as_ref().unwrap());
@@ -271,6 +272,11 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     assert_eq!(run.len(), 60);
     assert!(run[..5].iter().chain([&run[30]]).all(|a| a.iter().all(|v| v.is_nan())));
     assert!(run[6][1].is_finite() && run[31][1].is_finite());
+    // The executed actions are kept where the log records them apart from the label.
+    assert!(episodes[0].executed.is_none(), "labels were executed");
+    let (label, executed) = (episodes[2].act.as_ref().unwrap(), episodes[2].executed.as_ref().unwrap());
+    assert_eq!(executed[9][1], label[9][1] + 0.125);
+    assert_eq!(executed[8][1], label[8][1]);
 
     let mut t = Trainer::new(small(4), &src).unwrap();
     let fitted = |n: &strider_policy::Normaliser| n.mean.iter().chain(&n.std).all(|v| v.is_finite());
@@ -287,6 +293,42 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     let after = t.evaluate().unwrap();
     assert!(finite(&after), "{after:?}");
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Each set of episodes (an entry of `data.logs`) gives its own tail to the held-out split:
+/// a set appended last (a DAgger round's rollouts) is trained on, not only held out.
+#[test]
+fn every_set_gives_its_tail_to_the_held_out_split() {
+    struct Sets(SyntheticLinear, Vec<usize>);
+    impl EpisodeSource for Sets {
+        fn describe(&self) -> String {
+            "sets".into()
+        }
+        fn episodes(&self) -> Result<Vec<strider_train::Episode>, strider_train::TrainError> {
+            let mut e = self.0.episodes()?;
+            for (ep, &set) in e.iter_mut().zip(&self.1) {
+                ep.set = set;
+            }
+            Ok(e)
+        }
+    }
+    let mut cfg = small(1);
+    cfg.data.synthetic_episodes = 12;
+    cfg.data.held_out_fraction = 0.25;
+    let all = source(&cfg).episodes().unwrap();
+    // 8 episodes of set 0, then 3 of set 1 and one of set 2.
+    let sets = Sets(source(&cfg), vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2]);
+    let t = Trainer::new(cfg.clone(), &sets).unwrap();
+    let held: Vec<_> = t.held_out().iter().map(|e| e.obs[0]).collect();
+    let expected: Vec<_> = [6, 7, 10].iter().map(|&i| all[i].obs[0]).collect();
+    assert_eq!(held, expected, "the last 2 of 8, the last of 3, none of a set of one");
+    assert_eq!(t.report().train_episodes, 9);
+    // One set: the last episodes, as before sets existed.
+    let one = Trainer::new(cfg.clone(), &source(&cfg)).unwrap();
+    assert_eq!(
+        one.held_out().iter().map(|e| e.obs[0]).collect::<Vec<_>>(),
+        [9, 10, 11].map(|i| all[i].obs[0])
+    );
 }
 
 /// A rollout that fell at once holds no training window: it is left out and counted,
