@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use strider_log::Log;
+use strider_log::{ActionMsg, Log};
 use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
 
 use crate::error::TrainError;
@@ -231,28 +231,20 @@ impl EpisodeSource for LogEpisodes {
                 // A label per tick; a tick without one (homing, a missed or damped tick of a
                 // run log, an episode's final state) is NaN, which the tokenizer makes [M]:
                 // no loss there, and the episode's other labels still count.
-                let act = episode.ticks.iter().any(|t| t.action.is_some()).then(|| {
+                let per_tick = |pick: fn(&ActionMsg) -> [f32; ACTION_DIM]| -> Vec<[f32; ACTION_DIM]> {
                     episode
                         .ticks
                         .iter()
-                        .map(|t| t.action.as_ref().map_or([f32::NAN; ACTION_DIM], |a| a.joint_target))
+                        .map(|t| t.action.as_ref().map_or([f32::NAN; ACTION_DIM], pick))
                         .collect()
-                });
+                };
+                let act =
+                    episode.ticks.iter().any(|t| t.action.is_some()).then(|| per_tick(|a| a.joint_target));
                 let executed = episode
                     .ticks
                     .iter()
                     .any(|t| t.action.as_ref().is_some_and(|a| a.applied.is_some()))
-                    .then(|| {
-                        episode
-                            .ticks
-                            .iter()
-                            .map(|t| {
-                                t.action
-                                    .as_ref()
-                                    .map_or([f32::NAN; ACTION_DIM], |a| a.applied.unwrap_or(a.joint_target))
-                            })
-                            .collect()
-                    });
+                    .then(|| per_tick(|a| a.applied.unwrap_or(a.joint_target)));
                 out.push(Episode { obs, act, executed, set });
             }
         }

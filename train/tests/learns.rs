@@ -4,7 +4,8 @@
 
 use strider_robot::ACTION_DIM;
 use strider_train::{
-    DataConfig, EpisodeSource, ModelConfig, OptimConfig, SyntheticLinear, TrainConfig, Trainer, lr_at,
+    DataConfig, Episode, EpisodeSource, ModelConfig, OptimConfig, SyntheticLinear, TrainConfig, TrainError,
+    Trainer, lr_at,
 };
 
 fn small(steps: usize) -> TrainConfig {
@@ -37,6 +38,21 @@ fn source(cfg: &TrainConfig) -> SyntheticLinear {
     let mut s = SyntheticLinear::new(7, cfg.data.synthetic_episodes, cfg.data.episode_ticks);
     s.action_free_fraction = 0.5;
     s
+}
+
+/// A synthetic source (described by its name) whose episodes `edit` changes: shortened,
+/// assigned to sets.
+struct Edited<F>(&'static str, SyntheticLinear, F);
+
+impl<F: Fn(&mut [Episode])> EpisodeSource for Edited<F> {
+    fn describe(&self) -> String {
+        self.0.into()
+    }
+    fn episodes(&self) -> Result<Vec<Episode>, TrainError> {
+        let mut e = self.1.episodes()?;
+        (self.2)(&mut e);
+        Ok(e)
+    }
 }
 
 /// The action is a fixed linear function of the current observation plus 5 % noise
@@ -299,25 +315,16 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
 /// a set appended last (a DAgger round's rollouts) is trained on, not only held out.
 #[test]
 fn every_set_gives_its_tail_to_the_held_out_split() {
-    struct Sets(SyntheticLinear, Vec<usize>);
-    impl EpisodeSource for Sets {
-        fn describe(&self) -> String {
-            "sets".into()
-        }
-        fn episodes(&self) -> Result<Vec<strider_train::Episode>, strider_train::TrainError> {
-            let mut e = self.0.episodes()?;
-            for (ep, &set) in e.iter_mut().zip(&self.1) {
-                ep.set = set;
-            }
-            Ok(e)
-        }
-    }
     let mut cfg = small(1);
     cfg.data.synthetic_episodes = 12;
     cfg.data.held_out_fraction = 0.25;
     let all = source(&cfg).episodes().unwrap();
     // 8 episodes of set 0, then 3 of set 1 and one of set 2.
-    let sets = Sets(source(&cfg), vec![0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2]);
+    let sets = Edited("sets", source(&cfg), |e: &mut [Episode]| {
+        for (ep, set) in e.iter_mut().zip([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 2]) {
+            ep.set = set;
+        }
+    });
     let t = Trainer::new(cfg.clone(), &sets).unwrap();
     let held: Vec<_> = t.held_out().iter().map(|e| e.obs[0]).collect();
     let expected: Vec<_> = [6, 7, 10].iter().map(|&i| all[i].obs[0]).collect();
@@ -335,29 +342,23 @@ fn every_set_gives_its_tail_to_the_held_out_split() {
 /// and data with no episode long enough is refused naming the setting.
 #[test]
 fn episodes_shorter_than_a_window_are_left_out_and_counted() {
-    struct Cut(SyntheticLinear, Vec<usize>);
-    impl EpisodeSource for Cut {
-        fn describe(&self) -> String {
-            "cut".into()
-        }
-        fn episodes(&self) -> Result<Vec<strider_train::Episode>, strider_train::TrainError> {
-            let mut e = self.0.episodes()?;
-            for (ep, &len) in e.iter_mut().zip(&self.1) {
+    let cut = |lens: Vec<usize>| {
+        move |e: &mut [Episode]| {
+            for (ep, &len) in e.iter_mut().zip(&lens) {
                 ep.obs.truncate(len);
                 if let Some(a) = ep.act.as_mut() {
                     a.truncate(len);
                 }
             }
-            Ok(e)
         }
-    }
+    };
     let cfg = small(1);
     let need = cfg.optim.sequence_ticks + 1;
-    let short = Cut(source(&cfg), vec![need - 1, 5]);
+    let short = Edited("cut", source(&cfg), cut(vec![need - 1, 5]));
     let t = Trainer::new(cfg.clone(), &short).unwrap();
     assert_eq!(t.report().data, format!("cut, 2 episodes shorter than {need} ticks left out"));
     assert_eq!(t.report().train_episodes + t.report().held_out_episodes, cfg.data.synthetic_episodes - 2);
-    let all_short = Cut(source(&cfg), vec![need - 1; cfg.data.synthetic_episodes]);
+    let all_short = Edited("cut", source(&cfg), cut(vec![need - 1; cfg.data.synthetic_episodes]));
     let e = Trainer::new(cfg, &all_short).err().unwrap().to_string();
     assert!(e.contains("optim.sequence_ticks"), "{e}");
 }
