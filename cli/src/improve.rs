@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use strider_collect::{Pilot, Plan, PolicyRef};
-use strider_policy::{Manifest, Policy};
+use strider_policy::Manifest;
 use strider_robot::RobotSpec;
 use strider_sim::ExpertParams;
 use strider_sim::sweep::{self, Case};
@@ -58,6 +58,10 @@ pub struct ImproveArgs {
     /// Worker threads. Default: one per core.
     #[arg(long)]
     jobs: Option<usize>,
+    /// Simulated robots per batched model call on each worker, in the rollouts and the
+    /// selection suite (as `strider sim eval --lanes`; 1: one-stream policies).
+    #[arg(long, default_value_t = 8)]
+    lanes: usize,
     /// Print the round table as one JSON object.
     #[arg(long)]
     json: bool,
@@ -154,7 +158,7 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             &args.from,
             &args.out.join("round-0-selection.json"),
             &cases,
-            jobs,
+            (jobs, args.lanes),
             args.json,
         )?,
     }];
@@ -182,7 +186,8 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             policy: Some(PolicyRef { name: previous.display().to_string(), onnx_sha256 }),
             scenario: crate::collect::load_scenario(None)?,
         };
-        let load = || Policy::load(&manifest, &spec).map_err(|e| e.to_string());
+        let pilots = crate::model::Pilots::load(Some(&manifest), &spec, jobs, args.lanes)?;
+        let load = |worker| pilots.pilot(worker);
         if !args.json {
             eprintln!("round {r}: rolling out {} with the expert in shadow", previous.display());
         }
@@ -191,9 +196,10 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             &plan,
             &Pilot::Policy { load: &load },
             &data,
-            Some(jobs),
+            Some(pilots.threads()),
             args.json,
         )?;
+        drop(pilots);
         logs.push(data);
 
         let mut cfg: TrainConfig = base.config.clone();
@@ -220,7 +226,8 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             let resume = dir.join("checkpoint").join("checkpoint.toml").exists();
             crate::train::train(&spec, &cfg, resume, args.json)?.0
         };
-        let selection = select(&spec, &dir, &dir.join("selection.json"), &cases, jobs, args.json)?;
+        let selection =
+            select(&spec, &dir, &dir.join("selection.json"), &cases, (jobs, args.lanes), args.json)?;
         rounds.push(Round {
             round: r,
             model: dir.display().to_string(),
@@ -297,7 +304,7 @@ fn select(
     dir: &Path,
     cache: &Path,
     cases: &[Case],
-    jobs: usize,
+    (jobs, lanes): (usize, usize),
     quiet: bool,
 ) -> anyhow::Result<Selection> {
     if let Ok(text) = std::fs::read_to_string(cache)
@@ -317,6 +324,7 @@ fn select(
         ExpertParams::default(),
         cases,
         jobs,
+        lanes,
         &progress,
     )?;
     if !quiet {

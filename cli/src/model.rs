@@ -118,3 +118,60 @@ fn load_with<P>(
 pub fn manifest_path(p: &Path) -> PathBuf {
     if p.extension().is_some_and(|e| e == "onnx") { p.with_extension("toml") } else { p.to_path_buf() }
 }
+
+/// The pilots of unpaced closed-loop rollouts (evaluation suites, DAgger rollouts), one per
+/// worker thread. With `lanes` > 1, `jobs` pools of `lanes` lanes each ([`load_batch`]'s
+/// form of the model): a thread's tick is a row of one batched call, and a rollout costs a
+/// fraction of a one-stream one (docs/BENCHMARKS.md). With one lane, each thread loads a
+/// one-stream [`Policy`] of its own, exactly as `strider sim` runs it.
+pub struct Pilots<'a> {
+    model: Option<&'a Path>,
+    spec: &'a RobotSpec,
+    pools: Vec<strider_controller::LanePool>,
+    threads: usize,
+}
+
+impl<'a> Pilots<'a> {
+    pub fn load(
+        model: Option<&'a Path>,
+        spec: &'a RobotSpec,
+        jobs: usize,
+        lanes: usize,
+    ) -> anyhow::Result<Pilots<'a>> {
+        let (jobs, lanes) = (jobs.max(1), lanes.max(1));
+        let pools = if lanes > 1 {
+            (0..jobs)
+                .map(|_| {
+                    load_batch(model, spec, lanes).map(|b| strider_controller::LanePool::start(b.policy))
+                })
+                .collect::<anyhow::Result<_>>()?
+        } else {
+            // Fail here, before any worker starts, if the model does not load.
+            load(model, spec)?;
+            Vec::new()
+        };
+        Ok(Pilots { model, spec, pools, threads: jobs * lanes })
+    }
+
+    /// Worker threads to run: one per lane.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Thread `t`'s pilot (`t` < [`Pilots::threads`]): lane `t / jobs` of pool `t % jobs`,
+    /// always the same one, or a policy of its own.
+    pub fn pilot(&self, t: usize) -> Result<Box<dyn strider_controller::Pilot>, String> {
+        if self.pools.is_empty() {
+            return load(self.model, self.spec)
+                .map(|l| Box::new(l.policy) as Box<dyn strider_controller::Pilot>)
+                .map_err(|e| format!("{e:#}"));
+        }
+        let jobs = self.pools.len();
+        match self.pools[t % jobs].pilot(t / jobs) {
+            Some(p) => Ok(Box::new(p)),
+            None => {
+                Err(format!("thread {t}: no free lane among {} (a lane serves one thread)", self.threads))
+            }
+        }
+    }
+}

@@ -136,6 +136,12 @@ struct EvalArgs {
     /// Worker threads, one simulated world each.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// The policy's robots per batched model call on each thread: each simulated robot on
+    /// a thread of its own, its tick one row of the call. 1: each robot through a one-stream
+    /// policy of its own, as `strider sim` runs it (the same function within 1e-4 a tick,
+    /// several times slower; docs/BENCHMARKS.md).
+    #[arg(long, default_value_t = 8)]
+    lanes: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -456,7 +462,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             sweep::run_cases(&spec, SimConfig::default(), expert, &cases, args.threads, &progress)?
         }
         Controller::Policy => {
-            eval_policy(&spec, args.model.as_deref(), expert, &cases, args.threads, &progress)?
+            eval_policy(&spec, args.model.as_deref(), expert, &cases, args.threads, args.lanes, &progress)?
         }
     };
     if !args.json {
@@ -466,6 +472,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let wall = started.elapsed().as_secs_f64();
     let physics_steps: u64 = results.iter().map(|r| r.physics_steps).sum();
     let episode_wall: f64 = results.iter().map(|r| r.wall_s).sum();
+    let ticks = physics_steps / u64::from(spec.physics_steps_per_tick());
     if args.json {
         let value = serde_json::json!({
             "suite": format!("{:?}", args.suite).to_lowercase(),
@@ -473,6 +480,8 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
             "rows": rows,
             "physics_steps": physics_steps,
             "wall_s": wall,
+            "control_ticks": ticks,
+            "ticks_per_s": ticks as f64 / wall.max(1e-9),
             "physics_steps_per_s_per_thread": physics_steps as f64 / episode_wall.max(1e-9),
         });
         println!("{value}");
@@ -480,32 +489,40 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         // The surprise columns belong to the surprise suite; elsewhere (no disturbance, and
         // often a world unlike training's) they would only distract.
         print!("{}", rows_text(&rows, matches!(args.suite, Suite::Surprise)));
+        let threads = match args.controller {
+            Controller::Policy if args.lanes > 1 => {
+                format!("{} threads × {} lanes", args.threads, args.lanes)
+            }
+            _ => format!("{} threads", args.threads),
+        };
         println!(
-            "{total} episodes, {physics_steps} physics steps in {wall:.1} s on {} threads \
-             ({:.0} steps/s per thread)",
-            args.threads,
+            "{total} episodes, {ticks} control ticks in {wall:.1} s on {threads} ({:.0} ticks/s); \
+             {physics_steps} physics steps ({:.0} steps/s per thread)",
+            ticks as f64 / wall.max(1e-9),
             physics_steps as f64 / episode_wall.max(1e-9)
         );
     }
     Ok(())
 }
 
-/// The policy of `model` (the built-in one if `None`) over `cases` on `threads` threads,
-/// each episode through the controller that deploys it.
+/// The policy of `model` (the built-in one if `None`) over `cases`, each episode through
+/// the controller that deploys it: on `threads` threads with one-stream policies, or with
+/// `lanes` > 1 on `threads` batched calls of `lanes` robots each ([`crate::model::Pilots`]).
 pub fn eval_policy(
     spec: &strider_robot::RobotSpec,
     model: Option<&std::path::Path>,
     expert: ExpertParams,
     cases: &[Case],
     threads: usize,
+    lanes: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> anyhow::Result<Vec<RunSummary>> {
-    // Fail before spawning workers if the model does not load.
-    crate::model::load(model, spec)?;
-    let driver = || {
-        let policy =
-            crate::model::load(model, spec).map_err(|e| SimError::Driver { message: format!("{e:#}") })?;
-        let mut control = Loop::new(spec, policy.policy, SafetyConfig::default());
+    // No more lanes than episodes: a lane without one would only hold a thread.
+    let lanes = lanes.min(cases.len().div_ceil(threads.max(1)));
+    let pilots = crate::model::Pilots::load(model, spec, threads, lanes)?;
+    let driver = |t| {
+        let pilot = pilots.pilot(t).map_err(|message| SimError::Driver { message })?;
+        let mut control = Loop::new(spec, pilot, SafetyConfig::default());
         Ok(move |sim: &mut Sim, case: &Case| {
             let opts = case.run_options(expert);
             policy_episode(
@@ -523,7 +540,7 @@ pub fn eval_policy(
             .map_err(|e| SimError::Driver { message: format!("{e:#}") })
         })
     };
-    Ok(sweep::run_cases_with(spec, SimConfig::default(), cases, threads, progress, &driver)?)
+    Ok(sweep::run_cases_with(spec, SimConfig::default(), cases, pilots.threads(), progress, &driver)?)
 }
 
 /// The rows as a Markdown table; the rest columns appear when a schedule ends at 0 m/s,

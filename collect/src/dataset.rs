@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -152,19 +151,23 @@ pub fn collect(
     let todo = plan.missing_shards(out);
     let todo_ticks = plan.ticks_to_write(spec, out);
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
     let failure: Mutex<Option<CollectError>> = Mutex::new(None);
+    let workers = jobs.max(1).min(todo.len());
     std::thread::scope(|s| {
-        for _ in 0..jobs.max(1).min(todo.len()) {
-            s.spawn(|| {
+        for w in 0..workers {
+            let (failure, todo) = (&failure, &todo);
+            // Worker `w` writes the missing shards `w`, `w + workers`, …: a fixed
+            // assignment, so a pilot whose numbers depend on its worker (a lane of a
+            // batched call) writes the same shards every run.
+            s.spawn(move || {
                 let fail = |e| {
                     failure.lock().expect("no panics hold the lock").get_or_insert(e);
                 };
-                let mut worker = match Worker::new(spec, pilot) {
+                let mut worker = match Worker::new(spec, pilot, w) {
                     Ok(w) => w,
                     Err(e) => return fail(e),
                 };
-                while let Some(&k) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+                for &k in todo.iter().skip(w).step_by(workers) {
                     if failure.lock().expect("no panics hold the lock").is_some() {
                         return;
                     }

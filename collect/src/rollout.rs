@@ -4,7 +4,6 @@ use rand::RngExt;
 use rand::rngs::Xoshiro256PlusPlus;
 use strider_controller::{Controller, Mode, RunConfig, SafetyConfig, Stop};
 use strider_log::{ActionMsg, LogWriter, ObservationMsg, TickRecord, Timing, now_ns};
-use strider_policy::Policy;
 use strider_robot::{Action, Command, Observation, Plant, PlantError, RobotSpec, Sensors, SpeedSchedule};
 use strider_sim::{Expert, ExpertParams, Leg, Privileged, Scenario, Sim};
 
@@ -18,8 +17,9 @@ pub enum Pilot<'a> {
     Expert,
     /// A trained policy through the controller that deploys it (not paced); the expert
     /// runs in shadow (Ross et al. 2011, DAgger) and labels every tick the policy drives.
-    /// `load` makes one policy per worker thread.
-    Policy { load: &'a (dyn Fn() -> Result<Policy, String> + Sync) },
+    /// `load(w)` makes worker thread `w`'s pilot: a [`strider_policy::Policy`] of its own,
+    /// or a lane of a batched pool ([`strider_controller::LanePool`]).
+    Policy { load: &'a (dyn Fn(usize) -> Result<Box<dyn strider_controller::Pilot>, String> + Sync) },
 }
 
 /// What one episode is.
@@ -41,11 +41,11 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(spec: &RobotSpec, pilot: &Pilot<'_>) -> Result<Worker, CollectError> {
+    pub fn new(spec: &RobotSpec, pilot: &Pilot<'_>, w: usize) -> Result<Worker, CollectError> {
         let controller = match pilot {
             Pilot::Expert => None,
             Pilot::Policy { load } => {
-                let policy = load().map_err(CollectError::Policy)?;
+                let policy = load(w).map_err(CollectError::Policy)?;
                 Some(Controller::new(spec, policy, SafetyConfig::default()))
             }
         };

@@ -15,6 +15,7 @@ use crate::pilot::{Decision, Pilot};
 enum Request {
     Reset,
     Act { tick: u64, obs: Observation },
+    Pass,
 }
 
 /// The pilot's answer for one tick.
@@ -48,6 +49,7 @@ impl InferenceThread {
                             pilot.reset();
                             failed = None;
                         }
+                        Request::Pass => pilot.pass(),
                         Request::Act { tick, obs } => {
                             let started = Instant::now();
                             let (result, acted) = match failed.take() {
@@ -77,6 +79,11 @@ impl InferenceThread {
     /// A new episode for the pilot (ordered before any later request).
     pub fn reset(&self) {
         self.send(Request::Reset);
+    }
+
+    /// Tells the pilot that this tick asks nothing of it ([`Pilot::pass`]).
+    pub fn pass(&self) {
+        self.send(Request::Pass);
     }
 
     /// Hands tick `tick`'s observation to the pilot.

@@ -10,7 +10,9 @@
 //! → damping → disarmed at rest, with the ride-through of link faults (hold the last
 //! command through a short silence, damp and recover through a long one);
 //! the run's metrics (policy latency and loop jitter histograms, misses, clamps,
-//! overruns); and the run log ([`Recorder`], a Strider MCAP log of every tick).
+//! overruns); the run log ([`Recorder`], a Strider MCAP log of every tick); and the
+//! batched pilots of unpaced rollouts ([`LanePool`]: many controllers, one model call
+//! per tick).
 //!
 //! It does not know what the plant is — the simulator and the serial robot both implement
 //! [`strider_robot::Plant`] and the CLI picks one — how the policy computes
@@ -18,6 +20,7 @@
 //! tick with the plant — that is where a simulator's privileged state joins the log.
 
 mod inference;
+mod lanes;
 mod metrics;
 mod pacing;
 mod pilot;
@@ -27,6 +30,7 @@ mod safety;
 mod supervisor;
 
 pub use inference::{InferenceThread, Reply};
+pub use lanes::{LanePilot, LanePool};
 pub use metrics::{LatencyStats, Percentiles};
 pub use pacing::Pacer;
 pub use pilot::{Decision, Pilot};

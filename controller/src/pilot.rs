@@ -33,6 +33,10 @@ pub trait Pilot: Send + 'static {
     fn prepare(&mut self) -> Result<(), String> {
         Ok(())
     }
+    /// A tick that asked nothing of the pilot: the controller sent a command of its own
+    /// (homing, holding, damping). A pilot that serves many controllers at once
+    /// ([`crate::LanePilot`]) stops waiting for this one's tick.
+    fn pass(&mut self) {}
     /// The surprise above which a tick is surprising (a model's calibrated threshold);
     /// `None`: nothing is.
     fn surprise_threshold(&self) -> Option<f32> {
@@ -57,5 +61,27 @@ impl Pilot for Policy {
 
     fn surprise_threshold(&self) -> Option<f32> {
         self.manifest().surprise.as_ref().map(|s| s.threshold)
+    }
+}
+
+impl Pilot for Box<dyn Pilot> {
+    fn reset(&mut self) {
+        (**self).reset();
+    }
+
+    fn act(&mut self, obs: &Observation) -> Result<Decision, String> {
+        (**self).act(obs)
+    }
+
+    fn prepare(&mut self) -> Result<(), String> {
+        (**self).prepare()
+    }
+
+    fn pass(&mut self) {
+        (**self).pass();
+    }
+
+    fn surprise_threshold(&self) -> Option<f32> {
+        (**self).surprise_threshold()
     }
 }

@@ -386,7 +386,10 @@ impl Controller {
             let (mut action, mut missed, mut policy_latency, mut surprise) = (None, false, None, None);
             let command = match plan {
                 Plan::End => break,
-                Plan::Send(command) => command,
+                Plan::Send(command) => {
+                    self.inference.pass();
+                    command
+                }
                 Plan::Ask { obs, reset } => {
                     if reset {
                         self.inference.reset();

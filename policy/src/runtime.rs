@@ -57,7 +57,7 @@ type Plan = Arc<TypedRunnableModel>;
 /// call on the last K ticks (no caches).
 pub struct Policy {
     manifest: Manifest,
-    tokenizer: Tokenizer,
+    reader: Reader,
     state: TypedSimpleState,
     file: String,
     summary: GraphSummary,
@@ -69,10 +69,55 @@ pub struct Policy {
     last_action: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
     /// One-token graph: the prediction of the next observation, from `A_{k−1}`'s call.
     prediction: Option<[f32; OBS_DIM]>,
-    /// The observation fields the surprise compares, and each one's scale.
+}
+
+/// What a tick's raw outputs mean: the tokenizer, and the observation fields the surprise
+/// compares with each one's scale. [`Policy`] and [`PolicyBatch`] read their outputs
+/// through the same one.
+struct Reader {
+    tokenizer: Tokenizer,
     sensor: [bool; OBS_DIM],
     scale: [f32; OBS_DIM],
 }
+
+impl Reader {
+    fn new(manifest: &Manifest) -> Reader {
+        Reader {
+            tokenizer: manifest.tokenizer(),
+            sensor: manifest.sensor_fields(),
+            scale: surprise_scale(manifest.surprise.as_ref()),
+        }
+    }
+
+    /// The observation as a normalised token with its `[M]` mask.
+    fn token(&self, obs: &Observation) -> ([f32; OBS_DIM], [f32; OBS_DIM]) {
+        let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
+        self.tokenizer.observation(obs, &mut z, &mut m);
+        (z, m)
+    }
+
+    /// A tick's outputs checked and denormalised: the action head `a`, and the prediction
+    /// `o` of the measured observation token `(z, m)` when there was one.
+    fn read(
+        &self,
+        a: &[f32; ACTION_DIM],
+        o: Option<&[f32; OBS_DIM]>,
+        (z, m): (&[f32; OBS_DIM], &[f32; OBS_DIM]),
+    ) -> Result<StepOutput, PolicyError> {
+        finite(output::ACTION, a)?;
+        let (predicted_obs, surprise) = match o {
+            Some(o) => {
+                finite(output::NEXT_OBS, o)?;
+                (Some(self.tokenizer.detokenize_observation(o)), surprise(o, z, m, &self.sensor, &self.scale))
+            }
+            None => (None, None),
+        };
+        Ok(StepOutput { action: self.tokenizer.detokenize_action(a), predicted_obs, surprise })
+    }
+}
+
+/// An action token whose finiteness is not known yet: `[M]` in the history until it is.
+const UNCHECKED_ACTION: ([f32; ACTION_DIM], [f32; ACTION_DIM]) = ([0.0; ACTION_DIM], [1.0; ACTION_DIM]);
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,13 +184,11 @@ impl Policy {
         let onnx_file = onnx_file.to_string();
         let (state, summary) = checked_plan(&manifest, file, bytes, &onnx_file, 1)?;
         let mut policy = Policy {
-            tokenizer: manifest.tokenizer(),
+            reader: Reader::new(&manifest),
             stream: TokenStream::new(manifest.context.ticks, manifest.onnx.interface),
             caches: tvec![],
             last_action: None,
             prediction: None,
-            sensor: manifest.sensor_fields(),
-            scale: surprise_scale(manifest.surprise.as_ref()),
             manifest,
             state,
             file: onnx_file,
@@ -180,8 +223,7 @@ impl Policy {
     // The first runs of a plan page in weights and size scratch buffers. Outputs are not
     // judged here: a non-finite action is `step`'s error to report.
     fn warm_up(&mut self) -> Result<(), PolicyError> {
-        let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
-        self.tokenizer.observation(&Observation::default(), &mut z, &mut m);
+        let (z, m) = self.reader.token(&Observation::default());
         for t in 0..3 {
             let prev = (t > 0).then_some((&[0.0; ACTION_DIM], &[1.0; ACTION_DIM]));
             self.advance(prev, (&z, &m))?;
@@ -195,8 +237,7 @@ impl Policy {
     /// error, and that action enters the history as `[M]`; the caller holds its last safe
     /// command.
     pub fn step(&mut self, obs: &Observation) -> Result<StepOutput, PolicyError> {
-        let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
-        self.tokenizer.observation(obs, &mut z, &mut m);
+        let (z, m) = self.reader.token(obs);
         let (a, o) = match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
                 let prev = self.last_action.take();
@@ -210,21 +251,10 @@ impl Policy {
                 (self.call()?.0, prediction)
             }
         };
-        // Until this action is known to be finite, the stream records it as `[M]`.
-        self.last_action = Some(([0.0; ACTION_DIM], [1.0; ACTION_DIM]));
-        finite(output::ACTION, &a)?;
-        let (predicted_obs, surprise) = match o {
-            Some(o) => {
-                finite(output::NEXT_OBS, &o)?;
-                (
-                    Some(self.tokenizer.detokenize_observation(&o)),
-                    surprise(&o, &z, &m, &self.sensor, &self.scale),
-                )
-            }
-            None => (None, None),
-        };
+        self.last_action = Some(UNCHECKED_ACTION);
+        let out = self.reader.read(&a, o.as_ref(), (&z, &m))?;
         self.last_action = Some((a, [0.0; ACTION_DIM]));
-        Ok(StepOutput { action: self.tokenizer.detokenize_action(&a), predicted_obs, surprise })
+        Ok(out)
     }
 
     /// The part of the next tick that needs the action just returned but not the next
@@ -420,12 +450,23 @@ pub struct PolicyBatch {
     caches: TVec<TValue>,
     actions: Vec<[f32; ACTION_DIM]>,
     predictions: Vec<[f32; OBS_DIM]>,
+    /// For [`PolicyBatch::step`]: each lane's `A_{k−1}` as [`Policy`] keeps it.
+    reader: Reader,
+    last_actions: Vec<Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>>,
 }
 
 type Queued = (Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>, ([f32; OBS_DIM], [f32; OBS_DIM]));
 
 fn token<const N: usize>(t: &([f32; N], [f32; N])) -> Token<'_, N> {
     (&t.0, &t.1)
+}
+
+/// The lanes given a tick, each with its stream.
+fn pushed<'a>(
+    streams: &'a mut [TokenStream],
+    ticks: &'a [Option<Queued>],
+) -> impl Iterator<Item = (&'a mut TokenStream, &'a Queued)> {
+    streams.iter_mut().zip(ticks).filter_map(|(s, t)| Some((s, t.as_ref()?)))
 }
 
 impl std::fmt::Debug for PolicyBatch {
@@ -471,6 +512,8 @@ impl PolicyBatch {
             queued: vec![None; lanes],
             actions: vec![[0.0; ACTION_DIM]; lanes],
             predictions: vec![[0.0; OBS_DIM]; lanes],
+            reader: Reader::new(&manifest),
+            last_actions: vec![None; lanes],
             manifest,
             state,
             file,
@@ -489,17 +532,55 @@ impl PolicyBatch {
     /// Forgets lane `lane`'s history (its next tick starts a stream).
     pub fn reset_lane(&mut self, lane: usize) {
         self.streams[lane].clear();
+        self.last_actions[lane] = None;
+        self.edit_lane_caches(lane, |cache| cache.fill(0.0));
+    }
+
+    /// Runs `edit` on lane `lane`'s slice of every cache, in graph order.
+    fn edit_lane_caches(&mut self, lane: usize, mut edit: impl FnMut(&mut [f32])) {
+        let lanes = self.streams.len();
         for cache in &mut self.caches {
             let mut t = std::mem::replace(cache, Tensor::zero::<f32>(&[0]).expect("empty").into_tvalue())
                 .into_tensor();
-            let per_lane = t.len() / self.streams.len();
+            let per_lane = t.len() / lanes;
             if let Ok(mut view) = t.try_as_plain_ram_mut()
                 && let Ok(all) = view.as_slice_mut::<f32>()
             {
-                all[lane * per_lane..(lane + 1) * per_lane].fill(0.0);
+                edit(&mut all[lane * per_lane..(lane + 1) * per_lane]);
             }
             *cache = t.into_tvalue();
         }
+    }
+
+    /// One control tick for every lane given an observation, each exactly as
+    /// [`Policy::step`] on that lane's stream alone (its own `A_{k−1}`, the same checks, the
+    /// same surprise; a two-token call, or two calls for a one-token graph, for all lanes
+    /// at once). A lane given `None` is held: its history stays as it was, its answer is
+    /// `None`. A failed call is every stepped lane's error and starts every stream afresh.
+    pub fn step(&mut self, obs: &[Option<Observation>]) -> Vec<Option<Result<StepOutput, PolicyError>>> {
+        assert_eq!(obs.len(), self.lanes(), "one entry per lane");
+        let tokens: Vec<_> = obs.iter().map(|o| o.as_ref().map(|o| self.reader.token(o))).collect();
+        let mut had_prev = vec![false; self.lanes()];
+        for (lane, token) in tokens.iter().enumerate() {
+            let Some((z, m)) = token else { continue };
+            let prev = self.last_actions[lane].replace(UNCHECKED_ACTION);
+            had_prev[lane] = prev.is_some();
+            self.queued[lane] = Some((prev, (*z, *m)));
+        }
+        if let Err(e) = self.run() {
+            self.last_actions.iter_mut().for_each(|a| *a = None);
+            return tokens.iter().map(|t| t.as_ref().map(|_| Err(e.clone()))).collect();
+        }
+        let mut out = Vec::with_capacity(tokens.len());
+        for (lane, token) in tokens.iter().enumerate() {
+            out.push(token.as_ref().map(|(z, m)| {
+                let (a, o) = (self.actions[lane], self.predictions[lane]);
+                let read = self.reader.read(&a, had_prev[lane].then_some(&o), (z, m))?;
+                self.last_actions[lane] = Some((a, [0.0; ACTION_DIM]));
+                Ok(read)
+            }));
+        }
+        out
     }
 
     /// Gives lane `lane`'s next tick, as [`Policy::advance`]: `prev_action` is `A_{k−1}`
@@ -508,21 +589,22 @@ impl PolicyBatch {
         self.queued[lane] = Some((prev_action.map(|(z, m)| (*z, *m)), (*obs.0, *obs.1)));
     }
 
-    /// Runs every lane one tick. A lane not pushed since the last run is idle: it is reset
-    /// and runs an all-`[M]` token, and its outputs mean nothing.
+    /// Runs every lane one tick. A lane not pushed since the last run is held: the call
+    /// computes its row on the tokens it had, its caches come back as they were, and its
+    /// outputs mean nothing.
     pub fn run(&mut self) -> Result<(), PolicyError> {
-        let idle: Queued = (None, ([0.0; OBS_DIM], [1.0; OBS_DIM]));
-        let ticks: Vec<Queued> = (0..self.lanes())
+        let ticks: Vec<Option<Queued>> = self.queued.iter_mut().map(Option::take).collect();
+        let held: Vec<(usize, Vec<f32>)> = (0..self.lanes())
+            .filter(|&lane| ticks[lane].is_none())
             .map(|lane| {
-                self.queued[lane].take().unwrap_or_else(|| {
-                    self.reset_lane(lane);
-                    idle
-                })
+                let mut saved = Vec::new();
+                self.edit_lane_caches(lane, |cache| saved.extend_from_slice(cache));
+                (lane, saved)
             })
             .collect();
-        match self.manifest.onnx.interface {
+        let result = match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
-                for (stream, (act, obs)) in self.streams.iter_mut().zip(&ticks) {
+                for (stream, (act, obs)) in pushed(&mut self.streams, &ticks) {
                     stream.push(act.as_ref().map(token), (&obs.0, &obs.1));
                 }
                 self.call(true, true)
@@ -530,16 +612,28 @@ impl PolicyBatch {
             Interface::Token => {
                 // A lane's first tick runs an empty `A_0` slot: the same computation as
                 // skipping it, as [`Policy`] does (positions are relative).
-                for (stream, (act, _)) in self.streams.iter_mut().zip(&ticks) {
+                for (stream, (act, _)) in pushed(&mut self.streams, &ticks) {
                     stream.push_action(act.as_ref().map(token));
                 }
-                self.call(false, true)?;
-                for (stream, (_, obs)) in self.streams.iter_mut().zip(&ticks) {
-                    stream.push_obs((&obs.0, &obs.1));
-                }
-                self.call(true, false)
+                self.call(false, true).and_then(|()| {
+                    for (stream, (_, obs)) in pushed(&mut self.streams, &ticks) {
+                        stream.push_obs((&obs.0, &obs.1));
+                    }
+                    self.call(true, false)
+                })
+            }
+        };
+        if result.is_ok() {
+            for (lane, saved) in held {
+                let mut from = saved.as_slice();
+                self.edit_lane_caches(lane, |cache| {
+                    let (mine, rest) = from.split_at(cache.len());
+                    cache.copy_from_slice(mine);
+                    from = rest;
+                });
             }
         }
+        result
     }
 
     /// One graph call on every lane's pushed tokens; keeps the heads asked for.

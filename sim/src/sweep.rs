@@ -271,7 +271,7 @@ pub fn run_cases(
     threads: usize,
     done: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<RunSummary>, SimError> {
-    let driver = || {
+    let driver = |_| {
         Ok(move |sim: &mut Sim, case: &Case| {
             let opts = case.run_options(expert);
             run_expert(sim, &case.scenario, case.seed, &opts, |_| {})
@@ -280,21 +280,23 @@ pub fn run_cases(
     run_cases_with(spec, config, cases, threads, done, &driver)
 }
 
-/// As [`run_cases`], with any controller: `driver` builds one episode runner per worker
-/// thread (a controller with its own policy, say), which runs a case on the thread's
-/// world and summarises it.
+/// As [`run_cases`], with any controller: `driver(t)` builds worker thread `t`'s episode
+/// runner (a controller with its own policy, say), which runs a case on the thread's
+/// world and summarises it. Thread `t` runs cases `t`, `t + threads`, …: a fixed
+/// assignment, so a runner whose numbers depend on its thread (a lane of a batched model
+/// call) gives the same results every run.
 pub fn run_cases_with<D>(
     spec: &RobotSpec,
     config: SimConfig,
     cases: &[Case],
     threads: usize,
     done: &(dyn Fn(usize) + Sync),
-    driver: &(dyn Fn() -> Result<D, SimError> + Sync),
+    driver: &(dyn Fn(usize) -> Result<D, SimError> + Sync),
 ) -> Result<Vec<RunSummary>, SimError>
 where
     D: FnMut(&mut Sim, &Case) -> Result<RunSummary, SimError>,
 {
-    let next = AtomicUsize::new(0);
+    let threads = threads.max(1);
     let finished = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<RunSummary, SimError>>>> = Mutex::new(vec![None; cases.len()]);
     let fail = |e: SimError| {
@@ -303,16 +305,15 @@ where
         r[0] = Some(Err(e));
     };
     std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
+        for t in 0..threads {
+            let (fail, finished, results) = (&fail, &finished, &results);
+            scope.spawn(move || {
                 let (mut sim, mut run) =
-                    match Sim::new(spec.clone(), config).and_then(|sim| Ok((sim, driver()?))) {
+                    match Sim::new(spec.clone(), config).and_then(|sim| Ok((sim, driver(t)?))) {
                         Ok(pair) => pair,
                         Err(e) => return fail(e),
                     };
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(case) = cases.get(i) else { break };
+                for (i, case) in cases.iter().enumerate().skip(t).step_by(threads) {
                     let r = run(&mut sim, case);
                     results.lock().expect("no panics while held")[i] = Some(r);
                     done(finished.fetch_add(1, Ordering::Relaxed) + 1);

@@ -81,7 +81,7 @@ fn the_shadow_expert_labels_exactly_the_ticks_the_policy_visited() {
         policy: Some(PolicyRef { name: "shipped".into(), onnx_sha256: "test".into() }),
         scenario: Scenario::default(),
     };
-    let load = || Ok(shipped_model(&spec));
+    let load = |_| Ok(Box::new(shipped_model(&spec)) as Box<dyn strider_controller::Pilot>);
     let summary = collect(&spec, &plan, &Pilot::Policy { load: &load }, &dir, 1, &|_| {}).unwrap();
     assert_eq!((summary.episodes, summary.falls), (1, 0));
     let log = Log::read(&shard_path(&dir, 0)).unwrap();

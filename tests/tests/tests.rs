@@ -3,6 +3,8 @@
 //! Modules:
 //! - `dagger`: the shadow expert follows the expert's own gait unchanged and labels exactly
 //!   the ticks a policy rollout visited.
+//! - `lanes`: batched closed-loop rollouts — a lane's robot walks the same whatever the
+//!   other lanes of its model call do.
 //! - `sim_plant`: the simulator behind the `Plant` seam (built from the description, PD,
 //!   disarm, latency, falls, scenario refusals, the expert walks).
 //! - `sim_determinism`: same seed and scenario, bit-identical trajectories.
@@ -19,6 +21,7 @@
 //!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
 
 mod dagger;
+mod lanes;
 mod link_faults;
 mod link_firmware;
 mod link_pty;

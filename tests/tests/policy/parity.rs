@@ -394,3 +394,110 @@ fn the_shipped_model_re_exports_byte_for_byte() {
         "the re-export differs from the shipped file"
     );
 }
+
+/// A lane's outputs are its own: the same history on lane 0 gives the same outputs to the
+/// bit whether the other lanes are held or stream histories of their own (what makes a
+/// batched rollout reproducible whatever the other robots do).
+#[test]
+fn a_lane_is_independent_of_the_other_lanes() {
+    for interface in INTERFACES {
+        let cfg = small_config(4);
+        let dir = Scratch::new("lanes");
+        let (_, exported) = export_random_as(&cfg, 17, dir.path(), interface);
+        let spec = RobotSpec::reference();
+        let mut rng = Rng::new(3);
+        let mine = history(12, Masks::None, &mut rng);
+        let others = [history(12, Masks::RandomFields, &mut rng), history(12, Masks::None, &mut rng)];
+        let run = |busy: bool| {
+            let mut batch = PolicyBatch::load(&exported.manifest, &spec, 3).expect("load batch");
+            let mut outputs = Vec::new();
+            for t in 0..mine.n {
+                let at = |h: &History| {
+                    let prev = (t > 0).then(|| (*tok(&h.act, t - 1), *tok(&h.act_missing, t - 1)));
+                    (prev, (*tok(&h.obs, t), *tok(&h.obs_missing, t)))
+                };
+                let (prev, obs) = at(&mine);
+                batch.push(0, prev.as_ref().map(|(z, m)| (z, m)), (&obs.0, &obs.1));
+                // Busy: the other lanes stream on every other tick and are held in between.
+                if busy && t % 2 == 0 {
+                    for (lane, h) in others.iter().enumerate() {
+                        let (prev, obs) = at(h);
+                        batch.push(lane + 1, prev.as_ref().map(|(z, m)| (z, m)), (&obs.0, &obs.1));
+                    }
+                }
+                batch.run().expect("run");
+                let (a, o) = batch.output(0);
+                outputs.push((*a, *o));
+            }
+            outputs
+        };
+        assert_eq!(run(false), run(true), "{interface:?}: lane 0 depends on what the other lanes do");
+    }
+}
+
+/// The control loop's batched path: three lanes stepped through `PolicyBatch::step` on
+/// observation sequences of their own — one lane held on every third tick, one reset
+/// half-way — give every step the action and surprise `Policy::step` gives on that lane's
+/// sequence alone (held ticks left out), within the parity tolerance.
+#[test]
+fn batched_steps_match_the_one_stream_step() {
+    for interface in INTERFACES {
+        let cfg = small_config(4);
+        let dir = Scratch::new("steps");
+        let (_, exported) = export_random_as(&cfg, 23, dir.path(), interface);
+        let spec = RobotSpec::reference();
+        let mut rng = Rng::new(11);
+        let mut observation = || {
+            let v: Vec<f32> = (0..OBS_DIM).map(|_| 0.3 * rng.normal()).collect();
+            Observation::from_array(v.as_slice().try_into().unwrap())
+        };
+        let ticks = 14;
+        let seqs: Vec<Vec<Observation>> =
+            (0..3).map(|_| (0..ticks).map(|_| observation()).collect()).collect();
+        let held = |lane: usize, t: usize| lane == 1 && t % 3 == 2;
+        let reset_at = |lane: usize, t: usize| lane == 2 && t == ticks / 2;
+
+        let mut single = Policy::load(&exported.manifest, &spec).expect("load");
+        let mut batch = PolicyBatch::load(&exported.manifest, &spec, 3).expect("load batch");
+        let mut expected: Vec<Vec<strider_policy::StepOutput>> = Vec::new();
+        for (lane, seq) in seqs.iter().enumerate() {
+            single.reset();
+            let mut outs = Vec::new();
+            for (t, obs) in seq.iter().enumerate() {
+                if reset_at(lane, t) {
+                    single.reset();
+                }
+                if !held(lane, t) {
+                    outs.push(single.step(obs).expect("step"));
+                }
+            }
+            expected.push(outs);
+        }
+        let mut next = [0usize; 3];
+        for t in 0..ticks {
+            for lane in (0..3).filter(|&l| reset_at(l, t)) {
+                batch.reset_lane(lane);
+            }
+            let obs: Vec<Option<Observation>> =
+                seqs.iter().enumerate().map(|(l, seq)| seq.get(t).copied().filter(|_| !held(l, t))).collect();
+            for (lane, out) in batch.step(&obs).into_iter().enumerate() {
+                let Some(out) = out else {
+                    assert!(held(lane, t), "lane {lane} tick {t}: no answer");
+                    continue;
+                };
+                let (got, want) = (out.expect("step"), &expected[lane][next[lane]]);
+                next[lane] += 1;
+                let d = max_abs_diff(&got.action.joint_target, &want.action.joint_target);
+                assert!(d <= TOLERANCE, "{interface:?} lane {lane} tick {t}: |Δ action| = {d:e}");
+                assert_eq!(got.surprise.is_some(), want.surprise.is_some(), "lane {lane} tick {t}");
+                if let (Some(a), Some(b)) = (got.surprise, want.surprise) {
+                    assert!(
+                        (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+                        "lane {lane} tick {t}: surprise {a} vs {b}"
+                    );
+                }
+            }
+        }
+        assert_eq!(next.to_vec(), expected.iter().map(Vec::len).collect::<Vec<_>>(), "every step compared");
+    }
+}
