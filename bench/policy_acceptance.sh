@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The acceptance suites of the policy (docs/SIM.md, "The shipped policy"), on seeds that
 # neither training (collect and DAgger episodes use hashed 64-bit seeds) nor checkpoint
-# selection (`strider improve`: seeds 5000–5003) ever used: 7000 on. Runs each suite for
+# selection (`strider improve`: seeds from 5000) ever used: 7000 on by default, FIRST_SEED
+# to move on once a choice has looked at them. The policy runs 8 robots per model call
+# (`sim eval`'s default `--lanes`; LANES=1 for one-stream policies). Runs each suite for
 # the policy (MODEL, default the built-in one) and, with EXPERT=1, for the expert too,
 # and prints the tables (Markdown) with the command that made each.
 #
@@ -17,6 +19,7 @@ controllers=(policy)
 for c in "${controllers[@]}"; do
   args=(--controller "$c")
   [ "$c" = policy ] && [ -n "${MODEL:-}" ] && args+=(--model "$MODEL")
+  [ "$c" = policy ] && [ -n "${LANES:-}" ] && args+=(--lanes "$LANES")
   run() {
     echo "### $c: strider sim eval $* --first-seed $FIRST ${args[*]}"
     echo

@@ -152,13 +152,17 @@ pub fn collect(
     let todo_ticks = plan.ticks_to_write(spec, out);
     let started = Instant::now();
     let failure: Mutex<Option<CollectError>> = Mutex::new(None);
-    let workers = jobs.max(1).min(todo.len());
+    let jobs = jobs.max(1);
     std::thread::scope(|s| {
-        for w in 0..workers {
-            let (failure, todo) = (&failure, &todo);
-            // Worker `w` writes the missing shards `w`, `w + workers`, …: a fixed
+        for w in 0..jobs {
+            // Worker `w` writes the missing shards `k` with `k mod jobs = w`: a fixed
             // assignment, so a pilot whose numbers depend on its worker (a lane of a
-            // batched call) writes the same shards every run.
+            // batched call) writes the same shards every run, resumed or not.
+            let mine: Vec<usize> = todo.iter().copied().filter(|k| k % jobs == w).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let failure = &failure;
             s.spawn(move || {
                 let fail = |e| {
                     failure.lock().expect("no panics hold the lock").get_or_insert(e);
@@ -167,7 +171,7 @@ pub fn collect(
                     Ok(w) => w,
                     Err(e) => return fail(e),
                 };
-                for &k in todo.iter().skip(w).step_by(workers) {
+                for k in mine {
                     if failure.lock().expect("no panics hold the lock").is_some() {
                         return;
                     }
