@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Problem, SpecError};
-use crate::layout::NUM_JOINTS;
+use crate::layout::{CommandField, ImuField, MAX_COMMANDS, MAX_CONTACTS, MAX_IMU_FIELDS, MAX_JOINTS};
 
 /// The reference robot shipped with Strider (`robots/biped.toml`), embedded in the binary
 /// so that the default commands need no file.
@@ -43,22 +43,34 @@ pub struct PhysicsSpec {
     pub solver_iterations: u32,
 }
 
-/// The policy's rate.
+/// The policy's rate and the operator's command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSpec {
     /// Policy / control tick rate in Hz (the reference biped: 50); must divide `physics_hz`.
     pub control_hz: u32,
+    /// The command components, in observation order (the reference biped: `["vx"]`).
+    pub commands: Vec<CommandField>,
 }
 
-/// Which links carry the sensors.
+/// Which links carry the sensors and what they report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SensorSpec {
-    /// The link whose pitch and pitch rate the IMU measures.
+    /// The link the IMU is fixed to.
     pub imu_link: String,
-    /// The links with a contact switch, right then left.
-    pub foot_links: [String; 2],
+    /// What the IMU reports, in observation order (the reference biped: pitch, pitch rate).
+    pub imu: Vec<ImuField>,
+    /// The contact switches, in observation order.
+    pub contacts: Vec<ContactSpec>,
+}
+
+/// One contact switch: its name in the observation (`foot_contact.<name>`) and its link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSpec {
+    pub name: String,
+    pub link: String,
 }
 
 /// One rigid body.
@@ -183,8 +195,8 @@ impl RobotSpec {
     }
 
     /// The standing pose as an action (joint position targets), in joint order.
-    pub fn default_pose_rad(&self) -> [f64; NUM_JOINTS] {
-        std::array::from_fn(|i| self.joints.get(i).map_or(0.0, JointSpec::default_rad))
+    pub fn default_pose_rad(&self) -> Vec<f64> {
+        self.joints.iter().map(JointSpec::default_rad).collect()
     }
 
     /// Every problem with the description, one per entry; empty means valid.
@@ -231,11 +243,11 @@ impl RobotSpec {
             positive(&mut bad, &format!("{at}.shape.radius_m"), radius_m, false);
         }
 
-        if self.joints.len() != NUM_JOINTS {
+        if !(1..=MAX_JOINTS).contains(&self.joints.len()) {
             bad(
                 "joints".into(),
                 format!("{} joints", self.joints.len()),
-                "the planar biped contract has exactly 6 joints: hip, knee, ankle, right then left",
+                &format!("describe between 1 and {MAX_JOINTS} joints"),
             );
         }
         let mut joint_names = HashSet::new();
@@ -277,14 +289,40 @@ impl RobotSpec {
         }
 
         let s = &self.sensors;
-        for (field, link) in [
-            ("sensors.imu_link", &s.imu_link),
-            ("sensors.foot_links[0]", &s.foot_links[0]),
-            ("sensors.foot_links[1]", &s.foot_links[1]),
-        ] {
-            if !link_names.contains(link.as_str()) {
-                bad(field.into(), link.clone(), "name a link defined in [[links]]");
+        if !link_names.contains(s.imu_link.as_str()) {
+            bad("sensors.imu_link".into(), s.imu_link.clone(), "name a link defined in [[links]]");
+        }
+        let names = |v: &[ImuField]| v.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ");
+        if s.imu.len() > MAX_IMU_FIELDS || s.imu.iter().enumerate().any(|(i, f)| s.imu[..i].contains(f)) {
+            bad("sensors.imu".into(), format!("[{}]", names(&s.imu)), "list each IMU field at most once");
+        }
+        if s.contacts.len() > MAX_CONTACTS {
+            bad(
+                "sensors.contacts".into(),
+                format!("{} contacts", s.contacts.len()),
+                &format!("describe at most {MAX_CONTACTS} contact switches"),
+            );
+        }
+        let mut contact_names = HashSet::new();
+        for (i, c) in s.contacts.iter().enumerate() {
+            if !contact_names.insert(c.name.as_str()) {
+                bad(format!("sensors.contacts[{i}].name"), c.name.clone(), "give every contact a unique name");
             }
+            if !link_names.contains(c.link.as_str()) {
+                bad(format!("sensors.contacts[{i}].link"), c.link.clone(), "name a link defined in [[links]]");
+            }
+        }
+        let commands = &self.control.commands;
+        if commands.is_empty()
+            || commands.len() > MAX_COMMANDS
+            || commands.iter().enumerate().any(|(i, f)| commands[..i].contains(f))
+        {
+            let list = commands.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ");
+            bad(
+                "control.commands".into(),
+                format!("[{list}]"),
+                "list 1 to 3 distinct components of vx, vy, yaw_rate, e.g. [\"vx\"]",
+            );
         }
 
         if problems.is_empty() { Ok(()) } else { Err(problems) }

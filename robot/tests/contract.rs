@@ -3,7 +3,7 @@
 //! observation/action layout does.
 
 use proptest::prelude::*;
-use strider_robot::{Action, Observation, RobotSpec, Sensors, SpecError};
+use strider_robot::{Action, CommandField, ContactSpec, ImuField, JointSpec, LinkSpec, Observation, RobotSpec, SpecError};
 
 fn reference() -> RobotSpec {
     RobotSpec::reference()
@@ -41,8 +41,15 @@ fn reference_biped_matches_the_design() {
         (spec.physics.physics_hz, spec.control.control_hz, spec.physics_steps_per_tick()),
         (500, 50, 10)
     );
-    assert_eq!(spec.observation_layout().len(), strider_robot::OBS_DIM);
-    assert_eq!(spec.action_layout().len(), strider_robot::ACTION_DIM);
+    let layout = spec.layout();
+    assert_eq!((layout.joints, layout.contacts, layout.obs_dim(), layout.action_dim()), (6, 2, 17, 6));
+    assert_eq!(spec.observation_layout().len(), layout.obs_dim());
+    assert_eq!(spec.action_layout().len(), layout.action_dim());
+    // The layout declared in the description names its fields as the contract always has:
+    // the id is the one every shipped model and log carries.
+    let names: Vec<_> = spec.observation_layout().into_iter().skip(12).map(|f| f.name).collect();
+    assert_eq!(names, ["torso_pitch", "torso_pitch_rate", "foot_contact.right", "foot_contact.left", "command_vx"]);
+    assert_eq!(spec.contract_id().to_string(), "2bc32739b7941a2b");
 }
 
 #[test]
@@ -189,20 +196,71 @@ proptest! {
 
     #[test]
     fn observation_and_action_survive_the_flat_layout(
-        pos in prop::array::uniform6(-3.0f32..3.0),
-        vel in prop::array::uniform6(-30.0f32..30.0),
-        pitch in -1.5f32..1.5, rate in -10.0f32..10.0,
-        contact in prop::array::uniform2(any::<bool>()), cmd in -2.0f32..2.0,
+        (spec, values) in arb_layout_spec().prop_flat_map(|spec| {
+            let n = spec.layout().obs_dim();
+            (Just(spec), prop::collection::vec(-30.0f32..30.0, n))
+        })
     ) {
-        let obs = Observation::new(
-            Sensors { joint_pos: pos, joint_vel: vel, torso_pitch: pitch, torso_pitch_rate: rate, foot_contact: contact },
-            cmd,
-        );
-        let flat = obs.to_array();
-        prop_assert_eq!(flat[12], pitch);
-        prop_assert_eq!(flat[16], cmd);
-        prop_assert_eq!(Observation::from_array(&flat), obs);
-        let action = Action { joint_target: pos };
-        prop_assert_eq!(Action::from_array(&action.to_array()), action);
+        let layout = spec.layout();
+        let mut flat = values;
+        for v in &mut flat[layout.contact_offset()..layout.command_offset()] {
+            *v = if *v > 0.0 { 1.0 } else { 0.0 };
+        }
+        let obs = Observation::from_values(&layout, &flat);
+        prop_assert!(obs.sensors.fits(&layout));
+        prop_assert_eq!(&*obs.to_values(), &flat[..]);
+        prop_assert_eq!(obs.command.len(), layout.commands.len());
+        let action = Action::from_slice(&flat[..layout.joints]);
+        prop_assert_eq!(action.joint_target.len(), layout.action_dim());
+        prop_assert_eq!(spec.observation_layout().len(), layout.obs_dim());
+        prop_assert_eq!(spec.action_layout().len(), layout.action_dim());
     }
+
+    #[test]
+    fn a_layout_change_changes_the_contract_id(spec in arb_layout_spec()) {
+        let base = RobotSpec::reference();
+        prop_assert_eq!(spec.contract_id() == base.contract_id(), spec.observation_layout() == base.observation_layout());
+    }
+}
+
+/// Valid descriptions with 1–24 joints (a chain of links), 0–4 contacts, any IMU fields and
+/// 1–3 command components.
+fn arb_layout_spec() -> impl Strategy<Value = RobotSpec> {
+    let imu = prop::sample::subsequence(
+        vec![
+            ImuField::Pitch,
+            ImuField::PitchRate,
+            ImuField::Roll,
+            ImuField::RollRate,
+            ImuField::YawRate,
+            ImuField::GravityX,
+            ImuField::GravityY,
+            ImuField::GravityZ,
+        ],
+        0..=8,
+    );
+    let commands = prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
+    (1usize..=24, 0usize..=4, imu, commands).prop_map(|(joints, contacts, imu, commands)| {
+        let base = RobotSpec::reference();
+        let mut spec = base.clone();
+        spec.links = (0..=joints)
+            .map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() })
+            .collect();
+        spec.joints = (0..joints)
+            .map(|i| JointSpec {
+                name: format!("joint{i}"),
+                parent: format!("link{i}"),
+                child: format!("link{}", i + 1),
+                ..base.joints[1].clone()
+            })
+            .collect();
+        spec.sensors.imu_link = "link0".into();
+        spec.sensors.imu = imu;
+        spec.sensors.contacts = (0..contacts)
+            .map(|i| ContactSpec { name: format!("c{i}"), link: format!("link{}", joints.min(i + 1)) })
+            .collect();
+        spec.control.commands = commands;
+        spec.validate().expect("a valid generated description");
+        spec
+    })
 }
