@@ -241,6 +241,16 @@ impl Layout {
         self.commands.iter().position(|&f| f == field)
     }
 
+    /// A command with forward speed `vx` in its slot (if the robot takes one) and every other
+    /// component 0: what a planar robot's operator sends.
+    pub fn forward_command(&self, vx: f32) -> CommandValues {
+        let mut c = CommandValues::zeros(self.commands.len());
+        if let Some(i) = self.command_index(CommandField::Vx) {
+            c[i] = vx;
+        }
+        c
+    }
+
     /// Index of the first IMU field in the flat observation.
     pub fn imu_offset(&self) -> usize {
         2 * self.joints
@@ -295,6 +305,7 @@ impl Sensors {
     }
 
     /// The IMU reading of `field` under `layout`, if the robot reports it.
+    ///
     pub fn imu_field(&self, layout: &Layout, field: ImuField) -> Option<f32> {
         layout.imu_index(field).map(|i| self.imu[i])
     }
@@ -354,6 +365,13 @@ impl Observation {
             },
             command: CommandValues::from_slice(&v[k..]),
         }
+    }
+}
+
+impl Observation {
+    /// The command component `field` under `layout`, if the robot takes it.
+    pub fn command_of(&self, layout: &Layout, field: CommandField) -> Option<f32> {
+        layout.command_index(field).map(|i| self.command[i])
     }
 }
 
