@@ -174,7 +174,7 @@ fn first_measurement(link: &mut SerialLink) -> anyhow::Result<Sensors> {
     let mut last = None;
     for _ in 0..25 {
         match link.ping_disarmed() {
-            Ok(frame) => return Ok(sensors_from_frame(&frame)),
+            Ok(frame) => return Ok(sensors_from_frame(link.layout(), &frame)),
             Err(e) => last = Some(e),
         }
         std::thread::sleep(std::time::Duration::from_millis(20));

@@ -235,7 +235,8 @@ struct Latency {
 
 /// Tick latency percentiles over `n` ticks after filling the context.
 fn latency_us(policy: &mut Policy, n: usize) -> anyhow::Result<Latency> {
-    let obs = Observation::new(Sensors::default(), 0.5);
+    let layout = *policy.layout();
+    let obs = Observation::new(Sensors::zeros(&layout), layout.forward_command(0.5));
     // Fill the context, then let caches and the allocator settle.
     for _ in 0..policy.manifest().context.ticks + n / 10 {
         policy.step(&obs)?;

@@ -172,8 +172,8 @@ fn plot(
         let points = |trace: &EpisodeTrace, model: bool| -> Vec<(f64, f64)> {
             let value = |t: &TraceTick| match (obs_at, act_at, model) {
                 (Some(i), _, false) => Some(t.recorded_obs[i]),
-                (Some(i), _, true) => t.predicted_obs.map(|p| p[i]),
-                (_, Some(j), false) => t.recorded_action.map(|a| a[j]),
+                (Some(i), _, true) => t.predicted_obs.as_ref().map(|p| p[i]),
+                (_, Some(j), false) => t.recorded_action.as_ref().map(|a| a[j]),
                 (_, Some(j), true) => Some(t.action[j]),
                 _ => None,
             };

@@ -76,11 +76,14 @@ fn show_text(spec: &RobotSpec) -> String {
         "physics      gravity {} m/s², ground friction {} (max-combined), {} solver iterations",
         p.gravity_mps2, p.ground_friction, p.solver_iterations
     );
-    let _ = writeln!(
-        s,
-        "sensors      IMU on {}, foot contacts on {} / {}",
-        spec.sensors.imu_link, spec.sensors.foot_links[0], spec.sensors.foot_links[1]
-    );
+    let sn = &spec.sensors;
+    let imu: Vec<&str> = sn.imu.iter().map(|f| f.name()).collect();
+    let contacts: Vec<String> = sn.contacts.iter().map(|c| format!("{} on {}", c.name, c.link)).collect();
+    let contacts = if contacts.is_empty() { "none".to_string() } else { contacts.join(", ") };
+    let _ = writeln!(s, "sensors      IMU on {} ({}); contacts: {}", sn.imu_link, imu.join(", "), contacts);
+    let commands: Vec<String> =
+        spec.control.commands.iter().map(|c| format!("{} {}", c.name(), c.unit())).collect();
+    let _ = writeln!(s, "commands     {}", commands.join(", "));
 
     let _ = writeln!(s, "\nlinks (total {:.2} kg)", spec.total_mass_kg());
     let _ = writeln!(

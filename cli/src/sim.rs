@@ -211,7 +211,14 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
     let summary = run_expert(&mut sim, &scenario, args.seed, &opts, |view| {
         if let Some(rec) = recorder.as_mut()
             && render_error.is_none()
-            && let Err(e) = rec.tick(view.sim, f64::from(view.observation.command_vx))
+            && let Err(e) = rec.tick(
+                view.sim,
+                f64::from(
+                    view.observation
+                        .command_of(view.sim.layout(), strider_robot::CommandField::Vx)
+                        .unwrap_or(0.0),
+                ),
+            )
         {
             render_error = Some(e);
         }

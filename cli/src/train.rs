@@ -85,6 +85,7 @@ pub fn train(
 ) -> anyhow::Result<(TrainReport, Exported)> {
     let source: Box<dyn EpisodeSource> = match cfg.data.logs.as_slice() {
         [] => Box::new(SyntheticLinear::new(
+            &spec.layout(),
             cfg.optim.seed,
             cfg.data.synthetic_episodes,
             cfg.data.episode_ticks,

@@ -155,7 +155,9 @@ mod replay {
         for episode in 0..2 {
             w.begin_episode(&EpisodeStart { episode, seed: Some(3), conditions: "flat".into() }).unwrap();
             for tick in 0..50u64 {
-                let obs = Observation::new(Sensors { torso_pitch: 0.1, ..Default::default() }, 1.0);
+                let mut sensors = Sensors::zeros(&spec.layout());
+                sensors.imu[0] = 0.1; // torso_pitch
+                let obs = Observation::new(sensors, [1.0].into());
                 w.write_tick(&TickRecord {
                     episode,
                     tick,
@@ -164,7 +166,7 @@ mod replay {
                     action: Some(ActionMsg {
                         episode,
                         tick,
-                        joint_target: [0.5; 6],
+                        joint_target: [0.5; 6].into(),
                         applied: None,
                         surprise: None,
                     }),
@@ -214,13 +216,14 @@ mod replay {
                 .unwrap();
         w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
         for tick in 0..20u64 {
-            let mut sensors = Sensors { torso_pitch: 0.25, ..Default::default() };
+            let mut sensors = Sensors::zeros(&spec.layout());
+            sensors.imu[0] = 0.25; // torso_pitch
             sensors.joint_vel[0] = f32::NAN; // a sensor that never worked
             if tick >= 15 {
                 sensors.joint_pos[1] = f32::NAN;
-                sensors.torso_pitch = f32::INFINITY;
+                sensors.imu[0] = f32::INFINITY;
             }
-            let obs = Observation::new(sensors, 1.0);
+            let obs = Observation::new(sensors, [1.0].into());
             w.write_tick(&TickRecord {
                 episode: 0,
                 tick,

@@ -76,13 +76,13 @@ fn expert_rollout(
 ) -> Result<u64, CollectError> {
     let mut sensors = sim.reset(ep.seed, ep.scenario)?;
     let first_swing = if ep.seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
-    let mut expert = Expert::new(sim.spec(), ExpertParams::default(), first_swing);
+    let mut expert = Expert::new(sim.spec(), ExpertParams::default(), first_swing)?;
     let dt = sim.spec().control_dt_s();
     let run_start = std::time::Instant::now();
     for tick in 0..=ep.ticks {
         let time_s = tick as f64 * dt;
         let tick_start_ns = run_start.elapsed().as_nanos() as u64;
-        let observation = Observation::new(sensors, ep.command.at(time_s));
+        let observation = Observation::new(sensors, sim.layout().forward_command(ep.command.at(time_s)));
         let state = *sim.privileged();
         let last = tick == ep.ticks || state.fallen;
         let decided = std::time::Instant::now();
@@ -146,7 +146,8 @@ impl Plant for Shadowed<'_> {
     }
 
     fn step(&mut self, command: &Command) -> Result<Sensors, PlantError> {
-        let observation = Observation::new(self.sensors, self.command.at(self.tick as f64 * self.dt));
+        let vx = self.command.at(self.tick as f64 * self.dt);
+        let observation = Observation::new(self.sensors, self.sim.layout().forward_command(vx));
         self.before = *self.sim.privileged();
         self.label = self.expert.act(&observation, self.sim.privileged_observed());
         self.sensors = self.sim.step(command)?;
@@ -166,7 +167,7 @@ fn policy_rollout(
 ) -> Result<u64, CollectError> {
     let first = sim.reset(ep.seed, ep.scenario)?;
     let dt = sim.spec().control_dt_s();
-    let expert = Expert::shadowing(sim.spec(), ExpertParams::default());
+    let expert = Expert::shadowing(sim.spec(), ExpertParams::default())?;
     let before = *sim.privileged();
     let mut plant = Shadowed {
         sim,

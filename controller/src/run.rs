@@ -443,7 +443,6 @@ impl Controller {
 mod tests {
     use super::*;
     use crate::pilot::Decision;
-    use strider_robot::NUM_JOINTS;
     use strider_sim::{Scenario, Sim, SimConfig, StartPush};
 
     /// Holds a fixed pose, or answers with a fixed result, optionally slowly.
@@ -461,7 +460,7 @@ mod tests {
     }
 
     fn home(spec: &RobotSpec) -> Action {
-        Action { joint_target: spec.default_pose_rad().map(|q| q as f32) }
+        spec.default_action()
     }
 
     fn hold_home() -> Fixed {
@@ -554,7 +553,7 @@ mod tests {
         let cfg = RunConfig { ticks: 20, realtime: false, command: 0.6f32.into(), wind_down: false };
         let mut seen = vec![];
         c.run(&mut sim, first, &cfg, &Stop::default(), |e, _| {
-            seen.push(e.observation.command_vx);
+            seen.push(e.observation.command[0]);
             if e.tick == 9 {
                 throttle.set(-0.3);
                 throttle.set(f64::NAN);
@@ -638,7 +637,7 @@ mod tests {
         let spec = RobotSpec::reference();
         // Knees straight and hips thrown back: the biped topples.
         let mut bad = home(&spec);
-        bad.joint_target = [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0];
+        bad.joint_target = [-1.0, 0.0, 0.0, -1.0, 0.0, 0.0].into();
         let (r, seen) = run_with(Fixed { answer: Ok(bad), delay: Duration::ZERO }, 1500, false);
         let Ending::Fell { tick } = r.ending else { panic!("expected a fall: {r:?}") };
         damped_then_disarmed(&r, &seen[tick as usize..]);
@@ -776,7 +775,7 @@ mod tests {
             fault: |t, mut s: Sensors| {
                 s.joint_vel[3] = f32::NAN;
                 if t >= 40 {
-                    s.torso_pitch = f32::INFINITY;
+                    s.imu[0] = f32::INFINITY; // the reference biped's pitch
                 }
                 Ok(s)
             },
@@ -800,6 +799,7 @@ mod tests {
     mod any_input {
         use super::*;
         use proptest::prelude::*;
+        use strider_robot::{Contacts, ImuValues, JointValues};
 
         fn any_f32() -> impl Strategy<Value = f32> {
             prop_oneof![
@@ -811,27 +811,40 @@ mod tests {
             ]
         }
 
-        fn any_sensors() -> impl Strategy<Value = Sensors> {
-            (
-                proptest::array::uniform6(any_f32()),
-                proptest::array::uniform6(any_f32()),
-                any_f32(),
-                any_f32(),
-                any::<[bool; 2]>(),
-            )
-                .prop_map(
-                    |(joint_pos, joint_vel, torso_pitch, torso_pitch_rate, foot_contact)| Sensors {
-                        joint_pos,
-                        joint_vel,
-                        torso_pitch,
-                        torso_pitch_rate,
-                        foot_contact,
-                    },
-                )
+        /// Mostly the reference biped's six joints, sometimes a measurement or an action of
+        /// another size (a robot or a model that does not match).
+        fn any_count() -> impl Strategy<Value = usize> {
+            prop_oneof![12 => Just(6), 1 => 0usize..10]
         }
 
-        fn any_tick() -> impl Strategy<Value = (Option<Sensors>, [f32; NUM_JOINTS])> {
-            (proptest::option::weighted(0.9, any_sensors()), proptest::array::uniform6(any_f32()))
+        fn any_values(n: usize) -> impl Strategy<Value = JointValues> {
+            proptest::collection::vec(any_f32(), n).prop_map(|v| JointValues::from_slice(&v))
+        }
+
+        fn any_sensors() -> impl Strategy<Value = Sensors> {
+            (
+                any_count(),
+                prop_oneof![12 => Just(2), 1 => 0usize..4],
+                prop_oneof![12 => Just(2), 1 => 0usize..4],
+            )
+                .prop_flat_map(|(n, imu, contacts)| {
+                    (
+                        any_values(n),
+                        any_values(n),
+                        proptest::collection::vec(any_f32(), imu),
+                        proptest::collection::vec(any::<bool>(), contacts),
+                    )
+                })
+                .prop_map(|(joint_pos, joint_vel, imu, contact)| Sensors {
+                    joint_pos,
+                    joint_vel,
+                    imu: ImuValues::from_slice(&imu),
+                    contact: Contacts::from_slice(&contact),
+                })
+        }
+
+        fn any_tick() -> impl Strategy<Value = (Option<Sensors>, JointValues)> {
+            (proptest::option::weighted(0.9, any_sensors()), any_count().prop_flat_map(any_values))
         }
 
         proptest! {

@@ -2,7 +2,7 @@
 //! controller's modes.
 
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, NUM_JOINTS, OBS_DIM, RobotSpec, Sensors};
+use strider_robot::{Action, ImuField, JointValues, Layout, MAX_OBS, RobotSpec, Sensors};
 
 /// Limits and timings of the controller. Every field has a default; see each.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -107,55 +107,60 @@ pub enum Mode {
 /// Joint-limit and rate clamps for position targets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
-    lo: [f32; NUM_JOINTS],
-    hi: [f32; NUM_JOINTS],
+    lo: JointValues,
+    hi: JointValues,
     max_step: f32,
 }
 
 impl Envelope {
     pub fn new(spec: &RobotSpec, cfg: &SafetyConfig) -> Envelope {
-        let lim = |i: usize| spec.joints[i].limits_rad();
-        Envelope {
-            lo: std::array::from_fn(|i| lim(i)[0] as f32),
-            hi: std::array::from_fn(|i| lim(i)[1] as f32),
-            max_step: cfg.max_target_step_rad,
-        }
+        let limit = |k: usize| -> JointValues {
+            let v: Vec<f32> = spec.joints.iter().map(|j| j.limits_rad()[k] as f32).collect();
+            JointValues::from_slice(&v)
+        };
+        Envelope { lo: limit(0), hi: limit(1), max_step: cfg.max_target_step_rad }
     }
 
     /// `target` clamped within `max_step` of `last`, then into the joint limits, and
-    /// which clamps engaged; `None` when either is not finite. (`min`/`max`, not `clamp`:
-    /// nothing here can panic, whatever the numbers.)
+    /// which clamps engaged; `None` when either is not finite or does not have one target
+    /// per joint. (`min`/`max`, not `clamp`: nothing here can panic, whatever the numbers.)
     pub fn apply(&self, target: &Action, last: &Action) -> Option<(Action, Clamped)> {
-        if !target.is_finite() || !last.is_finite() {
+        if !self.fits(target) || !self.fits(last) {
             return None;
         }
         let mut clamped = Clamped::default();
-        let joint_target = std::array::from_fn(|i| {
-            let want = target.joint_target[i];
+        let mut out = *target;
+        for (i, v) in out.joint_target.iter_mut().enumerate() {
+            let want = *v;
             let step = self.max_step;
             let paced = want.max(last.joint_target[i] - step).min(last.joint_target[i] + step);
-            let v = paced.max(self.lo[i]).min(self.hi[i]);
+            *v = paced.max(self.lo[i]).min(self.hi[i]);
             clamped.rate |= paced != want;
-            clamped.limit |= v != paced;
-            v
-        });
-        Some((Action { joint_target }, clamped))
+            clamped.limit |= *v != paced;
+        }
+        Some((out, clamped))
     }
 
-    /// `target` inside the joint limits, or `None` if it is not finite.
+    /// `target` inside the joint limits, or `None` if it is not finite (or not one target
+    /// per joint).
     pub fn limit(&self, target: &Action) -> Option<Action> {
-        target.is_finite().then(|| Action {
-            joint_target: std::array::from_fn(|i| target.joint_target[i].max(self.lo[i]).min(self.hi[i])),
+        self.fits(target).then(|| {
+            let mut out = *target;
+            for (i, v) in out.joint_target.iter_mut().enumerate() {
+                *v = v.max(self.lo[i]).min(self.hi[i]);
+            }
+            out
         })
     }
 
     /// True when every target is finite and inside the joint limits.
     pub fn contains(&self, target: &Action) -> bool {
-        target
-            .joint_target
-            .iter()
-            .enumerate()
-            .all(|(i, &q)| q.is_finite() && self.lo[i] <= q && q <= self.hi[i])
+        self.fits(target)
+            && target.joint_target.iter().enumerate().all(|(i, &q)| self.lo[i] <= q && q <= self.hi[i])
+    }
+
+    fn fits(&self, a: &Action) -> bool {
+        a.joint_target.len() == self.lo.len() && a.is_finite()
     }
 }
 
@@ -168,14 +173,13 @@ pub struct Clamped {
     pub limit: bool,
 }
 
-/// The observation-layout indices of the fields the screen checks.
-const PITCH: usize = 2 * NUM_JOINTS;
-const PITCH_RATE: usize = PITCH + 1;
-
 /// Which measured fields were implausible, by observation-layout index
 /// ([`RobotSpec::observation_layout`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Implausible(u32);
+pub struct Implausible(u128);
+
+// One bit per field of the longest observation.
+const _: () = assert!(MAX_OBS <= 128);
 
 impl Implausible {
     pub fn is_empty(self) -> bool {
@@ -184,24 +188,53 @@ impl Implausible {
 
     /// The observation-layout indices set, in order.
     pub fn fields(self) -> impl Iterator<Item = usize> {
-        (0..OBS_DIM).filter(move |i| self.0 & (1 << i) != 0)
+        (0..MAX_OBS).filter(move |i| self.0 & (1 << i) != 0)
     }
 
     fn set(&mut self, i: usize) {
         self.0 |= 1 << i;
     }
 
-    /// The field that makes this tick unsafe to act on, if any: the pitch or its rate (fall
-    /// detection would be blind), or the first of two or more joint angles.
-    pub fn safety_relevant(self) -> Option<usize> {
-        if self.0 & (1 << PITCH) != 0 {
-            return Some(PITCH);
-        }
-        if self.0 & (1 << PITCH_RATE) != 0 {
-            return Some(PITCH_RATE);
-        }
-        let joints = self.0 & ((1 << NUM_JOINTS) - 1);
-        (joints.count_ones() >= 2).then(|| joints.trailing_zeros() as usize)
+    fn has(self, i: usize) -> bool {
+        self.0 & (1 << i) != 0
+    }
+}
+
+/// The IMU's view of the robot's attitude that fall detection relies on: the tilt angles
+/// (pitch, roll) and their rates, by index in [`Sensors::imu`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Attitude {
+    angles: Vec<usize>,
+    rates: Vec<usize>,
+}
+
+impl Attitude {
+    /// `None` when the IMU reports no tilt angle (neither pitch nor roll).
+    pub(crate) fn new(layout: &Layout) -> Option<Attitude> {
+        let find = |fields: &[ImuField]| -> Vec<usize> {
+            fields.iter().filter_map(|&f| layout.imu_index(f)).collect()
+        };
+        let angles = find(&[ImuField::Pitch, ImuField::Roll]);
+        (!angles.is_empty())
+            .then(|| Attitude { angles, rates: find(&[ImuField::PitchRate, ImuField::RollRate]) })
+    }
+
+    /// The largest tilt magnitude, rad; NaN when a tilt angle is not known.
+    pub(crate) fn tilt(&self, s: &Sensors) -> f32 {
+        self.angles
+            .iter()
+            .map(|&i| s.imu[i].abs())
+            .fold(0.0, |m, v| if v.is_nan() || m.is_nan() { f32::NAN } else { m.max(v) })
+    }
+
+    /// True when IMU field `k` is a tilt angle.
+    pub(crate) fn is_angle(&self, k: usize) -> bool {
+        self.angles.contains(&k)
+    }
+
+    /// True when every tilt rate is below `v` (rad/s).
+    pub(crate) fn still(&self, s: &Sensors, v: f32) -> bool {
+        self.rates.iter().all(|&i| s.imu[i].abs() < v)
     }
 }
 
@@ -210,49 +243,82 @@ impl Implausible {
 /// replaced by NaN, which the policy's tokenizer turns into `[M]` (docs/TOKENS.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Screen {
-    lo: [f32; NUM_JOINTS],
-    hi: [f32; NUM_JOINTS],
+    layout: Layout,
+    lo: JointValues,
+    hi: JointValues,
     max_joint_speed: f32,
     max_pitch_rate: f32,
 }
 
 impl Screen {
     pub fn new(spec: &RobotSpec, cfg: &SafetyConfig) -> Screen {
-        let lim = |i: usize| spec.joints[i].limits_rad();
         let m = cfg.joint_limit_margin_rad;
+        let limit = |k: usize, d: f32| -> JointValues {
+            let v: Vec<f32> = spec.joints.iter().map(|j| j.limits_rad()[k] as f32 + d).collect();
+            JointValues::from_slice(&v)
+        };
         Screen {
-            lo: std::array::from_fn(|i| lim(i)[0] as f32 - m),
-            hi: std::array::from_fn(|i| lim(i)[1] as f32 + m),
+            layout: spec.layout(),
+            lo: limit(0, -m),
+            hi: limit(1, m),
             max_joint_speed: cfg.max_joint_speed_rad_s,
             max_pitch_rate: cfg.max_pitch_rate_rad_s,
         }
     }
 
-    /// `s` with every implausible field set to NaN, and which fields those were.
+    /// `s` with every implausible field set to NaN, and which fields those were. A
+    /// measurement that does not fit the robot's layout is implausible in every field.
     pub fn screen(&self, s: &Sensors) -> (Sensors, Implausible) {
+        let layout = &self.layout;
+        if !s.fits(layout) {
+            let mut bad = Implausible::default();
+            (0..layout.command_offset()).for_each(|i| bad.set(i));
+            return (Sensors::filled(layout, f32::NAN), bad);
+        }
         let mut out = *s;
         let mut bad = Implausible::default();
         // `RangeInclusive::contains` is false for NaN, so a NaN fails every test here.
         let speed = |v: f32, max: f32| (-max..=max).contains(&v);
-        for i in 0..NUM_JOINTS {
+        let n = layout.joints;
+        for i in 0..n {
             if !(self.lo[i]..=self.hi[i]).contains(&s.joint_pos[i]) {
                 out.joint_pos[i] = f32::NAN;
                 bad.set(i);
             }
             if !speed(s.joint_vel[i], self.max_joint_speed) {
                 out.joint_vel[i] = f32::NAN;
-                bad.set(NUM_JOINTS + i);
+                bad.set(n + i);
             }
         }
-        if !speed(s.torso_pitch, std::f32::consts::PI) {
-            out.torso_pitch = f32::NAN;
-            bad.set(PITCH);
-        }
-        if !speed(s.torso_pitch_rate, self.max_pitch_rate) {
-            out.torso_pitch_rate = f32::NAN;
-            bad.set(PITCH_RATE);
+        for (k, field) in layout.imu.iter().enumerate() {
+            let bound = match field {
+                ImuField::Pitch | ImuField::Roll => std::f32::consts::PI,
+                ImuField::PitchRate | ImuField::RollRate | ImuField::YawRate => self.max_pitch_rate,
+                // A unit vector's component, with room for the accelerometer's own noise.
+                ImuField::GravityX | ImuField::GravityY | ImuField::GravityZ => 1.5,
+            };
+            if !speed(s.imu[k], bound) {
+                out.imu[k] = f32::NAN;
+                bad.set(layout.imu_offset() + k);
+            }
         }
         (out, bad)
+    }
+
+    /// The field that makes this tick unsafe to act on, if any: a tilt angle or its rate
+    /// (fall detection would be blind), or the first of two or more joint angles.
+    pub fn safety_relevant(&self, bad: Implausible) -> Option<usize> {
+        let layout = &self.layout;
+        for field in [ImuField::Pitch, ImuField::PitchRate, ImuField::Roll, ImuField::RollRate] {
+            if let Some(k) = layout.imu_index(field).map(|k| layout.imu_offset() + k)
+                && bad.has(k)
+            {
+                return Some(k);
+            }
+        }
+        let mut joints = (0..layout.joints).filter(|&i| bad.has(i));
+        let first = joints.next();
+        joints.next().and(first)
     }
 }
 
@@ -264,7 +330,7 @@ mod tests {
     fn clamps_rate_then_limits_and_refuses_non_finite() {
         let spec = RobotSpec::reference();
         let env = Envelope::new(&spec, &SafetyConfig::default());
-        let home = Action { joint_target: spec.default_pose_rad().map(|q| q as f32) };
+        let home = spec.default_action();
         let (same, clamped) = env.apply(&home, &home).unwrap();
         assert_eq!((same, clamped), (home, Clamped::default()));
 
@@ -294,25 +360,37 @@ mod tests {
     fn the_screen_masks_non_finite_and_out_of_range_fields() {
         let spec = RobotSpec::reference();
         let screen = Screen::new(&spec, &SafetyConfig::default());
-        let home = Sensors { joint_pos: spec.default_pose_rad().map(|q| q as f32), ..Sensors::default() };
+        let layout = spec.layout();
+        let home = Sensors { joint_pos: spec.default_action().joint_target, ..Sensors::zeros(&layout) };
+        let (pitch_at, rate_at) =
+            (layout.imu_index(ImuField::Pitch).unwrap(), layout.imu_index(ImuField::PitchRate).unwrap());
         assert_eq!(screen.screen(&home), (home, Implausible::default()));
 
         let mut s = home;
         s.joint_pos[0] = 10.0; // hip far outside its limits
         s.joint_pos[1] = -7.0;
         s.joint_vel[4] = f32::INFINITY;
-        s.torso_pitch_rate = 3.0; // plausible
+        s.imu[rate_at] = 3.0; // plausible
         let (out, bad) = screen.screen(&s);
-        assert_eq!(bad.fields().collect::<Vec<_>>(), [0, 1, NUM_JOINTS + 4]);
+        assert_eq!(bad.fields().collect::<Vec<_>>(), [0, 1, layout.joints + 4]);
         assert!(out.joint_pos[0].is_nan() && out.joint_pos[1].is_nan() && out.joint_vel[4].is_nan());
-        assert_eq!((out.joint_pos[2], out.torso_pitch_rate), (s.joint_pos[2], 3.0));
-        assert_eq!(bad.safety_relevant(), Some(0), "two joint angles are safety-relevant");
+        assert_eq!((out.joint_pos[2], out.imu[rate_at]), (s.joint_pos[2], 3.0));
+        assert_eq!(screen.safety_relevant(bad), Some(0), "two joint angles are safety-relevant");
 
         let mut one = home;
         one.joint_vel[0] = f32::NAN;
-        assert_eq!(screen.screen(&one).1.safety_relevant(), None, "one velocity is not");
+        assert_eq!(screen.safety_relevant(screen.screen(&one).1), None, "one velocity is not");
         let mut pitch = home;
-        pitch.torso_pitch = f32::NAN;
-        assert_eq!(screen.screen(&pitch).1.safety_relevant(), Some(PITCH));
+        pitch.imu[pitch_at] = f32::NAN;
+        assert_eq!(screen.safety_relevant(screen.screen(&pitch).1), Some(layout.imu_offset() + pitch_at));
+
+        let short = Sensors { joint_pos: JointValues::zeros(3), ..home };
+        let (out, bad) = screen.screen(&short);
+        assert!(out.fits(&layout) && out.joint_pos.iter().all(|q| q.is_nan()), "{out:?}");
+        assert_eq!(
+            screen.safety_relevant(bad),
+            Some(layout.imu_offset() + pitch_at),
+            "a measurement of another robot"
+        );
     }
 }

@@ -5,11 +5,11 @@
 //! be driven tick by tick with any input (see the proptest below).
 
 use serde::Serialize;
-use strider_robot::{Action, Command, NUM_JOINTS, OBS_DIM, Observation, PlantError, RobotSpec, Sensors};
+use strider_robot::{Action, Command, JointValues, Layout, Observation, PlantError, RobotSpec, Sensors};
 
 use crate::pilot::Decision;
 use crate::run::{Ending, FieldCount, RunReport};
-use crate::safety::{Envelope, Implausible, Mode, SafetyConfig, Screen};
+use crate::safety::{Attitude, Envelope, Implausible, Mode, SafetyConfig, Screen};
 
 /// What the run loop does next in a tick.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +36,7 @@ pub(crate) enum Operator {
 
 #[derive(Debug, Clone, Copy)]
 struct Homing {
-    from: [f32; NUM_JOINTS],
+    from: JointValues,
     start: u64,
     ticks: u64,
 }
@@ -45,8 +45,10 @@ pub(crate) struct Supervisor {
     safety: SafetyConfig,
     envelope: Envelope,
     screen: Screen,
+    attitude: Attitude,
+    layout: Layout,
     field_names: Vec<String>,
-    home: [f32; NUM_JOINTS],
+    home: JointValues,
     dt: f64,
     ticks: u64,
     wind_down: bool,
@@ -68,13 +70,15 @@ pub(crate) struct Supervisor {
     pilot_reset: bool,
     disarm_sent: bool,
     ending: Option<Ending>,
-    implausible: [u64; OBS_DIM],
+    /// Implausible ticks per observation field.
+    implausible: Vec<u64>,
     pub(crate) report: RunReport,
 }
 
 impl Supervisor {
     /// A run of `ticks` ticks (then winding down: damp, disarm at rest, if `wind_down`)
-    /// starting from the measurement `first`. Refuses to start from an implausible pose.
+    /// starting from the measurement `first`. Refuses to start from an implausible pose, and
+    /// a robot whose IMU reports no tilt (fall detection needs pitch or roll).
     pub(crate) fn new(
         spec: &RobotSpec,
         safety: &SafetyConfig,
@@ -82,24 +86,46 @@ impl Supervisor {
         ticks: u64,
         wind_down: bool,
     ) -> Result<Supervisor, String> {
+        let layout = spec.layout();
+        let attitude = Attitude::new(&layout).ok_or_else(|| {
+            format!(
+                "robot {}: sensors.imu reports no pitch or roll, and fall detection needs the IMU's tilt; add \"pitch\" to sensors.imu",
+                spec.name
+            )
+        })?;
         let screen = Screen::new(spec, safety);
         let field_names: Vec<String> = spec.observation_layout().into_iter().map(|f| f.name).collect();
+        if !first.fits(&layout) {
+            return Err(format!(
+                "refusing to home: the robot measured {} joints, {} IMU fields and {} contacts, its description ({}) has {}, {} and {}; check the --robot file",
+                first.joint_pos.len(),
+                first.imu.len(),
+                first.contact.len(),
+                spec.name,
+                layout.joints,
+                layout.imu.len(),
+                layout.contacts
+            ));
+        }
         let (_, bad) = screen.screen(first);
-        if let Some(i) = bad.fields().find(|&i| i < NUM_JOINTS || i == 2 * NUM_JOINTS) {
-            let value = Observation::new(*first, 0.0).to_array()[i];
+        let tilt = |i: usize| i >= layout.imu_offset() && attitude.is_angle(i - layout.imu_offset());
+        if let Some(i) = bad.fields().find(|&i| i < layout.joints || tilt(i)) {
+            let value = Observation::new(*first, layout.forward_command(0.0)).to_values()[i];
             return Err(format!(
                 "refusing to home from an implausible pose: {} = {value} (limits ± {} rad); check the sensor or the --robot file",
                 field_names[i], safety.joint_limit_margin_rad
             ));
         }
         let envelope = Envelope::new(spec, safety);
-        let home = spec.default_pose_rad().map(|q| q as f32);
+        let home = spec.default_action().joint_target;
         let dt = spec.control_dt_s();
         let mut s = Supervisor {
             safety: *safety,
             last: envelope.limit(&Action { joint_target: first.joint_pos }).expect("screened finite"),
             envelope,
             screen,
+            attitude,
+            layout,
             field_names,
             home,
             dt,
@@ -119,7 +145,7 @@ impl Supervisor {
             pilot_reset: true,
             disarm_sent: false,
             ending: None,
-            implausible: [0; OBS_DIM],
+            implausible: vec![0; layout.obs_dim()],
             report: RunReport::default(),
         };
         s.start_homing(first, 0);
@@ -160,14 +186,8 @@ impl Supervisor {
     /// The observation the pilot (and the log) sees this tick: the screened sensors, or
     /// every sensor field `[M]` (NaN) on a tick without a measurement.
     pub(crate) fn observation(&self, command_vx: f32) -> Observation {
-        let nan = Sensors {
-            joint_pos: [f32::NAN; NUM_JOINTS],
-            joint_vel: [f32::NAN; NUM_JOINTS],
-            torso_pitch: f32::NAN,
-            torso_pitch_rate: f32::NAN,
-            foot_contact: [false; 2],
-        };
-        Observation::new(self.sensors.unwrap_or(nan), command_vx)
+        let nan = Sensors::filled(&self.layout, f32::NAN);
+        Observation::new(self.sensors.unwrap_or(nan), self.layout.forward_command(command_vx))
     }
 
     /// Books what the plant returned for the previous tick (the first measurement for tick
@@ -188,8 +208,11 @@ impl Supervisor {
                 for i in bad.fields() {
                     self.implausible[i] += 1;
                 }
-                self.implausible_in_a_row =
-                    if bad.safety_relevant().is_some() { self.implausible_in_a_row + 1 } else { 0 };
+                self.implausible_in_a_row = if self.screen.safety_relevant(bad).is_some() {
+                    self.implausible_in_a_row + 1
+                } else {
+                    0
+                };
                 if self.silent_ticks > 0 && matches!(self.mode, Mode::Homing | Mode::Running) {
                     self.report.holds += 1;
                 }
@@ -258,19 +281,24 @@ impl Supervisor {
             self.report.held_ticks += 1;
             return Plan::Send(Command::Track(self.last));
         };
-        if s.torso_pitch.abs() > self.safety.fall_pitch_rad {
+        if self.attitude.tilt(&s) > self.safety.fall_pitch_rad {
             return self.damp(tick, Ending::Fell { tick });
         }
         if self.implausible_in_a_row >= self.safety.max_implausible_ticks {
-            let field = self.bad.safety_relevant().map_or_else(String::new, |i| self.field_names[i].clone());
+            let field = self
+                .screen
+                .safety_relevant(self.bad)
+                .map_or_else(String::new, |i| self.field_names[i].clone());
             return self.damp(tick, Ending::Implausible { tick, field });
         }
         if self.mode == Mode::Homing {
             let h = self.homing;
             let k = (tick - h.start + 1).min(h.ticks);
             let f = k as f32 / h.ticks as f32;
-            let target =
-                Action { joint_target: std::array::from_fn(|i| h.from[i] + f * (self.home[i] - h.from[i])) };
+            let mut target = Action { joint_target: h.from };
+            for (q, home) in target.joint_target.iter_mut().zip(&self.home) {
+                *q += f * (home - *q);
+            }
             if let Some(t) = self.envelope.limit(&target) {
                 self.last = t;
             }
@@ -281,7 +309,7 @@ impl Supervisor {
             return Plan::Send(Command::Track(self.last));
         }
         let reset = std::mem::take(&mut self.pilot_reset);
-        Plan::Ask { obs: Observation::new(s, command_vx), reset }
+        Plan::Ask { obs: Observation::new(s, self.layout.forward_command(command_vx)), reset }
     }
 
     /// The pilot's answer for a tick that asked: through the envelope, or a miss.
@@ -343,14 +371,14 @@ impl Supervisor {
         // Damp until the link has answered for a while with a pose homing can start from.
         let ready = self.sensors.filter(|s| {
             self.secs(self.good_ticks) >= self.safety.resume_after_s
-                && !self.bad.fields().any(|i| i < NUM_JOINTS)
-                && s.torso_pitch.is_finite()
+                && !self.bad.fields().any(|i| i < self.layout.joints)
+                && self.attitude.tilt(s).is_finite()
         });
         let Some(s) = ready else {
             self.report.recovering_ticks += 1;
             return Plan::Send(Command::Damp);
         };
-        if s.torso_pitch.abs() > self.safety.fall_pitch_rad {
+        if self.attitude.tilt(&s) > self.safety.fall_pitch_rad {
             return self.damp(tick, Ending::Fell { tick });
         }
         self.report.resumes += 1;
@@ -362,7 +390,7 @@ impl Supervisor {
         let since = self.secs(tick - self.damping_since);
         let still = self.sensors.is_some_and(|s| {
             let v = self.safety.rest_speed_rad_s;
-            s.joint_vel.iter().all(|w| w.abs() < v) && s.torso_pitch_rate.abs() < v
+            s.joint_vel.iter().all(|w| w.abs() < v) && self.attitude.still(&s, v)
         });
         self.rest_ticks = if still { self.rest_ticks + 1 } else { 0 };
         if since >= self.safety.damp_s && self.secs(self.rest_ticks) >= self.safety.rest_s {

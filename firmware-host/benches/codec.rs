@@ -1,4 +1,5 @@
-//! Frame encode + decode throughput: the hot loop on both ends of the link.
+//! Frame encode + decode throughput: the hot loop on both ends of the link, for the
+//! reference biped and for the largest layout a frame carries.
 //!
 //! `cargo bench -p strider-firmware-host --bench codec`
 
@@ -6,33 +7,31 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use strider_firmware_host::{
-    Accumulator, Feed, JOINTS, JointCommand, JointTarget, MAX_FRAME, Message, SensorFrame, encode,
+    Accumulator, Bounded, Counts, Feed, JointCommand, JointTarget, MAX_CONTACTS, MAX_FRAME, MAX_IMU_FIELDS,
+    MAX_JOINTS, Message, SensorFrame, encode,
 };
 
-fn sensor_frame() -> Message {
-    Message::SensorFrame(SensorFrame {
-        ack_seq: 16,
-        mode: 3,
-        status: 0,
-        contacts: 3,
-        joint_pos: [0.26, -0.52, 0.26, 0.26, -0.52, 0.26],
-        joint_vel: [0.0, 0.5, -0.25, 0.0, 0.0, 1.0],
-        pitch: 0.05,
-        pitch_rate: -0.1,
-    })
+/// A sensor frame of `counts` holding the biped's worked-example values, repeated.
+fn sensor_frame(counts: Counts) -> Message {
+    let pos = [0.26, -0.52, 0.26, 0.26, -0.52, 0.26];
+    let vel = [0.0, 0.5, -0.25, 0.0, 0.0, 1.0];
+    let mut s = SensorFrame { ack_seq: 16, mode: 3, contacts: 3, ..SensorFrame::zeros(counts) };
+    s.joint_pos.iter_mut().zip(pos.iter().cycle()).for_each(|(v, &x)| *v = x);
+    s.joint_vel.iter_mut().zip(vel.iter().cycle()).for_each(|(v, &x)| *v = x);
+    s.imu.iter_mut().zip([0.05, -0.1].iter().cycle()).for_each(|(v, &x)| *v = x);
+    Message::SensorFrame(s)
 }
 
-fn joint_command() -> Message {
-    Message::JointCommand(JointCommand {
-        joints: [JointTarget { position: 0.26, kp: 300.0, kd: 30.0, tau_ff: 0.0 }; JOINTS],
-    })
+fn joint_command(counts: Counts) -> Message {
+    let target = JointTarget { position: 0.26, kp: 300.0, kd: 30.0, tau_ff: 0.0 };
+    Message::JointCommand(JointCommand { joints: Bounded::filled(usize::from(counts.joints), target) })
 }
 
 /// Encode one frame, feed it to the accumulator, take the decoded message out.
-fn round_trip(c: &mut Criterion, name: &str, message: Message) {
+fn round_trip(c: &mut Criterion, name: &str, counts: Counts, message: Message) {
     let mut group = c.benchmark_group("codec");
     group.throughput(Throughput::Elements(1));
-    let mut acc: Accumulator = Accumulator::new();
+    let mut acc: Accumulator = Accumulator::new(counts);
     let mut buf = [0u8; MAX_FRAME];
     let mut seq = 0u16;
     group.bench_function(format!("encode+decode {name}"), |b| {
@@ -49,8 +48,12 @@ fn round_trip(c: &mut Criterion, name: &str, message: Message) {
 }
 
 fn codec(c: &mut Criterion) {
-    round_trip(c, "SensorFrame", sensor_frame());
-    round_trip(c, "JointCommand", joint_command());
+    let biped = Counts::new(6, 2, 2).expect("the reference biped's counts");
+    round_trip(c, "SensorFrame", biped, sensor_frame(biped));
+    round_trip(c, "JointCommand", biped, joint_command(biped));
+    let largest = Counts::new(MAX_JOINTS, MAX_IMU_FIELDS, MAX_CONTACTS).expect("the protocol's maxima");
+    round_trip(c, "SensorFrame (24 joints)", largest, sensor_frame(largest));
+    round_trip(c, "JointCommand (24 joints)", largest, joint_command(largest));
 }
 
 criterion_group!(benches, codec);

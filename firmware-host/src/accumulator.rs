@@ -2,9 +2,10 @@
 
 use crate::error::FrameError;
 use crate::frame::{Frame, decode_in_place};
-use crate::wire::MAX_FRAME;
+use crate::wire::{Counts, MAX_FRAME};
 
-/// Collects bytes up to each 0x00 delimiter and decodes what lies between.
+/// Collects bytes up to each 0x00 delimiter and decodes what lies between, sizing
+/// SensorFrame and JointCommand bodies by the session's [`Counts`].
 ///
 /// Garbage costs at most the frame it is glued to: whatever precedes a delimiter is one
 /// candidate frame, so decoding resumes cleanly after the next 0x00. Empty frames (0x00
@@ -15,9 +16,13 @@ pub struct Accumulator<const N: usize = MAX_FRAME> {
     len: usize,
     /// More than `N` bytes since the last delimiter: discard until the next one.
     overflowed: bool,
+    counts: Counts,
 }
 
 /// The outcome of [`Accumulator::feed`]. Call `feed` again with `remaining` until `Consumed`.
+// The frame is returned inline, as large as the largest layout makes it: the codec never
+// allocates.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Feed<'a> {
     /// The whole chunk was taken in; no frame ended in it.
@@ -28,15 +33,16 @@ pub enum Feed<'a> {
     Error { error: FrameError, remaining: &'a [u8] },
 }
 
-impl<const N: usize> Default for Accumulator<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<const N: usize> Accumulator<N> {
-    pub const fn new() -> Self {
-        Accumulator { buf: [0; N], len: 0, overflowed: false }
+    /// A receiver for a session with `counts` (a robot knows its own; a host expects those of
+    /// its robot description). `N` of [`Counts::max_frame_len`] bytes suffices for them.
+    pub const fn new(counts: Counts) -> Self {
+        Accumulator { buf: [0; N], len: 0, overflowed: false, counts }
+    }
+
+    /// The counts SensorFrame and JointCommand bodies are sized by.
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 
     /// Drops any partial frame (after a reconnect, for instance).
@@ -83,7 +89,7 @@ impl<const N: usize> Accumulator<N> {
         let result = if self.overflowed {
             Err(FrameError::TooLong { limit: N })
         } else {
-            decode_in_place(&mut self.buf[..self.len])
+            decode_in_place(&mut self.buf[..self.len], self.counts)
         };
         self.reset();
         result

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::wire::Counts;
+
 /// Why a frame was not accepted. Every variant says what was found; the accumulator has
 /// already resynchronised (at the next 0x00) when it reports one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,12 @@ pub enum FrameError {
     UnknownType { kind: u8 },
     /// A known message type whose body has the wrong length.
     BadLength { kind: u8, expected: usize, found: usize },
+    /// A SensorFrame or JointCommand whose body is not the length the session's counts (the
+    /// HelloAck's joints, IMU fields and contacts) give it.
+    LengthForCounts { kind: u8, counts: Counts, expected: usize, found: usize },
+    /// A count the protocol cannot carry (joints 1–24, IMU fields 0–8, contacts 0–8), or a
+    /// SensorFrame whose `joint_vel` has another length than its `joint_pos`.
+    Count { field: &'static str, found: usize, min: usize, max: usize },
     /// A frame (other than Hello / HelloAck) from another protocol version.
     Version { expected: u8, found: u8 },
     /// A field holds a value outside its range (e.g. mode 7).
@@ -39,6 +47,16 @@ impl fmt::Display for FrameError {
             FrameError::UnknownType { kind } => write!(f, "unknown message type {kind:#04x}"),
             FrameError::BadLength { kind, expected, found } => {
                 write!(f, "message type {kind:#04x}: body of {found} bytes, expected {expected}")
+            }
+            FrameError::LengthForCounts { kind, counts, expected, found } => write!(
+                f,
+                "message type {kind:#04x}: body of {found} bytes, expected {expected} for the handshake's {counts}"
+            ),
+            FrameError::Count { field, found, min, max } if min == max => {
+                write!(f, "{field}: {found}, expected {min}")
+            }
+            FrameError::Count { field, found, min, max } => {
+                write!(f, "{field}: {found}, the protocol carries {min} to {max}")
             }
             FrameError::Version { expected, found } => {
                 write!(f, "protocol version {found}, expected {expected}")

@@ -4,7 +4,8 @@ use crc::{CRC_32_ISCSI, Crc, Table};
 
 use crate::error::FrameError;
 use crate::wire::{
-    CRC_LEN, HEADER_LEN, Header, MAX_PAYLOAD, Message, MessageType, PROTOCOL_VERSION, read_body, write_body,
+    CRC_LEN, Counts, HEADER_LEN, Header, MAX_PAYLOAD, Message, MessageType, PROTOCOL_VERSION, read_body,
+    write_body,
 };
 
 /// The CRC's lookup table: slice-by-16 (16 KiB) on the host, where speed matters and memory
@@ -26,12 +27,15 @@ pub struct Frame {
 }
 
 /// Encodes `message` as a complete wire frame (COBS bytes and the trailing 0x00) into
-/// `out`; returns the number of bytes written. `out` of [`crate::MAX_FRAME`] bytes always suffices.
+/// `out`; returns the number of bytes written. `out` of [`crate::MAX_FRAME`] bytes always
+/// suffices. A SensorFrame or JointCommand is as long as its own values: the sender sizes
+/// it by the session's counts.
 pub fn encode(message: &Message, seq: u16, timestamp_us: u32, out: &mut [u8]) -> Result<usize, FrameError> {
     encode_with_version(PROTOCOL_VERSION, message, seq, timestamp_us, out)
 }
 
-/// [`encode`] with another protocol version in the header (to test version checks).
+/// [`encode`] with another protocol version in the header, and a HelloAck in that version's
+/// layout (a robot answering an older host's Hello; tests of the version checks).
 pub fn encode_with_version(
     version: u8,
     message: &Message,
@@ -40,7 +44,7 @@ pub fn encode_with_version(
     out: &mut [u8],
 ) -> Result<usize, FrameError> {
     let mut payload = [0u8; MAX_PAYLOAD];
-    let len = write_payload(version, message, seq, timestamp_us, &mut payload);
+    let len = write_payload(version, message, seq, timestamp_us, &mut payload)?;
     let too_small =
         FrameError::BufferTooSmall { needed: cobs::max_encoding_length(len) + 1, available: out.len() };
     let n = cobs::try_encode(&payload[..len], out).map_err(|_| too_small)?;
@@ -48,25 +52,27 @@ pub fn encode_with_version(
     Ok(n + 1)
 }
 
-/// Header, body and CRC before COBS (what `docs/PROTOCOL.md` calls the payload).
+/// Header, body and CRC before COBS (what `docs/PROTOCOL.md` calls the payload); returns
+/// its length.
 pub fn write_payload(
     version: u8,
     message: &Message,
     seq: u16,
     timestamp_us: u32,
     out: &mut [u8; MAX_PAYLOAD],
-) -> usize {
+) -> Result<usize, FrameError> {
     let kind = message.kind() as u8;
     Header { version, kind, seq, timestamp_us }.write(&mut out[..HEADER_LEN]);
-    let body = write_body(message, &mut out[HEADER_LEN..]);
+    let body = write_body(message, version, &mut out[HEADER_LEN..])?;
     let end = HEADER_LEN + body;
     let crc = CRC32C.checksum(&out[..end]);
     out[end..end + CRC_LEN].copy_from_slice(&crc.to_le_bytes());
-    end + CRC_LEN
+    Ok(end + CRC_LEN)
 }
 
-/// Checks and parses a payload (COBS already removed).
-pub fn decode_payload(payload: &[u8]) -> Result<Frame, FrameError> {
+/// Checks and parses a payload (COBS already removed); SensorFrame and JointCommand bodies
+/// must have the length `counts` give them.
+pub fn decode_payload(payload: &[u8], counts: Counts) -> Result<Frame, FrameError> {
     if payload.len() < HEADER_LEN + CRC_LEN {
         return Err(FrameError::TooShort { len: payload.len() });
     }
@@ -78,17 +84,18 @@ pub fn decode_payload(payload: &[u8]) -> Result<Frame, FrameError> {
     }
     let header = Header::read(&checked[..HEADER_LEN]);
     let kind = MessageType::from_u8(header.kind)?;
-    // Hello and HelloAck keep their layout in every version, so a mismatch can be reported.
+    // Hello and HelloAck of every version are read (their fields only ever grow at the
+    // end), so that a peer of another version can be told apart and refused by name.
     let handshake = matches!(kind, MessageType::Hello | MessageType::HelloAck);
     if header.version != PROTOCOL_VERSION && !handshake {
         return Err(FrameError::Version { expected: PROTOCOL_VERSION, found: header.version });
     }
-    let message = read_body(kind, &checked[HEADER_LEN..])?;
+    let message = read_body(kind, header.version, counts, &checked[HEADER_LEN..])?;
     Ok(Frame { header, message })
 }
 
 /// Decodes one frame's COBS bytes (without the 0x00 delimiter), in place.
-pub fn decode_in_place(encoded: &mut [u8]) -> Result<Frame, FrameError> {
+pub fn decode_in_place(encoded: &mut [u8], counts: Counts) -> Result<Frame, FrameError> {
     let n = cobs::decode_in_place(encoded).map_err(|_| FrameError::Cobs)?;
-    decode_payload(&encoded[..n])
+    decode_payload(&encoded[..n], counts)
 }

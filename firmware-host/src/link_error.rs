@@ -3,6 +3,7 @@
 use strider_robot::{ContractId, PlantError};
 
 use crate::error::FrameError;
+use crate::wire::Counts;
 
 /// A failure of the serial link on the host side.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -17,9 +18,19 @@ pub enum LinkError {
     )]
     VersionMismatch { port: String, host: u8, robot: u8 },
     #[error(
-        "{port}: robot contract mismatch: host expects {host}, robot is {robot}; run with the --robot file this robot implements"
+        "{port}: robot contract mismatch: host expects {host} ({host_counts}), robot is {robot} ({robot_counts}); run with the --robot file this robot implements"
     )]
-    ContractMismatch { port: String, host: ContractId, robot: ContractId },
+    ContractMismatch {
+        port: String,
+        host: ContractId,
+        robot: ContractId,
+        host_counts: Counts,
+        robot_counts: Counts,
+    },
+    #[error(
+        "{port}: frame counts mismatch: host expects {host}, robot announces {robot} under the same contract id; the robot's firmware disagrees with its own description"
+    )]
+    CountsMismatch { port: String, host: Counts, robot: Counts },
     #[error("{port}: {field} mismatch: host expects {host}, robot reports {robot}")]
     SpecMismatch { port: String, field: &'static str, host: u32, robot: u32 },
     #[error("{port}: link lost: {reason}")]
@@ -32,6 +43,10 @@ pub enum LinkError {
     Rejected { seq: u16, code: u16, detail: u32 },
     #[error("cannot encode a frame: {0}")]
     Frame(#[from] FrameError),
+    #[error("robot `{robot}`: its layout does not fit a frame: {problem}")]
+    Layout { robot: String, problem: FrameError },
+    #[error("an action of {found} joint targets for a robot of {expected} joints")]
+    ActionLength { expected: usize, found: usize },
     #[error("pseudo-terminal: {0}")]
     Pty(String),
     #[error("fault spec {spec:?}: {problem}")]
@@ -51,7 +66,10 @@ impl From<LinkError> for PlantError {
             },
             e @ (LinkError::VersionMismatch { .. }
             | LinkError::ContractMismatch { .. }
-            | LinkError::SpecMismatch { .. }) => PlantError::Mismatch(e.to_string()),
+            | LinkError::CountsMismatch { .. }
+            | LinkError::SpecMismatch { .. }
+            | LinkError::Layout { .. }
+            | LinkError::ActionLength { .. }) => PlantError::Mismatch(e.to_string()),
             other => PlantError::Disconnected(other.to_string()),
         }
     }

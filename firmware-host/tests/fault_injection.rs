@@ -7,10 +7,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use strider_firmware_host::virtual_robot::{FaultSpec, FirmwareConfig, InjectedFaults};
-use strider_firmware_host::{Header, JOINTS, Message, Mode};
+use strider_firmware_host::{Header, Message, Mode, PROTOCOL_VERSION};
 use support::{RawHost, Received, robot, temp_link};
 
-const NEAR: [f32; JOINTS] = [0.1, -0.2, 0.0, 0.1, -0.2, 0.0];
+const NEAR: [f32; 6] = [0.1, -0.2, 0.0, 0.1, -0.2, 0.0];
 
 fn faulty(spec: &str) -> FirmwareConfig {
     FirmwareConfig { faults: spec.parse::<FaultSpec>().unwrap(), ..Default::default() }
@@ -28,7 +28,7 @@ fn command_for(host: &mut RawHost, duration: Duration) -> (Vec<u16>, Vec<Receive
     let start = Instant::now();
     let (mut sent, mut got) = (Vec::new(), Vec::new());
     while start.elapsed() < duration {
-        sent.push(host.send(&Message::JointCommand(support::command(NEAR))));
+        sent.push(host.send(&Message::JointCommand(support::command(&NEAR))));
         got.extend(host.collect(Duration::from_millis(20)));
     }
     (sent, got)
@@ -95,17 +95,13 @@ fn nan_inf_and_out_of_range_spoil_one_sensor_value_of_a_frame_at_their_rate() {
         host.set_mode(Mode::Run);
         let mut hits = 0;
         for _ in 0..200 {
-            let s = host.command(NEAR);
-            let values: Vec<f32> =
-                s.joint_pos.iter().chain(&s.joint_vel).copied().chain([s.pitch, s.pitch_rate]).collect();
+            let s = host.command(&NEAR);
+            let values: Vec<f32> = s.joint_pos.iter().chain(&s.joint_vel).chain(&s.imu).copied().collect();
             let bad = values.iter().filter(|v| spoiled(**v)).count();
             assert!(bad <= 1, "{spec}: one value per frame at most: {s:?}");
             assert!(values.iter().filter(|v| !spoiled(**v)).all(|v| v.is_finite() && v.abs() < 5.0), "{s:?}");
             if spec.starts_with("out_of_range") {
-                assert!(
-                    s.joint_vel.iter().chain([&s.pitch, &s.pitch_rate]).all(|v| !spoiled(*v)),
-                    "angles only"
-                );
+                assert!(s.joint_vel.iter().chain(&s.imu).all(|v| !spoiled(*v)), "angles only");
             }
             hits += bad as u64;
         }
@@ -124,14 +120,15 @@ fn bad_pitch_is_nan_in_every_frame_of_its_window_and_only_there() {
         .iter()
         .filter_map(|r| r.sensors().map(|s| (r.frame.header.timestamp_us, s)))
         .collect();
-    let bad: Vec<u32> = got.iter().filter(|(_, s)| s.pitch.is_nan()).map(|&(ts, _)| ts).collect();
+    // The biped's IMU fields: pitch, then pitch rate.
+    let bad: Vec<u32> = got.iter().filter(|(_, s)| s.imu[0].is_nan()).map(|&(ts, _)| ts).collect();
     assert!((12..=17).contains(&bad.len()), "{} frames with a NaN pitch in 0.3 s at 50 Hz", bad.len());
     assert_eq!(robot.injected().bad_pitch, bad.len() as u64);
     let span_us = bad[bad.len() - 1] - bad[0];
     assert!(span_us <= 320_000, "one stretch of 0.3 s, not {span_us} µs");
-    let first = got.iter().position(|(_, s)| s.pitch.is_nan()).unwrap();
-    assert!(got[first..first + bad.len()].iter().all(|(_, s)| s.pitch.is_nan()), "contiguous");
-    assert!(got.iter().all(|(_, s)| s.pitch_rate.is_finite() && s.joint_pos.iter().all(|q| q.is_finite())));
+    let first = got.iter().position(|(_, s)| s.imu[0].is_nan()).unwrap();
+    assert!(got[first..first + bad.len()].iter().all(|(_, s)| s.imu[0].is_nan()), "contiguous");
+    assert!(got.iter().all(|(_, s)| s.imu[1].is_finite() && s.joint_pos.iter().all(|q| q.is_finite())));
 }
 
 /// The 30-minute soak's unplug, compressed: 0.3 s cuts every second from 0.3 s on.
@@ -177,7 +174,7 @@ fn garbage_after_every_frame_costs_no_frame() {
     host.hello();
     host.set_mode(Mode::Run);
     for _ in 0..300 {
-        host.command(NEAR); // each one acknowledged: no frame lost to the junk
+        host.command(&NEAR); // each one acknowledged: no frame lost to the junk
     }
     std::thread::sleep(Duration::from_millis(50)); // the last burst follows the last answer
     let injected = robot.injected();
@@ -200,7 +197,7 @@ fn sequence_jumps_and_backward_timestamps_are_counted_as_the_host_sees_them() {
     let (robot, _) = robot(config, None);
     let mut host = RawHost::open(robot.path());
     // Every frame from the very first: the robot's first frame has seq 0 and follows time 0.
-    let mut headers = vec![Header { version: 1, kind: 0, seq: u16::MAX, timestamp_us: 0 }];
+    let mut headers = vec![Header { version: PROTOCOL_VERSION, kind: 0, seq: u16::MAX, timestamp_us: 0 }];
     let mut exchange = |host: &mut RawHost, message: Message| {
         let seq = host.send(&message);
         let (last, before) = host.until(|r| match r.frame.message {
@@ -213,7 +210,7 @@ fn sequence_jumps_and_backward_timestamps_are_counted_as_the_host_sees_them() {
     exchange(&mut host, Message::Hello(support::hello_info()));
     exchange(&mut host, Message::SetMode(Mode::Run));
     for _ in 0..300 {
-        exchange(&mut host, Message::JointCommand(support::command(NEAR)));
+        exchange(&mut host, Message::JointCommand(support::command(&NEAR)));
     }
     let jumps = headers.windows(2).filter(|w| w[1].seq != w[0].seq.wrapping_add(1)).count() as u64;
     // Timestamps wrap at 2^32 µs: "earlier" is a negative wrapping difference.

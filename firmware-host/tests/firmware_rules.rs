@@ -16,15 +16,15 @@ mod support;
 use std::time::Duration;
 
 use strider_firmware_host::virtual_robot::{FirmwareConfig, HARDWARE_FAULT_DETAIL};
-use strider_firmware_host::{Fault, JOINTS, Message, MessageType, Mode, fault, status};
+use strider_firmware_host::{Fault, Message, MessageType, Mode, fault, status};
 use strider_robot::{Action, Command, Plant};
 use support::{RawHost, StandIn, command, robot};
 
-const FAR: [f32; JOINTS] = [0.8, -1.2, 0.4, -0.6, -0.3, -0.4];
-const NEAR: [f32; JOINTS] = [0.1, -0.2, 0.0, 0.1, -0.2, 0.0];
+const FAR: [f32; 6] = [0.8, -1.2, 0.4, -0.6, -0.3, -0.4];
+const NEAR: [f32; 6] = [0.1, -0.2, 0.0, 0.1, -0.2, 0.0];
 
 fn nan_command() -> Message {
-    let mut c = command(NEAR);
+    let mut c = command(&NEAR);
     c.joints[3].position = f32::NAN;
     Message::JointCommand(c)
 }
@@ -48,7 +48,7 @@ fn before_the_first_hello_the_robot_sends_nothing_and_powers_no_joint() {
     // Command frames are rejected, each with its Fault and an acknowledging sensor frame.
     for (seq, kind) in [
         (host.send(&Message::SetMode(Mode::Run)), MessageType::SetMode),
-        (host.send(&Message::JointCommand(command(NEAR))), MessageType::JointCommand),
+        (host.send(&Message::JointCommand(command(&NEAR))), MessageType::JointCommand),
         (host.send_mode_byte(9), MessageType::SetMode),
     ] {
         assert_eq!(host.fault(), Fault { code: fault::NO_HANDSHAKE, detail: kind as u32 });
@@ -72,11 +72,11 @@ fn ack_seq_names_the_last_command_frame_handled_and_never_an_undecoded_one() {
     let mut host = RawHost::open(robot.path());
     host.hello();
     assert_eq!(host.set_mode(Mode::Run).mode, Mode::Run as u8);
-    let applied = host.send(&Message::JointCommand(command(NEAR)));
+    let applied = host.send(&Message::JointCommand(command(&NEAR)));
     assert_eq!(host.ack(applied).status, 0);
 
     // A frame that fails its CRC is never acknowledged; a Heartbeat is no command frame.
-    let garbled = host.send_with_bad_crc(&Message::JointCommand(command(FAR)));
+    let garbled = host.send_with_bad_crc(&Message::JointCommand(command(&FAR)));
     host.send(&Message::Heartbeat);
     let got = host.collect(Duration::from_millis(150));
     let acks: Vec<u16> = got.iter().filter_map(|r| r.sensors()).map(|s| s.ack_seq).collect();
@@ -96,7 +96,7 @@ fn rejected_stays_set_until_the_next_command_frame_applied() {
     let mut host = RawHost::open(robot.path());
     host.hello();
     host.set_mode(Mode::Run);
-    host.command(NEAR);
+    host.command(&NEAR);
 
     let seq = host.send(&nan_command());
     assert_eq!(host.ack(seq).status, status::REJECTED);
@@ -107,7 +107,7 @@ fn rejected_stays_set_until_the_next_command_frame_applied() {
     // … and so does a JointCommand applied.
     let seq = host.send(&nan_command());
     assert_eq!(host.ack(seq).status, status::REJECTED);
-    assert_eq!(host.command(NEAR).status, 0);
+    assert_eq!(host.command(&NEAR).status, 0);
 }
 
 #[test]
@@ -133,11 +133,11 @@ fn every_command_frame_handled_is_one_tick_answered_by_one_sensor_frame() {
     host.hello();
     let frames = [
         Message::SetMode(Mode::Run),
-        Message::JointCommand(command(FAR)),
+        Message::JointCommand(command(&FAR)),
         nan_command(),
         Message::SetMode(Mode::Run),
         Message::Heartbeat,
-        Message::JointCommand(command(NEAR)),
+        Message::JointCommand(command(&NEAR)),
         Message::SetMode(Mode::Damp),
     ];
     let mut sensor_frames = Vec::new();
@@ -160,20 +160,20 @@ fn every_command_frame_handled_is_one_tick_answered_by_one_sensor_frame() {
         twin.step(&Command::Disarm).unwrap();
         twin.pos
     };
-    let track = |t: [f32; JOINTS]| Command::Track(Action { joint_target: t });
+    let track = |t: &[f32]| Command::Track(Action::from_slice(t));
     let expected = [
         Command::Disarm,
-        track(pose), // Run entered: hold the measured pose
-        track(FAR),
-        track(FAR), // rejected: the last targets hold
-        track(FAR), // Run again: nothing changes
-        track(NEAR),
+        track(&pose), // Run entered: hold the measured pose
+        track(&FAR),
+        track(&FAR), // rejected: the last targets hold
+        track(&FAR), // Run again: nothing changes
+        track(&NEAR),
         Command::Damp,
     ];
     assert_eq!(*log.lock().unwrap(), expected);
     for (i, c) in expected[1..].iter().enumerate() {
         let want = twin.step(c).unwrap();
-        assert_eq!(sensor_frames[i].joint_pos, want.joint_pos, "tick {i}");
+        assert_eq!(sensor_frames[i].joint_pos[..], want.joint_pos[..], "tick {i}");
     }
 }
 
@@ -183,11 +183,11 @@ fn a_host_quiet_for_200_ms_keeps_the_robot_in_run() {
     let mut host = RawHost::open(robot.path());
     host.hello();
     host.set_mode(Mode::Run);
-    host.command(NEAR);
+    host.command(&NEAR);
     let quiet = host.collect(Duration::from_millis(200));
     assert!(quiet.iter().all(|r| r.fault().is_none()), "{quiet:?}");
     assert!(quiet.iter().filter_map(|r| r.sensors()).all(|s| s.mode == Mode::Run as u8));
-    let s = host.command(NEAR);
+    let s = host.command(&NEAR);
     assert_eq!((s.mode, s.status), (Mode::Run as u8, 0));
     assert_eq!(robot.firmware_stats().watchdog_trips, 0);
 }
@@ -198,7 +198,7 @@ fn a_host_quiet_for_400_ms_finds_the_robot_damped_with_watchdog_set_and_a_fault_
     let mut host = RawHost::open(robot.path());
     host.hello();
     host.set_mode(Mode::Run);
-    host.command(FAR);
+    host.command(&FAR);
     let ticks_before = log.lock().unwrap().len();
     // Heartbeats all along: answered, and no food for the watchdog.
     let mut got = Vec::new();
@@ -220,7 +220,7 @@ fn a_host_quiet_for_400_ms_finds_the_robot_damped_with_watchdog_set_and_a_fault_
     assert_eq!(robot.firmware_stats().watchdog_trips, 1);
 
     // Damped, a JointCommand is rejected; entering Run again clears WATCHDOG.
-    let seq = host.send(&Message::JointCommand(command(FAR)));
+    let seq = host.send(&Message::JointCommand(command(&FAR)));
     assert_eq!(host.fault(), Fault { code: fault::NOT_RUNNING, detail: Mode::Damp as u32 });
     assert_eq!(host.ack(seq).status, status::WATCHDOG | status::REJECTED);
     let s = host.set_mode(Mode::Run);
@@ -236,7 +236,7 @@ fn a_hello_damps_a_moving_robot_and_leaves_a_disarmed_one_disarmed() {
     let s = host.until(|r| r.sensors()).0;
     assert_eq!(s.mode, Mode::Disarm as u8);
     host.set_mode(Mode::Run);
-    host.command(FAR);
+    host.command(&FAR);
     host.hello();
     let hello = host.seq.wrapping_sub(1);
     let s = host.until(|r| r.sensors()).0;
@@ -256,7 +256,7 @@ fn a_hardware_fault_latches_until_disarm_clears_it() {
     let start = std::time::Instant::now();
     while start.elapsed() < Duration::from_secs(2) {
         std::thread::sleep(Duration::from_millis(20));
-        let seq = host.send(&Message::JointCommand(command(NEAR)));
+        let seq = host.send(&Message::JointCommand(command(&NEAR)));
         let (s, before) = host.until(|r| r.sensors().filter(|s| s.ack_seq == seq));
         if let Some(f) = before.iter().find_map(|r| r.fault()) {
             found = Some((f, s));

@@ -1,13 +1,15 @@
 //! `docs/PROTOCOL.md` cannot drift from the code: every worked example in it (the payload
-//! before COBS and the bytes on the wire) is rebuilt here from the message it describes and
-//! compared byte for byte, and the wire bytes are decoded back to that message.
+//! before COBS and the bytes on the wire), for the reference biped and for a one-legged
+//! hopper, is rebuilt here from the message it describes and compared byte for byte, and
+//! the wire bytes are decoded back to that message by a receiver of that robot's counts.
 //!
 //! To regenerate the blocks after a deliberate format change:
 //! `cargo test -p strider-firmware-host --test protocol_doc -- --ignored --nocapture`.
 
 use strider_firmware_host::{
-    Accumulator, Fault, Feed, FirmwareStats, HelloAck, JOINTS, JointCommand, JointTarget, LinkInfo,
-    MAX_FRAME, MAX_PAYLOAD, Message, Mode, PROTOCOL_VERSION, SensorFrame, encode, fault, write_payload,
+    Accumulator, Bounded, Counts, Fault, Feed, FirmwareStats, HelloAck, JointCommand, JointTarget, LinkInfo,
+    MAX_FRAME, MAX_PAYLOAD, Message, Mode, PROTOCOL_VERSION, SensorFrame, encode_with_version, fault,
+    write_payload,
 };
 
 use sha2::{Digest, Sha256};
@@ -17,75 +19,153 @@ const DOC: &str = include_str!("../../docs/PROTOCOL.md");
 
 struct Example {
     name: &'static str,
+    /// The header's version, whose layout the body follows.
+    version: u8,
+    /// The counts of the robot that sends or receives it.
+    counts: Counts,
     seq: u16,
     timestamp_us: u32,
     message: Message,
 }
 
+/// The reference biped: 6 joints, pitch and pitch rate, 2 contacts.
+const BIPED: Counts = Counts { joints: 6, imu: 2, contacts: 2 };
+/// The page's second robot, a one-legged hopper: hip, knee, ankle; pitch and pitch rate; one
+/// contact switch under the foot.
+const HOPPER: Counts = Counts { joints: 3, imu: 2, contacts: 1 };
+
 fn info() -> LinkInfo {
     LinkInfo {
         contract_id: 0x8c1f_5a2e_9d04_b7e3,
         protocol_version: PROTOCOL_VERSION,
-        joint_count: JOINTS as u8,
+        joint_count: BIPED.joints,
         physics_hz: 500,
         control_hz: 50,
     }
+}
+
+fn hopper_info() -> LinkInfo {
+    LinkInfo {
+        contract_id: 0x5d2a_7c19_e0b3_f846,
+        protocol_version: PROTOCOL_VERSION,
+        joint_count: HOPPER.joints,
+        physics_hz: 1000,
+        control_hz: 100,
+    }
+}
+
+fn firmware(name: &[u8]) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..name.len()].copy_from_slice(name);
+    out
+}
+
+fn targets(pose: &[f32], kp: f32, kd: f32, tau_ff: impl Fn(usize) -> f32) -> JointCommand {
+    let mut joints = Bounded::zeros(pose.len());
+    for (i, (j, &position)) in joints.iter_mut().zip(pose).enumerate() {
+        *j = JointTarget { position, kp, kd, tau_ff: tau_ff(i) };
+    }
+    JointCommand { joints }
 }
 
 fn examples() -> Vec<Example> {
     // 15° and −30° written to four decimals, as someone typing a test vector would.
     #[allow(clippy::approx_constant)]
     let pose = [0.2618, -0.5236, 0.2618, 0.2618, -0.5236, 0.2618];
-    let mut firmware = [0u8; 16];
-    firmware[..16].copy_from_slice(b"strider-virt 0.1");
-    let joints: [JointTarget; JOINTS] = std::array::from_fn(|i| JointTarget {
-        position: pose[i],
-        kp: 300.0,
-        kd: 30.0,
-        tau_ff: if i == 2 { 1.5 } else { 0.0 },
-    });
+    let biped = |name, seq, timestamp_us, message| Example {
+        name,
+        version: PROTOCOL_VERSION,
+        counts: BIPED,
+        seq,
+        timestamp_us,
+        message,
+    };
+    let hopper = |name, seq, timestamp_us, message| Example {
+        name,
+        version: PROTOCOL_VERSION,
+        counts: HOPPER,
+        seq,
+        timestamp_us,
+        message,
+    };
+    let ack = HelloAck {
+        info: info(),
+        firmware: firmware(b"strider-virt 0.1"),
+        imu_count: BIPED.imu,
+        contact_count: BIPED.contacts,
+    };
     vec![
-        Example { name: "hello", seq: 0, timestamp_us: 1_000, message: Message::Hello(info()) },
+        biped("hello", 0, 1_000, Message::Hello(info())),
+        biped("hello_ack", 0, 2_345_678, Message::HelloAck(ack)),
+        // A version-2 robot answering a version-1 host: in version 1's layout, which has no
+        // counts (they read as 0), stating its own version 2.
         Example {
-            name: "hello_ack",
+            name: "hello_ack_v1",
+            version: 1,
+            counts: BIPED,
             seq: 0,
             timestamp_us: 2_345_678,
-            message: Message::HelloAck(HelloAck { info: info(), firmware }),
+            message: Message::HelloAck(HelloAck { imu_count: 0, contact_count: 0, ..ack }),
         },
-        Example {
-            name: "sensor_frame",
-            seq: 17,
-            timestamp_us: 2_360_000,
-            message: Message::SensorFrame(SensorFrame {
+        biped(
+            "sensor_frame",
+            17,
+            2_360_000,
+            Message::SensorFrame(SensorFrame {
                 ack_seq: 16,
                 mode: Mode::Run as u8,
                 status: 0,
                 contacts: 0b11,
-                joint_pos: pose,
-                joint_vel: [0.0, 0.5, -0.25, 0.0, 0.0, 1.0],
-                pitch: 0.05,
-                pitch_rate: -0.1,
+                joint_pos: pose.into(),
+                joint_vel: [0.0, 0.5, -0.25, 0.0, 0.0, 1.0].into(),
+                imu: [0.05, -0.1].into(),
             }),
-        },
-        Example {
-            name: "joint_command",
-            seq: 16,
-            timestamp_us: 40_000_000,
-            message: Message::JointCommand(JointCommand { joints }),
-        },
-        Example { name: "set_mode", seq: 15, timestamp_us: 39_980_000, message: Message::SetMode(Mode::Run) },
-        Example { name: "heartbeat", seq: 300, timestamp_us: 46_000_000, message: Message::Heartbeat },
-        Example {
-            name: "fault",
-            seq: 18,
-            timestamp_us: 2_480_000,
-            message: Message::Fault(Fault { code: fault::WATCHDOG, detail: 302 }),
-        },
-        Example {
-            name: "stats",
-            seq: 65_535,
-            timestamp_us: 3_000_000,
-            message: Message::Stats(FirmwareStats {
+        ),
+        biped(
+            "joint_command",
+            16,
+            40_000_000,
+            Message::JointCommand(targets(&pose, 300.0, 30.0, |i| if i == 2 { 1.5 } else { 0.0 })),
+        ),
+        hopper(
+            "hopper_hello_ack",
+            0,
+            812_500,
+            Message::HelloAck(HelloAck {
+                info: hopper_info(),
+                firmware: firmware(b"hopper-fw 2.0"),
+                imu_count: HOPPER.imu,
+                contact_count: HOPPER.contacts,
+            }),
+        ),
+        hopper(
+            "hopper_sensor_frame",
+            40,
+            5_000_000,
+            Message::SensorFrame(SensorFrame {
+                ack_seq: 39,
+                mode: Mode::Run as u8,
+                status: 0,
+                contacts: 0b1,
+                joint_pos: Bounded::from_slice(&pose[..3]),
+                joint_vel: [0.5, -1.0, 0.25].into(),
+                imu: [0.05, -0.1].into(),
+            }),
+        ),
+        hopper(
+            "hopper_joint_command",
+            39,
+            4_990_000,
+            Message::JointCommand(targets(&pose[..3], 150.0, 5.0, |_| 0.0)),
+        ),
+        biped("set_mode", 15, 39_980_000, Message::SetMode(Mode::Run)),
+        biped("heartbeat", 300, 46_000_000, Message::Heartbeat),
+        biped("fault", 18, 2_480_000, Message::Fault(Fault { code: fault::WATCHDOG, detail: 302 })),
+        biped(
+            "stats",
+            65_535,
+            3_000_000,
+            Message::Stats(FirmwareStats {
                 rx_frames: 1_520,
                 rx_bad_frames: 2,
                 rx_lost_frames: 1,
@@ -94,19 +174,20 @@ fn examples() -> Vec<Example> {
                 watchdog_trips: 0,
                 uptime_ms: 3_000,
             }),
-        },
+        ),
     ]
 }
 
 fn payload(e: &Example) -> Vec<u8> {
     let mut buf = [0u8; MAX_PAYLOAD];
-    let n = write_payload(PROTOCOL_VERSION, &e.message, e.seq, e.timestamp_us, &mut buf);
+    let n = write_payload(e.version, &e.message, e.seq, e.timestamp_us, &mut buf).expect("a sized message");
     buf[..n].to_vec()
 }
 
 fn wire(e: &Example) -> Vec<u8> {
     let mut buf = [0u8; MAX_FRAME];
-    let n = encode(&e.message, e.seq, e.timestamp_us, &mut buf).expect("fits MAX_FRAME");
+    let n =
+        encode_with_version(e.version, &e.message, e.seq, e.timestamp_us, &mut buf).expect("fits MAX_FRAME");
     buf[..n].to_vec()
 }
 
@@ -152,11 +233,12 @@ fn every_document_example_matches_the_codec_byte_for_byte() {
 fn every_document_wire_example_decodes_to_its_message() {
     for e in examples() {
         let bytes = doc_block("wire", e.name).unwrap_or_else(|| panic!("no wire example for {}", e.name));
-        let mut acc: Accumulator = Accumulator::new();
+        let mut acc: Accumulator = Accumulator::new(e.counts);
         match acc.feed(&bytes) {
             Feed::Frame { frame, remaining } => {
                 assert!(remaining.is_empty(), "{}: bytes after the delimiter", e.name);
                 assert_eq!(frame.message, e.message, "{}", e.name);
+                assert_eq!(frame.header.version, e.version, "{}", e.name);
                 assert_eq!(
                     (frame.header.seq, frame.header.timestamp_us),
                     (e.seq, e.timestamp_us),
@@ -173,6 +255,41 @@ fn every_document_wire_example_decodes_to_its_message() {
 fn every_message_type_has_an_example() {
     let kinds: std::collections::BTreeSet<u8> = examples().iter().map(|e| e.message.kind() as u8).collect();
     assert_eq!(kinds.len(), 8, "one example per message type");
+}
+
+/// The page's two robots are what their descriptions give: the reference biped, and the
+/// hopper cut from it (its right leg, one contact).
+#[test]
+fn the_example_counts_are_the_robots() {
+    assert_eq!(Counts::of(&RobotSpec::reference().layout()).unwrap(), BIPED);
+    let mut hopper = RobotSpec::reference();
+    hopper.joints.truncate(3);
+    hopper.sensors.contacts.truncate(1);
+    assert_eq!(Counts::of(&hopper.layout()).unwrap(), HOPPER);
+}
+
+/// Version 2 changed no byte of the reference biped's SensorFrame and JointCommand bodies:
+/// only the version in the header (and so the CRC). These are version 1's worked examples.
+#[test]
+fn the_bipeds_sized_bodies_are_version_1s_bytes() {
+    let v1_sensor_frame =
+        "01 10 11 00 c0 02 24 00 10 00 03 00 03 a6 0a 86 3e a6 0a 06 bf a6 0a 86 3e a6 0a 86 3e
+        a6 0a 06 bf a6 0a 86 3e 00 00 00 00 00 00 00 3f 00 00 80 be 00 00 00 00 00 00 00 00 00 00 80 3f
+        cd cc 4c 3d cd cc cc bd 00 6f 1a 4c";
+    let v1_joint_command =
+        "01 11 10 00 00 5a 62 02 a6 0a 86 3e 00 00 96 43 00 00 f0 41 00 00 00 00 a6 0a 06 bf
+        00 00 96 43 00 00 f0 41 00 00 00 00 a6 0a 86 3e 00 00 96 43 00 00 f0 41 00 00 c0 3f a6 0a 86 3e
+        00 00 96 43 00 00 f0 41 00 00 00 00 a6 0a 06 bf 00 00 96 43 00 00 f0 41 00 00 00 00 a6 0a 86 3e
+        00 00 96 43 00 00 f0 41 00 00 00 00 11 42 45 ba";
+    let hex =
+        |t: &str| -> Vec<u8> { t.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect() };
+    for (name, v1) in [("sensor_frame", v1_sensor_frame), ("joint_command", v1_joint_command)] {
+        let e = examples().into_iter().find(|e| e.name == name).unwrap();
+        let (v1, v2) = (hex(v1), payload(&e));
+        assert_eq!((v1[0], v2[0]), (1, 2), "{name}: the version byte");
+        assert_eq!(v1.len(), v2.len(), "{name}");
+        assert_eq!(v1[1..v1.len() - 4], v2[1..v2.len() - 4], "{name}: header after the version, and body");
+    }
 }
 
 /// The lines of the block that opens with "```text {name}", each ended by a newline.

@@ -20,8 +20,18 @@ pub enum LogError {
         "{file}: recorded for contract id {log}, but the robot's is {robot}; use the robot description it was recorded with"
     )]
     ContractMismatch { file: String, log: ContractId, robot: ContractId },
-    #[error("{file}: {kind} field {index} is `{log}` in the log but `{robot}` for the robot")]
-    FieldMismatch { file: String, kind: &'static str, index: usize, log: String, robot: String },
+    #[error(
+        "{file}: recorded for contract id {log_contract}, but the robot's is {robot_contract}: {kind} field {index} is `{log}` in the log but `{robot}` for the robot; use the robot description it was recorded with"
+    )]
+    FieldMismatch {
+        file: String,
+        log_contract: ContractId,
+        robot_contract: ContractId,
+        kind: &'static str,
+        index: usize,
+        log: String,
+        robot: String,
+    },
     #[error("{file}: channel {topic}: {problem}")]
     Schema { file: String, topic: String, problem: String },
     #[error("{file}: channel {topic}, message {sequence}: {problem}")]

@@ -10,7 +10,8 @@
 //! `f64::NAN`.
 //!
 //! Fields opt in with `#[serde(with = "crate::float")]`; it covers `f32`, `f64`,
-//! `[f32; N]` and `Option<[f32; N]>`.
+//! `Values<f32, N>` (joint values) and `Option<Values<f32, N>>`. Messages whose keys come
+//! from the robot's layout (`record.rs`) write and read their values through [`Wire`].
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -19,6 +20,7 @@ use serde::de::{self, Deserializer, SeqAccess, Unexpected, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use strider_robot::Values;
 
 /// The strings that stand for the non-finite values, as written.
 pub(crate) const NAN: &str = "NaN";
@@ -62,33 +64,34 @@ impl Encoded for f64 {
     }
 }
 
-impl<const N: usize> Encoded for [f32; N] {
+impl<const N: usize> Encoded for Values<f32, N> {
     fn encode<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        Wire(*self).serialize(serializer)
+        Wire(&self[..]).serialize(serializer)
     }
-    fn decode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<[f32; N], D::Error> {
+    fn decode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Values<f32, N>, D::Error> {
         Ok(Wire::deserialize(deserializer)?.0)
     }
 }
 
-impl<const N: usize> Encoded for Option<[f32; N]> {
+impl<const N: usize> Encoded for Option<Values<f32, N>> {
     fn encode<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Some(v) => serializer.serialize_some(&Wire(*v)),
+            Some(v) => serializer.serialize_some(&Wire(&v[..])),
             None => serializer.serialize_none(),
         }
     }
-    fn decode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<[f32; N]>, D::Error> {
-        Ok(Option::<Wire<[f32; N]>>::deserialize(deserializer)?.map(|w| w.0))
+    fn decode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Values<f32, N>>, D::Error> {
+        Ok(Option::<Wire<Values<f32, N>>>::deserialize(deserializer)?.map(|w| w.0))
     }
 }
 
-/// A value in its log encoding.
+/// A value in its log encoding: a float, a slice of floats (written) or up to `N` of them
+/// (read).
 #[derive(Debug, Clone, Copy)]
-struct Wire<T>(T);
+pub(crate) struct Wire<T>(pub(crate) T);
 
 /// The float types a field can have.
-trait Scalar: Copy + Default {
+pub(crate) trait Scalar: Copy + Default {
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn write<S: Serializer>(self, serializer: S) -> Result<S::Ok, S::Error>;
@@ -173,37 +176,37 @@ impl<'de, T: Scalar> Deserialize<'de> for Wire<T> {
     }
 }
 
-impl<T: Scalar, const N: usize> Serialize for Wire<[T; N]> {
+impl<T: Scalar> Serialize for Wire<&[T]> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.0.iter().map(|&x| Wire(x)))
     }
 }
 
-struct ArrayVisitor<T, const N: usize>(PhantomData<T>);
+struct ValuesVisitor<T, const N: usize>(PhantomData<T>);
 
-impl<'de, T: Scalar, const N: usize> Visitor<'de> for ArrayVisitor<T, N> {
-    type Value = Wire<[T; N]>;
+impl<'de, T: Scalar, const N: usize> Visitor<'de> for ValuesVisitor<T, N> {
+    type Value = Wire<Values<T, N>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an array of {N} numbers (or \"{NAN}\", \"{INFINITY}\", \"{NEG_INFINITY}\")")
+        write!(f, "an array of at most {N} numbers (or \"{NAN}\", \"{INFINITY}\", \"{NEG_INFINITY}\")")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire<[T; N]>, A::Error> {
-        let mut out = [T::default(); N];
-        for (i, slot) in out.iter_mut().enumerate() {
-            let Wire(x) =
-                seq.next_element::<Wire<T>>()?.ok_or_else(|| de::Error::invalid_length(i, &self))?;
-            *slot = x;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Wire<Values<T, N>>, A::Error> {
+        let mut out = Values::<T, N>::zeros(N);
+        let mut len = 0;
+        while let Some(Wire(x)) = seq.next_element::<Wire<T>>()? {
+            if len == N {
+                return Err(de::Error::invalid_length(N + 1, &self));
+            }
+            out[len] = x;
+            len += 1;
         }
-        if seq.next_element::<de::IgnoredAny>()?.is_some() {
-            return Err(de::Error::invalid_length(N + 1, &self));
-        }
-        Ok(Wire(out))
+        Ok(Wire(Values::from_slice(&out[..len])))
     }
 }
 
-impl<'de, T: Scalar, const N: usize> Deserialize<'de> for Wire<[T; N]> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Wire<[T; N]>, D::Error> {
-        deserializer.deserialize_seq(ArrayVisitor(PhantomData))
+impl<'de, T: Scalar, const N: usize> Deserialize<'de> for Wire<Values<T, N>> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Wire<Values<T, N>>, D::Error> {
+        deserializer.deserialize_seq(ValuesVisitor(PhantomData))
     }
 }

@@ -16,7 +16,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
 use serde::Serialize;
 use serde_json::{Value, json};
-use strider_robot::{ACTION_DIM, OBS_DIM};
+use strider_robot::Layout;
 
 use crate::error::LogError;
 use crate::reader::Log;
@@ -49,7 +49,7 @@ enum Column {
 pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSummary, LogError> {
     let first = check_logs(logs, out)?;
     let fps = first.meta.control_hz;
-    let f = Frames::of(logs, fps);
+    let f = Frames::of(logs, fps, first.layout.to_layout());
     let frames = f.index.len();
     let episodes = f.episodes.len();
     let skipped = f.skipped;
@@ -58,7 +58,7 @@ pub fn export_lerobot(logs: &[Log], out: &Path, task: &str) -> Result<ExportSumm
     let tasks_file = out.join("meta/tasks.parquet");
     let info_file = out.join("meta/info.json");
     let stats_file = out.join("meta/stats.json");
-    let (info, stats) = (info_json(first, episodes, frames), f.stats_json());
+    let (info, stats) = (info_json(first, episodes, frames, (f.obs_dim, f.action_dim)), f.stats_json());
     f.write_tables(&data, &episodes_file, task)?;
     write_table(
         &tasks_file,
@@ -109,8 +109,10 @@ fn check_logs<'a>(logs: &'a [Log], out: &Path) -> Result<&'a Log, LogError> {
 }
 
 /// Every frame (a tick with its action) of the logs as columns, with per-field statistics.
-#[derive(Default)]
 struct Frames {
+    /// Values per row of `observation.state` and of `action`.
+    obs_dim: usize,
+    action_dim: usize,
     state: Vec<f32>,
     action: Vec<f32>,
     timestamp: Vec<f32>,
@@ -119,15 +121,30 @@ struct Frames {
     index: Vec<i64>,
     /// (episode, from, to) in `index`.
     episodes: Vec<(i64, i64, i64)>,
-    obs_stats: [FieldStats; OBS_DIM],
-    act_stats: [FieldStats; ACTION_DIM],
+    obs_stats: Vec<FieldStats>,
+    act_stats: Vec<FieldStats>,
     /// Episodes without a single action.
     skipped: usize,
 }
 
 impl Frames {
-    fn of(logs: &[Log], fps: u32) -> Frames {
-        let mut f = Frames::default();
+    /// The frames of `logs`, all of robot `layout` (one contract id: `check_logs`).
+    fn of(logs: &[Log], fps: u32, layout: Layout) -> Frames {
+        let (obs_dim, action_dim) = (layout.obs_dim(), layout.action_dim());
+        let mut f = Frames {
+            obs_dim,
+            action_dim,
+            state: Vec::new(),
+            action: Vec::new(),
+            timestamp: Vec::new(),
+            frame_index: Vec::new(),
+            episode_index: Vec::new(),
+            index: Vec::new(),
+            episodes: Vec::new(),
+            obs_stats: vec![FieldStats::default(); obs_dim],
+            act_stats: vec![FieldStats::default(); action_dim],
+            skipped: 0,
+        };
         for episode in logs.iter().flat_map(|l| &l.episodes) {
             // A frame is a tick with its action; an episode's last tick (the final state) has none.
             let frames: Vec<_> = episode.ticks.iter().filter_map(|t| Some((t, t.action.as_ref()?))).collect();
@@ -138,12 +155,12 @@ impl Frames {
             let e = f.episodes.len() as i64;
             let from = f.index.len() as i64;
             for (t, a) in frames {
-                let o = t.observation.to_array();
-                let a = a.joint_target;
+                let o = t.observation.to_values();
+                let a = &a.joint_target;
                 o.iter().zip(&mut f.obs_stats).for_each(|(&x, s)| s.push(f64::from(x)));
                 a.iter().zip(&mut f.act_stats).for_each(|(&x, s)| s.push(f64::from(x)));
                 f.state.extend_from_slice(&o);
-                f.action.extend_from_slice(&a);
+                f.action.extend_from_slice(a);
                 f.timestamp.push(t.tick as f32 / fps as f32);
                 f.frame_index.push(t.tick as i64);
                 f.episode_index.push(e);
@@ -181,8 +198,8 @@ impl Frames {
         write_table(
             data,
             vec![
-                Column::F32List("observation.state", OBS_DIM, self.state),
-                Column::F32List("action", ACTION_DIM, self.action),
+                Column::F32List("observation.state", self.obs_dim, self.state),
+                Column::F32List("action", self.action_dim, self.action),
                 Column::F32("timestamp", self.timestamp),
                 Column::I64("frame_index", self.frame_index),
                 Column::I64("episode_index", self.episode_index),
@@ -205,8 +222,10 @@ impl Frames {
     }
 }
 
-/// `meta/info.json`: the dataset's shape, features and where it came from.
-fn info_json(first: &Log, episodes: usize, frames: usize) -> Value {
+/// `meta/info.json`: the dataset's shape (`dims`: observation and action widths), features
+/// and where it came from.
+fn info_json(first: &Log, episodes: usize, frames: usize, dims: (usize, usize)) -> Value {
+    let (obs_dim, action_dim) = dims;
     let scalar = |dtype: &str| json!({"dtype": dtype, "shape": [1], "names": null});
     json!({
         "codebase_version": "v3.0",
@@ -220,8 +239,8 @@ fn info_json(first: &Log, episodes: usize, frames: usize) -> Value {
         "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet",
         "video_path": null,
         "features": {
-            "observation.state": {"dtype": "float32", "shape": [OBS_DIM], "names": first.meta.observation_fields},
-            "action": {"dtype": "float32", "shape": [ACTION_DIM], "names": first.meta.action_fields},
+            "observation.state": {"dtype": "float32", "shape": [obs_dim], "names": first.meta.observation_fields},
+            "action": {"dtype": "float32", "shape": [action_dim], "names": first.meta.action_fields},
             "timestamp": scalar("float32"),
             "frame_index": scalar("int64"),
             "episode_index": scalar("int64"),

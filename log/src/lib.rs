@@ -9,6 +9,7 @@
 
 mod error;
 mod float;
+mod layout;
 mod lerobot;
 mod meta;
 mod reader;
@@ -17,6 +18,7 @@ mod summary;
 mod writer;
 
 pub use error::LogError;
+pub use layout::MessageLayout;
 pub use lerobot::{ExportSummary, export_lerobot};
 pub use meta::{FORMAT_VERSION, LogMeta, METADATA_NAME, OLDEST_READABLE_VERSION};
 pub use reader::{Episode, Log, Tick};

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use strider_robot::{Observation, RobotSpec};
 
 use crate::error::LogError;
+use crate::layout::MessageLayout;
 use crate::meta::{LogMeta, METADATA_NAME};
 use crate::record::{
     ACTION_TOPIC, ActionMsg, COMMAND_TOPIC, EPISODE_TOPIC, EpisodeStart, OBSERVATION_TOPIC, ObservationMsg,
@@ -24,6 +25,8 @@ pub struct Log {
     /// `None` for a cleanly finished file; otherwise why reading stopped early (a writer
     /// killed mid-run leaves its last, incomplete chunk unreadable).
     pub truncated: Option<String>,
+    /// The layout of the metadata's observation fields, which every message follows.
+    pub layout: MessageLayout,
 }
 
 #[derive(Debug, Clone)]
@@ -48,17 +51,20 @@ pub struct Tick {
 
 impl Log {
     /// Reads `path`. A file without its footer (killed writer) is read up to its last
-    /// complete chunk and `truncated` says so.
+    /// complete chunk and `truncated` says so. Its messages are read with the layout of its
+    /// own metadata (`observation_fields`); [`Log::check_against`] says whether that is a
+    /// given robot's.
     pub fn read(path: &Path) -> Result<Log, LogError> {
         let file = path.display().to_string();
         let bytes = std::fs::read(path)
             .map_err(|e| LogError::Io { file: file.clone(), message: format!("cannot read: {e}") })?;
         let meta = read_meta(&file, &bytes)?;
+        let layout = MessageLayout::from_meta(&file, &meta)?;
         let stream = MessageStream::new_with_options(&bytes, Options::IgnoreEndMagic.into())
             .map_err(|e| LogError::Mcap { file: file.clone(), message: e.to_string() })?;
 
-        let mut log = Log { file: file.clone(), meta, episodes: Vec::new(), truncated: None };
-        let expected = schemas_of(log.meta.format_version).expect("the metadata's version was checked");
+        let expected = schemas_of(meta.format_version, &layout).expect("the metadata's version was checked");
+        let mut log = Log { file: file.clone(), meta, episodes: Vec::new(), truncated: None, layout };
         let mut checked = std::collections::HashSet::new();
         for message in stream {
             let message = match message {
@@ -80,9 +86,10 @@ impl Log {
         Ok(log)
     }
 
-    /// Refuses a log recorded for another robot layout, naming the first differing field.
+    /// Refuses a log recorded for another robot layout, naming both contract ids and the
+    /// first differing field, or both contract ids alone when only they differ.
     pub fn check_against(&self, spec: &RobotSpec) -> Result<(), LogError> {
-        let file = || self.file.clone();
+        let (log_contract, robot_contract) = (self.meta.contract_id, spec.contract_id());
         for (kind, log, robot) in [
             ("observation", &self.meta.observation_fields, spec.observation_layout()),
             ("action", &self.meta.action_fields, spec.action_layout()),
@@ -93,7 +100,9 @@ impl Log {
                 let (l, r) = (log.get(index), robot.get(index));
                 if l != r {
                     return Err(LogError::FieldMismatch {
-                        file: file(),
+                        file: self.file.clone(),
+                        log_contract,
+                        robot_contract,
                         kind,
                         index,
                         log: l.cloned().unwrap_or_else(|| "(none)".into()),
@@ -102,11 +111,11 @@ impl Log {
                 }
             }
         }
-        if self.meta.contract_id != spec.contract_id() {
+        if log_contract != robot_contract {
             return Err(LogError::ContractMismatch {
-                file: file(),
-                log: self.meta.contract_id,
-                robot: spec.contract_id(),
+                file: self.file.clone(),
+                log: log_contract,
+                robot: robot_contract,
             });
         }
         Ok(())
@@ -143,7 +152,7 @@ impl Log {
                 self.episodes.push(Episode { start, ticks: Vec::new() });
             }
             OBSERVATION_TOPIC => {
-                let m: ObservationMsg = decode(data).map_err(bad)?;
+                let m = ObservationMsg::from_json(&self.layout, data).map_err(bad)?;
                 let ep = self.episode(m.episode).map_err(bad)?;
                 if m.tick != ep.ticks.len() as u64 {
                     return Err(bad(format!("tick {} follows {} ticks", m.tick, ep.ticks.len())));
@@ -160,6 +169,9 @@ impl Log {
             }
             ACTION_TOPIC => {
                 let m: ActionMsg = decode(data).map_err(bad)?;
+                if let Some(problem) = m.misfit(&self.layout) {
+                    return Err(bad(problem));
+                }
                 let (episode, tick) = (m.episode, m.tick);
                 self.tick(episode, tick).map_err(bad)?.action = Some(m);
             }
@@ -168,6 +180,9 @@ impl Log {
             }
             SIM_STATE_TOPIC => {
                 let m: SimStateMsg = decode(data).map_err(bad)?;
+                if let Some(problem) = m.state.misfit(&self.layout) {
+                    return Err(bad(problem));
+                }
                 self.tick(m.episode, m.tick).map_err(bad)?.sim_state = Some(m.state);
             }
             TIMING_TOPIC => {

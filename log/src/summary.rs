@@ -2,7 +2,6 @@
 //! falls. `strider replay` prints it; `strider collect` writes it beside a dataset.
 
 use serde::Serialize;
-use strider_robot::{ACTION_DIM, OBS_DIM};
 
 use crate::reader::Log;
 
@@ -142,8 +141,9 @@ pub struct LogSummary {
 
 impl LogSummary {
     pub fn of(log: &Log) -> LogSummary {
-        let mut obs = [FieldStats::default(); OBS_DIM];
-        let mut act = [FieldStats::default(); ACTION_DIM];
+        let layout = log.layout.to_layout();
+        let mut obs = vec![FieldStats::default(); layout.obs_dim()];
+        let mut act = vec![FieldStats::default(); layout.action_dim()];
         let mut histogram = vec![0u64; JITTER_EDGES_US.len() + 1];
         let mut intervals_ms = Vec::new();
         let mut deadline_misses = 0;
@@ -151,11 +151,11 @@ impl LogSummary {
         for episode in &log.episodes {
             let mut previous_start = None;
             for t in &episode.ticks {
-                for (s, x) in obs.iter_mut().zip(t.observation.to_array()) {
+                for (s, &x) in obs.iter_mut().zip(t.observation.to_values().iter()) {
                     s.push(f64::from(x));
                 }
                 if let Some(a) = &t.action {
-                    for (s, x) in act.iter_mut().zip(a.joint_target) {
+                    for (s, &x) in act.iter_mut().zip(a.joint_target.iter()) {
                         s.push(f64::from(x));
                     }
                 }

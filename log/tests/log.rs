@@ -1,18 +1,32 @@
 //! The log format: every channel survives a write → read round trip, any float included
-//! (NaN and ±Inf as the documented strings); a killed writer leaves its complete chunks
-//! readable; logs for another robot layout are refused naming the field; version-1 files
-//! still read; summaries and the LeRobot export count non-finite values and keep them out of
-//! their statistics.
+//! (NaN and ±Inf as the documented strings), for the reference biped and for any robot
+//! layout; the biped's schemas and messages are the bytes written before layouts; a killed
+//! writer leaves its complete chunks readable; logs for another robot layout are refused
+//! naming the field and both contract ids; version-1 files still read; summaries and the
+//! LeRobot export count non-finite values and keep them out of their statistics.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use std::sync::LazyLock;
+
 use strider_log::{
-    ActionMsg, EpisodeStart, Log, LogError, LogMeta, LogWriter, ObservationMsg, SimState, TickRecord, Timing,
-    WriterOptions,
+    ActionMsg, EpisodeStart, Log, LogError, LogMeta, LogWriter, MessageLayout, ObservationMsg, SimState,
+    TickRecord, Timing, WriterOptions,
 };
-use strider_robot::{Observation, RobotSpec, Sensors};
+use strider_robot::{
+    CommandField, CommandValues, ContactSpec, Contacts, ImuField, ImuValues, JointSpec, JointValues, Layout,
+    LinkSpec, Observation, RobotSpec, Sensors,
+};
+
+/// The reference biped's layout: 6 joints, torso pitch and pitch rate, 2 contacts, `vx`.
+static BIPED: LazyLock<Layout> = LazyLock::new(|| RobotSpec::reference().layout());
+
+/// One value per joint of the biped, `f(joint index)`.
+fn per_joint(f: impl Fn(usize) -> f32) -> JointValues {
+    JointValues::from_slice(&(0..BIPED.joints).map(f).collect::<Vec<_>>())
+}
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("strider-log-{name}-{}", std::process::id()));
@@ -26,13 +40,12 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
     let x = tick as f32 * 0.01 + episode as f32;
     let obs = Observation::new(
         Sensors {
-            joint_pos: std::array::from_fn(|i| x + i as f32),
-            joint_vel: std::array::from_fn(|i| -x * i as f32),
-            torso_pitch: x.sin(),
-            torso_pitch_rate: x.cos(),
-            foot_contact: [tick.is_multiple_of(2), tick.is_multiple_of(3)],
+            joint_pos: per_joint(|i| x + i as f32),
+            joint_vel: per_joint(|i| -x * i as f32),
+            imu: ImuValues::from([x.sin(), x.cos()]),
+            contact: Contacts::from([tick.is_multiple_of(2), tick.is_multiple_of(3)]),
         },
-        0.5 + x,
+        BIPED.forward_command(0.5 + x),
     );
     TickRecord {
         episode,
@@ -42,8 +55,8 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
         action: with_action.then(|| ActionMsg {
             episode,
             tick,
-            joint_target: std::array::from_fn(|i| x * 2.0 + i as f32),
-            applied: (tick.is_multiple_of(5)).then(|| std::array::from_fn(|i| x * 2.0 + i as f32 + 0.1)),
+            joint_target: per_joint(|i| x * 2.0 + i as f32),
+            applied: (tick.is_multiple_of(5)).then(|| per_joint(|i| x * 2.0 + i as f32 + 0.1)),
             surprise: (tick.is_multiple_of(3)).then_some(x.abs() + 0.5),
         }),
         sim_state: Some(SimState {
@@ -55,7 +68,7 @@ fn record(episode: u32, tick: u64, with_action: bool) -> TickRecord {
             com_y: 1.0,
             com_vx: 1.0,
             com_vy: -0.01,
-            foot_contact: [true, tick.is_multiple_of(7)],
+            foot_contact: Contacts::from([true, tick.is_multiple_of(7)]),
             fallen: false,
         }),
         timing: Some(Timing {
@@ -152,8 +165,10 @@ fn a_log_for_another_joint_order_is_refused_naming_the_field() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}: observation field 1 is `joint_pos.right_knee` in the log but `joint_pos.right_ankle` for the robot",
-            path.display()
+            "{}: recorded for contract id {}, but the robot's is {}: observation field 1 is `joint_pos.right_knee` in the log but `joint_pos.right_ankle` for the robot; use the robot description it was recorded with",
+            path.display(),
+            spec.contract_id(),
+            swapped.contract_id()
         )
     );
     std::fs::remove_dir_all(dir).unwrap();
@@ -323,8 +338,7 @@ fn same_f64(written: f64, read: f64) -> bool {
 fn floats_of(t: &TickRecord) -> (Vec<f32>, Vec<f64>) {
     let o = &t.observation;
     let a = t.action.as_ref().expect("the test records actions");
-    let mut f32s =
-        [o.joint_pos.as_slice(), &o.joint_vel, &[o.torso_pitch, o.torso_pitch_rate, o.command_vx]].concat();
+    let mut f32s = [&o.joint_pos[..], &o.joint_vel, &o.imu, &o.command].concat();
     f32s.extend(a.joint_target.iter().chain(a.applied.iter().flatten()));
     let s = t.sim_state.expect("the test records sim state");
     let f64s = vec![
@@ -358,17 +372,15 @@ fn floats_read(t: &strider_log::Tick) -> (Vec<f32>, Vec<f64>) {
 
 /// A tick record whose every float is taken, in order, from `f32s` and `f64s`.
 fn record_of(tick: u64, f32s: &[f32], f64s: &[f64]) -> TickRecord {
-    let f = |i: usize| f32s[i];
-    let arr = |at: usize| -> [f32; 6] { std::array::from_fn(|i| f32s[at + i]) };
+    let arr = |at: usize| per_joint(|i| f32s[at + i]);
     let obs = Observation::new(
         Sensors {
             joint_pos: arr(0),
             joint_vel: arr(6),
-            torso_pitch: f(12),
-            torso_pitch_rate: f(13),
-            foot_contact: [true, false],
+            imu: ImuValues::from_slice(&f32s[12..14]),
+            contact: Contacts::from([true, false]),
         },
-        f(14),
+        CommandValues::from_slice(&f32s[14..15]),
     );
     TickRecord {
         episode: 0,
@@ -391,7 +403,7 @@ fn record_of(tick: u64, f32s: &[f32], f64s: &[f64]) -> TickRecord {
             com_y: f64s[6],
             com_vx: f64s[7],
             com_vy: f64s[8],
-            foot_contact: [false, true],
+            foot_contact: Contacts::from([false, true]),
             fallen: false,
         }),
         timing: Some(Timing { tick_start_ns: tick, decide_us: f64s[9], deadline_missed: false }),
@@ -483,7 +495,7 @@ fn issue_10_a_failed_sensor_no_longer_makes_the_log_unreadable() {
         let mut r = record(0, tick, true);
         if tick >= 200 {
             r.observation.joint_pos[1] = f32::NAN;
-            r.observation.torso_pitch = if tick % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+            r.observation.imu[0] = if tick % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
             r.sim_state = None;
         }
         w.write_tick(&r).unwrap();
@@ -496,7 +508,7 @@ fn issue_10_a_failed_sensor_no_longer_makes_the_log_unreadable() {
     for t in &ticks[200..] {
         let s = &t.observation.sensors;
         assert!(s.joint_pos[1].is_nan(), "tick {}: {}", t.tick, s.joint_pos[1]);
-        assert_eq!(s.torso_pitch, if t.tick % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY });
+        assert_eq!(s.imu[0], if t.tick % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY });
         assert_eq!(s.joint_pos[0], record(0, t.tick, true).observation.joint_pos[0]);
     }
     for (i, t) in ticks[..200].iter().enumerate() {
@@ -511,22 +523,22 @@ fn issue_10_a_failed_sensor_no_longer_makes_the_log_unreadable() {
 fn the_documented_non_finite_message_is_what_the_writer_writes() {
     let obs = Observation::new(
         Sensors {
-            joint_pos: [0.1, f32::NAN, -0.25, 0.0, -0.5, 0.125],
-            joint_vel: [0.0; 6],
-            torso_pitch: f32::INFINITY,
-            torso_pitch_rate: f32::NEG_INFINITY,
-            foot_contact: [true, false],
+            joint_pos: JointValues::from([0.1, f32::NAN, -0.25, 0.0, -0.5, 0.125]),
+            joint_vel: JointValues::zeros(BIPED.joints),
+            imu: ImuValues::from([f32::INFINITY, f32::NEG_INFINITY]),
+            contact: Contacts::from([true, false]),
         },
-        0.5,
+        BIPED.forward_command(0.5),
     );
-    let text = serde_json::to_string(&ObservationMsg::new(0, 7, 0.14, &obs)).unwrap();
+    let layout = MessageLayout::of(&RobotSpec::reference());
+    let text = ObservationMsg::new(0, 7, 0.14, &obs).to_json(&layout).unwrap();
     let expected = r#"{"episode":0,"tick":7,"plant_time_s":0.14,"joint_pos":[0.1,"NaN",-0.25,0.0,-0.5,0.125],"joint_vel":[0.0,0.0,0.0,0.0,0.0,0.0],"torso_pitch":"Infinity","torso_pitch_rate":"-Infinity","foot_contact":[true,false],"command_vx":0.5}"#;
     assert_eq!(text, expected);
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/LOGS.md")).unwrap();
     assert!(doc.contains(expected), "docs/LOGS.md should quote {expected}");
     // Anything else in a float's place is refused naming what was expected.
     let bad = expected.replace("\"NaN\"", "\"nan\"");
-    let err = serde_json::from_str::<ObservationMsg>(&bad).unwrap_err().to_string();
+    let err = ObservationMsg::from_json(&layout, bad.as_bytes()).unwrap_err();
     assert!(
         err.contains(
             r#"invalid value: string "nan", expected a number or one of "NaN", "Infinity", "-Infinity""#
@@ -541,6 +553,7 @@ fn the_documented_non_finite_message_is_what_the_writer_writes() {
 fn a_version_1_log_still_reads_and_an_unknown_version_is_refused() {
     let dir = temp_dir("version-1");
     let spec = RobotSpec::reference();
+    let layout = MessageLayout::of(&spec);
     let write = |path: &Path, version: u32| {
         let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
         let mut w = mcap::Writer::new(file).unwrap();
@@ -553,7 +566,7 @@ fn a_version_1_log_still_reads_and_an_unknown_version_is_refused() {
         metadata.metadata.insert("format_version".into(), version.to_string());
         w.write_metadata(&metadata).unwrap();
         let mut channels = std::collections::BTreeMap::new();
-        for (topic, name, schema) in strider_log::schemas_of(1).unwrap() {
+        for (topic, name, schema) in strider_log::schemas_of(1, &layout).unwrap() {
             let s = w.add_schema(name, "jsonschema", schema.to_string().as_bytes()).unwrap();
             channels.insert(topic, w.add_channel(s, topic, "json", &Default::default()).unwrap());
         }
@@ -571,7 +584,7 @@ fn a_version_1_log_still_reads_and_an_unknown_version_is_refused() {
         put(&mut w, "/episode", r#"{"episode":0,"seed":5,"conditions":"flat"}"#.into());
         for tick in 0..3 {
             let r = record(0, tick, true);
-            put(&mut w, "/observation", serde_json::to_string(&r.observation).unwrap());
+            put(&mut w, "/observation", r.observation.to_json(&layout).unwrap());
             put(&mut w, "/action", serde_json::to_string(r.action.as_ref().unwrap()).unwrap());
         }
         w.finish().unwrap();
@@ -601,9 +614,9 @@ fn summary_counts_non_finite_values_and_leaves_them_out_of_the_statistics() {
     w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
     for tick in 0..10 {
         let mut r = record(0, tick, true);
-        r.observation.torso_pitch = tick as f32;
+        r.observation.imu[0] = tick as f32;
         if tick >= 7 {
-            r.observation.torso_pitch = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][tick as usize - 7];
+            r.observation.imu[0] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][tick as usize - 7];
         }
         r.observation.joint_vel[2] = f32::NAN;
         r.action.as_mut().unwrap().joint_target[0] = if tick == 4 { f32::INFINITY } else { 1.0 };
@@ -678,5 +691,323 @@ fn export_lerobot_keeps_non_finite_values_and_leaves_them_out_of_stats() {
     assert!(hip[1].is_nan());
     assert_eq!(hip[3], f32::INFINITY);
     assert!(column.iter().all(|c| c.1.is_nan()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The reference biped's channel schemas, generated from its layout, are the text the build
+/// before layouts wrote (`fixtures/biped-schemas.txt`, captured from that build: one
+/// `<format version> <topic> <schema name> <schema>` line per channel and version).
+#[test]
+fn the_biped_schemas_are_the_text_written_before_layouts() {
+    let layout = MessageLayout::of(&RobotSpec::reference());
+    let mut pinned = include_str!("fixtures/biped-schemas.txt").lines();
+    for version in [1, 2] {
+        for (topic, name, schema) in strider_log::schemas_of(version, &layout).unwrap() {
+            let line = pinned.next().expect("a pinned schema per version and channel");
+            assert_eq!(format!("{version} {topic} {name} {schema}"), line);
+        }
+    }
+    assert_eq!(pinned.next(), None);
+}
+
+/// Every message of `path` in file order: its topic, schema name, schema text and data.
+fn messages_of(path: &Path) -> Vec<(String, String, Vec<u8>, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    mcap::MessageStream::new(&bytes)
+        .unwrap()
+        .map(|m| {
+            let m = m.unwrap();
+            let schema = m.channel.schema.as_ref().expect("every channel has a schema");
+            (m.channel.topic.clone(), schema.name.clone(), schema.data.to_vec(), m.data.to_vec())
+        })
+        .collect()
+}
+
+/// A biped log written before layouts (the tests crate's `fixtures/logs/sim-format-2.mcap`,
+/// from `strider sim --log`) reads, and writing what was read with this build gives every
+/// channel the same schema and every message the same bytes, in the same order.
+#[test]
+fn a_biped_log_written_before_layouts_reads_and_writes_back_byte_for_byte() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/logs/sim-format-2.mcap");
+    let spec = RobotSpec::reference();
+    let log = Log::read(&fixture).unwrap();
+    log.check_against(&spec).unwrap();
+    assert_eq!(log.tick_count(), 10);
+    assert_eq!(log.layout, MessageLayout::of(&spec));
+
+    let dir = temp_dir("rewrite");
+    let path = dir.join("rewritten.mcap");
+    let mut w = LogWriter::create(&path, &log.meta, WriterOptions::default()).unwrap();
+    for (e, episode) in log.episodes.iter().enumerate() {
+        w.begin_episode(&episode.start).unwrap();
+        for t in &episode.ticks {
+            w.write_tick(&TickRecord {
+                episode: e as u32,
+                tick: t.tick,
+                log_time_ns: t.log_time_ns,
+                observation: ObservationMsg::new(e as u32, t.tick, t.plant_time_s, &t.observation),
+                action: t.action.clone(),
+                sim_state: t.sim_state,
+                timing: t.timing,
+            })
+            .unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let (before, after) = (messages_of(&fixture), messages_of(&path));
+    let topics: std::collections::BTreeSet<&str> = before.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(topics.len(), 6, "the fixture has every channel: {topics:?}");
+    assert_eq!(before.len(), after.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!((&a.0, &a.1), (&b.0, &b.1));
+        assert_eq!(String::from_utf8_lossy(&a.2), String::from_utf8_lossy(&b.2), "{} schema", b.0);
+        assert_eq!(String::from_utf8_lossy(&a.3), String::from_utf8_lossy(&b.3), "{} message", b.0);
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A valid description of `joints` joints (a chain of links `link0`…), the IMU on `link0`
+/// reporting `imu`, `contacts` contact switches and the command components `commands`,
+/// made by editing the reference biped.
+fn robot(joints: usize, imu: Vec<ImuField>, contacts: usize, commands: Vec<CommandField>) -> RobotSpec {
+    let base = RobotSpec::reference();
+    let mut spec = base.clone();
+    spec.name = format!("chain-{joints}");
+    spec.links =
+        (0..=joints).map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() }).collect();
+    spec.joints = (0..joints)
+        .map(|i| JointSpec {
+            name: format!("joint{i}"),
+            parent: format!("link{i}"),
+            child: format!("link{}", i + 1),
+            ..base.joints[1].clone()
+        })
+        .collect();
+    spec.sensors.imu_link = "link0".into();
+    spec.sensors.imu = imu;
+    spec.sensors.contacts = (0..contacts)
+        .map(|i| ContactSpec { name: format!("c{i}"), link: format!("link{}", joints.min(i + 1)) })
+        .collect();
+    spec.control.commands = commands;
+    spec.validate().expect("a valid generated description");
+    spec
+}
+
+/// Valid descriptions with 1–24 joints, any IMU fields, 0–4 contacts and 1–3 command
+/// components.
+fn arb_layout_spec() -> impl proptest::strategy::Strategy<Value = RobotSpec> {
+    use proptest::prelude::*;
+    let imu = prop::sample::subsequence(
+        vec![
+            ImuField::Pitch,
+            ImuField::PitchRate,
+            ImuField::Roll,
+            ImuField::RollRate,
+            ImuField::YawRate,
+            ImuField::GravityX,
+            ImuField::GravityY,
+            ImuField::GravityZ,
+        ],
+        0..=8,
+    );
+    let commands =
+        prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
+    (1usize..=24, imu, 0usize..=4, commands)
+        .prop_map(|(joints, imu, contacts, commands)| robot(joints, imu, contacts, commands))
+}
+
+/// The brief's small robot: 3 joints, the IMU's pitch, 1 contact, forward and turning commands.
+fn three_joint_robot() -> RobotSpec {
+    robot(3, vec![ImuField::Pitch], 1, vec![CommandField::Vx, CommandField::YawRate])
+}
+
+/// A tick of robot `layout` whose every value is drawn from `floats` and `flags` in turn.
+fn tick_of(
+    layout: &Layout,
+    episode: u32,
+    tick: u64,
+    floats: &mut impl Iterator<Item = f32>,
+    flags: &mut impl Iterator<Item = bool>,
+) -> TickRecord {
+    let mut joints = || JointValues::from_slice(&floats.by_ref().take(layout.joints).collect::<Vec<_>>());
+    let (joint_pos, joint_vel, joint_target) = (joints(), joints(), joints());
+    let applied = flags.next().unwrap().then(&mut joints);
+    let imu = ImuValues::from_slice(&floats.take(layout.imu.len()).collect::<Vec<_>>());
+    let command = CommandValues::from_slice(&floats.take(layout.commands.len()).collect::<Vec<_>>());
+    let mut contacts = || Contacts::from_slice(&flags.take(layout.contacts).collect::<Vec<_>>());
+    let (contact, ground) = (contacts(), contacts());
+    let obs = Observation::new(Sensors { joint_pos, joint_vel, imu, contact }, command);
+    let x = f64::from(floats.next().unwrap());
+    TickRecord {
+        episode,
+        tick,
+        log_time_ns: 1_700_000_000_000_000_000 + tick * 20_000_000,
+        observation: ObservationMsg::new(episode, tick, tick as f64 * 0.02, &obs),
+        action: flags.next().unwrap().then_some(ActionMsg {
+            episode,
+            tick,
+            joint_target,
+            applied,
+            surprise: flags.next().unwrap().then_some(x.abs() as f32),
+        }),
+        sim_state: Some(SimState { torso_x: x, height: 1.2, foot_contact: ground, ..SimState::default() }),
+        timing: Some(Timing { tick_start_ns: tick * 20_000_000, decide_us: x, deadline_missed: false }),
+    }
+}
+
+/// Writes `ticks` (one episode) for `spec` to `path`.
+fn write_ticks(path: &Path, spec: &RobotSpec, ticks: &[TickRecord]) {
+    let mut w =
+        LogWriter::create(path, &meta(spec), WriterOptions { flush_every_ticks: 3, ..Default::default() })
+            .unwrap();
+    w.begin_episode(&EpisodeStart { episode: 0, seed: Some(3), conditions: "any".into() }).unwrap();
+    for t in ticks {
+        w.write_tick(t).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// A robot of any layout — joints, IMU fields, contacts, command components — writes its
+    /// ticks to a real file and reads back the same values, under the same contract.
+    #[test]
+    fn any_robot_layout_survives_the_log(
+        spec in arb_layout_spec(),
+        floats in proptest::collection::vec(-1e3f32..1e3, 1..400),
+        flags in proptest::collection::vec(proptest::prelude::any::<bool>(), 1..64),
+    ) {
+        let layout = spec.layout();
+        let (mut floats, mut flags) = (floats.into_iter().cycle(), flags.into_iter().cycle());
+        let written: Vec<TickRecord> = (0..5).map(|t| tick_of(&layout, 0, t, &mut floats, &mut flags)).collect();
+        let dir = temp_dir("any-layout");
+        let path = dir.join("run.mcap");
+        write_ticks(&path, &spec, &written);
+        let log = Log::read(&path).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        log.check_against(&spec).unwrap();
+        proptest::prop_assert_eq!(&log.layout, &MessageLayout::of(&spec));
+        proptest::prop_assert_eq!(log.layout.to_layout(), layout);
+        proptest::prop_assert_eq!(log.episodes[0].ticks.len(), written.len());
+        for (read, want) in log.episodes[0].ticks.iter().zip(&written) {
+            assert_tick_eq(read, want);
+            proptest::prop_assert!(read.observation.sensors.fits(&layout));
+        }
+        let summary = strider_log::LogSummary::of(&log);
+        proptest::prop_assert_eq!(summary.observation.len(), layout.obs_dim());
+        proptest::prop_assert_eq!(summary.observation[0].stats.count, 5);
+    }
+}
+
+/// The small robot's log: its observation keys are its own, and the LeRobot export sizes
+/// `observation.state` and `action` by its layout.
+#[test]
+fn a_three_joint_robot_writes_its_own_keys_and_exports_its_own_widths() {
+    let spec = three_joint_robot();
+    let layout = spec.layout();
+    let mut floats = (0..).map(|i| i as f32 * 0.25);
+    let mut flags = [true, false, true].into_iter().cycle();
+    let ticks: Vec<TickRecord> = (0..4).map(|t| tick_of(&layout, 0, t, &mut floats, &mut flags)).collect();
+    let dir = temp_dir("three-joints");
+    let path = dir.join("run.mcap");
+    write_ticks(&path, &spec, &ticks);
+
+    let observation = &messages_of(&path).into_iter().find(|m| m.0 == "/observation").unwrap();
+    let keys: Vec<String> =
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&observation.3)
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+    let mut want =
+        ["episode", "tick", "plant_time_s", "joint_pos", "joint_vel", "link0_pitch", "foot_contact"]
+            .map(String::from)
+            .to_vec();
+    want.extend(["command_vx".into(), "command_yaw_rate".into()]);
+    want.sort();
+    assert_eq!(keys, want, "{}", String::from_utf8_lossy(&observation.3));
+    let schema: serde_json::Value = serde_json::from_slice(&observation.2).unwrap();
+    assert_eq!(schema["properties"]["joint_pos"]["maxItems"], 3);
+    assert_eq!(schema["properties"]["foot_contact"]["description"], "contact switches, c0");
+
+    let out = dir.join("dataset");
+    let summary = strider_log::export_lerobot(&[Log::read(&path).unwrap()], &out, "walk").unwrap();
+    assert!(summary.frames > 0);
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("meta/info.json")).unwrap()).unwrap();
+    let state = &info["features"]["observation.state"];
+    assert_eq!(state["shape"], serde_json::json!([layout.obs_dim()]));
+    assert_eq!(layout.obs_dim(), 3 + 3 + 1 + 1 + 2);
+    assert_eq!(state["names"].as_array().unwrap().len(), layout.obs_dim());
+    assert_eq!(info["features"]["action"]["shape"], serde_json::json!([3]));
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("meta/stats.json")).unwrap()).unwrap();
+    assert_eq!(stats["observation.state"]["mean"].as_array().unwrap().len(), layout.obs_dim());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A log of one layout checked against a robot of another is refused in one line naming
+/// the file, both contract ids and the first field that differs — both ways round.
+#[test]
+fn a_log_of_another_layout_is_refused_naming_the_file_and_both_contract_ids() {
+    let dir = temp_dir("other-layout");
+    let (small, biped) = (three_joint_robot(), RobotSpec::reference());
+    let small_log = dir.join("small.mcap");
+    let mut flags = std::iter::repeat(true);
+    write_ticks(
+        &small_log,
+        &small,
+        &[tick_of(&small.layout(), 0, 0, &mut (0..).map(|i| i as f32), &mut flags)],
+    );
+    let biped_log = dir.join("biped.mcap");
+    write_small_log(&biped_log, &meta(&biped));
+    for (path, log_spec, robot) in [(&small_log, &small, &biped), (&biped_log, &biped, &small)] {
+        let err = Log::read(path).unwrap().check_against(robot).unwrap_err().to_string();
+        let (log_id, robot_id) = (log_spec.contract_id().to_string(), robot.contract_id().to_string());
+        assert_ne!(log_id, robot_id);
+        assert!(!err.contains('\n'), "{err}");
+        assert!(
+            err.starts_with(&format!(
+                "{}: recorded for contract id {log_id}, but the robot's is {robot_id}: observation field 0 is `joint_pos.",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A tick whose counts are not the log's layout is refused naming the file, the channel and
+/// the count, and nothing of it is written.
+#[test]
+fn a_tick_of_another_layout_is_refused_by_the_writer() {
+    let dir = temp_dir("writer-misfit");
+    let path = dir.join("run.mcap");
+    let spec = three_joint_robot();
+    let mut w = LogWriter::create(&path, &meta(&spec), WriterOptions::default()).unwrap();
+    w.begin_episode(&EpisodeStart { episode: 0, seed: None, conditions: String::new() }).unwrap();
+    let err = w.write_tick(&record(0, 0, false)).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("{}: channel /sim/state, message 1: ", path.display())), "{err}");
+    assert!(err.ends_with("foot_contact: 2 values, but the log's layout has 1 contacts"), "{err}");
+    let mut r = record(0, 0, true);
+    r.sim_state = None;
+    let err = w.write_tick(&r).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "channel /action, message 1: joint_target: 6 values, but the log's layout has 3 joints"
+        ),
+        "{err}"
+    );
+    r.action = None;
+    let err = w.write_tick(&r).unwrap_err().to_string();
+    assert!(
+        err.ends_with(
+            "channel /observation, message 1: joint_pos: 6 values, but the log's layout has 3 joints"
+        ),
+        "{err}"
+    );
+    w.finish().unwrap();
+    assert_eq!(Log::read(&path).unwrap().tick_count(), 0);
     std::fs::remove_dir_all(dir).unwrap();
 }

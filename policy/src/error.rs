@@ -17,6 +17,9 @@ pub enum PolicyError {
     /// tract refused the graph or failed while running it.
     #[error("{file}: inference engine: {message}")]
     Engine { file: String, message: String },
+    /// An observation or token of another shape than the robot's the model was loaded for.
+    #[error("{what}: {found}, but the model's robot has {expected}")]
+    Shape { what: &'static str, expected: String, found: String },
     /// The model produced NaN or infinity; the caller must not send it to a motor.
     #[error("model output `{output}`[{index}] is {value}; holding is the caller's job")]
     NonFinite { output: &'static str, index: usize, value: f32 },

@@ -12,17 +12,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use strider_robot::{ACTION_DIM, OBS_DIM};
-
-/// Input names, in graph order (then [`past_key`]/[`past_value`] for each layer).
+/// Input names, in graph order (then [`past_key`]/[`past_value`] for each layer). `obs` is
+/// the robot layout's observation width, `act` its action width (its joints).
 pub mod input {
-    /// The normalised observation token `O_k`, `[batch, 1, OBS_DIM]` (`window`:
-    /// `O_{k−K+1} … O_k`, `[batch, K, OBS_DIM]`).
+    /// The normalised observation token `O_k`, `[batch, 1, obs]` (`window`:
+    /// `O_{k−K+1} … O_k`, `[batch, K, obs]`).
     pub const OBS: &str = "obs";
     /// 1 where a field of `O_k` is `[M]` (missing or failed), else 0; same shape.
     pub const OBS_MISSING: &str = "obs_missing";
-    /// The normalised action token `A_{k−1}` (the previous tick's action), `[batch, 1, ACTION_DIM]`
-    /// (`window`: `A_{k−K} … A_{k−1}`, `[batch, K, ACTION_DIM]`).
+    /// The normalised action token `A_{k−1}` (the previous tick's action), `[batch, 1, act]`
+    /// (`window`: `A_{k−K} … A_{k−1}`, `[batch, K, act]`).
     pub const ACT: &str = "act";
     /// 1 where a field of `A_{k−1}` is `[M]`, else 0; same shape.
     pub const ACT_MISSING: &str = "act_missing";
@@ -38,9 +37,9 @@ pub mod input {
 
 /// Output names, in graph order (then [`present_key`]/[`present_value`] for each layer).
 pub mod output {
-    /// Read at `O_k`: the normalised prediction of `A_k`, `[batch, 1, ACTION_DIM]`.
+    /// Read at `O_k`: the normalised prediction of `A_k`, `[batch, 1, act]`.
     pub const ACTION: &str = "action";
-    /// Read at `A_{k−1}`: the normalised prediction of `O_k`, `[batch, 1, OBS_DIM]`.
+    /// Read at `A_{k−1}`: the normalised prediction of `O_k`, `[batch, 1, obs]`.
     pub const NEXT_OBS: &str = "next_obs";
 }
 
@@ -162,10 +161,13 @@ impl Span {
 }
 
 impl GraphIo {
-    /// The graph interface of a model with a context of `ticks` and `layers` blocks of
-    /// `heads` heads of `head_dim` each.
+    /// The graph interface of a model whose observation tokens have `obs_dim` fields and
+    /// action tokens `action_dim` (the robot layout's widths), with a context of `ticks`
+    /// and `layers` blocks of `heads` heads of `head_dim` each.
     pub fn of_model(
         interface: Interface,
+        obs_dim: usize,
+        action_dim: usize,
         ticks: usize,
         layers: usize,
         heads: usize,
@@ -180,16 +182,16 @@ impl GraphIo {
         let cache = [heads, c, head_dim];
         let n = interface.input_ticks(ticks);
         let mut inputs = vec![
-            t(input::OBS, &[n, OBS_DIM]),
-            t(input::OBS_MISSING, &[n, OBS_DIM]),
-            t(input::ACT, &[n, ACTION_DIM]),
-            t(input::ACT_MISSING, &[n, ACTION_DIM]),
+            t(input::OBS, &[n, obs_dim]),
+            t(input::OBS_MISSING, &[n, obs_dim]),
+            t(input::ACT, &[n, action_dim]),
+            t(input::ACT_MISSING, &[n, action_dim]),
         ];
         if interface == Interface::Token {
             inputs.push(t(input::MODALITY, &[1, 1]));
         }
         inputs.push(t(input::KEY_VALID, &[interface.keys(ticks)]));
-        let mut outputs = vec![t(output::ACTION, &[1, ACTION_DIM]), t(output::NEXT_OBS, &[1, OBS_DIM])];
+        let mut outputs = vec![t(output::ACTION, &[1, action_dim]), t(output::NEXT_OBS, &[1, obs_dim])];
         let layers = if interface == Interface::Window { 0 } else { layers };
         for l in 0..layers {
             inputs.push(t(&past_key(l), &cache));

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use strider_robot::{ACTION_DIM, Field, OBS_DIM, RobotSpec};
+use strider_robot::{Field, RobotSpec};
 
 use crate::error::PolicyError;
 use crate::graph_io::{GraphIo, Interface, TensorSpec};
@@ -182,16 +182,24 @@ impl Manifest {
             if !(s.quantile > 0.0 && s.quantile <= 1.0) {
                 return Err(invalid("surprise.quantile", "must be in (0, 1]"));
             }
-            if s.field_error.len() != OBS_DIM || !s.field_error.iter().all(|e| e.is_finite() && *e > 0.0) {
+            let fields = self.observation.len();
+            if s.field_error.len() != fields || !s.field_error.iter().all(|e| e.is_finite() && *e > 0.0) {
                 return Err(invalid(
                     "surprise.field_error",
-                    &format!("must be {OBS_DIM} positive numbers, one per observation field"),
+                    &format!("must be {fields} positive numbers, one per observation field"),
                 ));
             }
         }
-        let m = &self.model;
-        let io =
-            GraphIo::of_model(self.onnx.interface, self.context.ticks, m.layers, m.heads, m.width / m.heads);
+        let (m, layout) = (&self.model, spec.layout());
+        let io = GraphIo::of_model(
+            self.onnx.interface,
+            layout.obs_dim(),
+            layout.action_dim(),
+            self.context.ticks,
+            m.layers,
+            m.heads,
+            m.width / m.heads,
+        );
         check_tensors("onnx.inputs", &io.inputs, &self.onnx.inputs, file)?;
         check_tensors("onnx.outputs", &io.outputs, &self.onnx.outputs, file)
     }
@@ -251,9 +259,9 @@ impl Manifest {
     }
 
     /// Which observation fields the robot measures (the surprise compares those), as
-    /// opposed to the operator's command (`command*`).
-    pub fn sensor_fields(&self) -> [bool; OBS_DIM] {
-        std::array::from_fn(|i| self.observation.get(i).is_some_and(|f| !f.name.starts_with("command")))
+    /// opposed to the operator's command (`command*`): one per observation field.
+    pub fn sensor_fields(&self) -> Vec<bool> {
+        self.observation.iter().map(|f| !f.name.starts_with("command")).collect()
     }
 
     /// Field list of a modality from the robot layout and a fitted normaliser.
@@ -285,9 +293,9 @@ impl Manifest {
     }
 }
 
+/// Every field of `got` against the robot's `layout` of that modality: the count first,
+/// then each field's name, unit and normalisation.
 fn check_fields(section: &str, got: &[FieldNorm], layout: &[Field], file: &str) -> Result<(), PolicyError> {
-    let dim = if section == "observation" { OBS_DIM } else { ACTION_DIM };
-    debug_assert_eq!(layout.len(), dim);
     if got.len() != layout.len() {
         return Err(PolicyError::Mismatch {
             file: file.into(),

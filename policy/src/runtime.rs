@@ -8,7 +8,7 @@ use prost::Message;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
 
-use strider_robot::{ACTION_DIM, Action, OBS_DIM, Observation, RobotSpec};
+use strider_robot::{Action, Layout, Observation, RobotSpec, Sensors};
 
 use crate::error::PolicyError;
 use crate::graph_io::{BATCH_DIM, FIRST_CACHE_OUTPUT, GraphIo, Interface, TensorSpec, output};
@@ -47,7 +47,8 @@ type Plan = Arc<TypedRunnableModel>;
 
 /// A loaded, checked, optimised and warmed-up model with its streaming state: the key/value
 /// caches of the tokens seen so far (in tract tensors, fed back each call without a copy)
-/// and the inputs of the next call.
+/// and the inputs of the next call. Every token buffer is allocated at load, at the widths
+/// of the robot's layout; a tick allocates none.
 ///
 /// With a one-token graph (`onnx.interface = "token"`) a tick is two calls: [`Policy::step`]
 /// runs the observation's, and [`Policy::prepare`], called between ticks once the action is
@@ -64,51 +65,167 @@ pub struct Policy {
     stream: TokenStream,
     /// One per cache input, in graph order; empty while a call runs.
     caches: TVec<TValue>,
-    /// `A_{k−1}` as a normalised token whose call has not run yet; `None` before the first
+    /// `O_k` as a normalised token: the observation [`Policy::step`] was given.
+    obs: Slot,
+    /// `A_{k−1}` as a normalised token whose call has not run yet; empty before the first
     /// action of a stream and, for a one-token graph, once [`Policy::prepare`] ran it.
-    last_action: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
+    last_action: Slot,
+    /// The last call's outputs, unchecked.
+    heads: Heads,
     /// One-token graph: the prediction of the next observation, from `A_{k−1}`'s call.
-    prediction: Option<[f32; OBS_DIM]>,
+    prediction: Slot,
+    /// [`Policy::advance`] on a one-token graph: the prediction of `O_k` it returns.
+    advanced_prediction: Box<[f32]>,
 }
 
-/// What a tick's raw outputs mean: the tokenizer, and the observation fields the surprise
-/// compares with each one's scale. [`Policy`] and [`PolicyBatch`] read their outputs
-/// through the same one.
+/// A normalised token and its `[M]` mask, allocated once at its modality's width, that
+/// may hold nothing.
+#[derive(Debug, Clone)]
+struct Slot {
+    z: Box<[f32]>,
+    m: Box<[f32]>,
+    full: bool,
+}
+
+impl Slot {
+    fn new(width: usize) -> Slot {
+        Slot { z: vec![0.0; width].into(), m: vec![1.0; width].into(), full: false }
+    }
+
+    fn token(&self) -> Token<'_> {
+        (&self.z, &self.m)
+    }
+
+    /// The token, if the slot holds one.
+    fn get(&self) -> Option<Token<'_>> {
+        self.full.then(|| self.token())
+    }
+
+    /// Holds a copy of `(z, m)`. Panics unless it has the slot's width.
+    fn put(&mut self, (z, m): Token) {
+        assert!(
+            z.len() == self.z.len() && m.len() == self.m.len(),
+            "a token of {} fields where the model's have {}",
+            z.len(),
+            self.z.len()
+        );
+        self.z.copy_from_slice(z);
+        self.m.copy_from_slice(m);
+        self.full = true;
+    }
+
+    /// Holds the checked output `z`, every field present.
+    fn put_known(&mut self, z: &[f32]) {
+        self.z.copy_from_slice(z);
+        self.m.fill(0.0);
+        self.full = true;
+    }
+
+    /// Holds an action token whose finiteness is not known yet: `[M]` in the history
+    /// until it is.
+    fn put_unchecked(&mut self) {
+        self.z.fill(0.0);
+        self.m.fill(1.0);
+        self.full = true;
+    }
+
+    fn clear(&mut self) {
+        self.full = false;
+    }
+}
+
+/// A graph call's two outputs for `rows` rows, row-major: the action head (read at `O_k`)
+/// and the observation head (read at `A_{k−1}`).
+#[derive(Debug, Clone)]
+struct Heads {
+    action: Box<[f32]>,
+    obs: Box<[f32]>,
+}
+
+impl Heads {
+    fn new(rows: usize, action_dim: usize, obs_dim: usize) -> Heads {
+        Heads { action: vec![0.0; rows * action_dim].into(), obs: vec![0.0; rows * obs_dim].into() }
+    }
+
+    /// Copies the outputs asked for out of a call's outputs (action head, observation
+    /// head, …); an output of another size is an error.
+    fn read(&mut self, out: &[TValue], action: bool, obs: bool) -> TractResult<()> {
+        for (keep, value, into) in [(action, &out[0], &mut self.action), (obs, &out[1], &mut self.obs)] {
+            if keep {
+                let data = value.try_as_plain_ram()?;
+                let data = data.as_slice::<f32>()?;
+                if data.len() != into.len() {
+                    return Err(TractError::msg(format!(
+                        "an output of {} values where {} were expected",
+                        data.len(),
+                        into.len()
+                    )));
+                }
+                into.copy_from_slice(data);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a tick's raw outputs mean: the robot's layout, the tokenizer, and the observation
+/// fields the surprise compares with each one's scale. [`Policy`] and [`PolicyBatch`] read
+/// their outputs through the same one.
 struct Reader {
+    layout: Layout,
     tokenizer: Tokenizer,
-    sensor: [bool; OBS_DIM],
-    scale: [f32; OBS_DIM],
+    sensor: Box<[bool]>,
+    scale: Box<[f32]>,
 }
 
 impl Reader {
-    fn new(manifest: &Manifest) -> Reader {
+    /// For `manifest`, checked against a robot whose layout is `layout`.
+    fn new(manifest: &Manifest, layout: Layout) -> Reader {
         Reader {
+            layout,
             tokenizer: manifest.tokenizer(),
-            sensor: manifest.sensor_fields(),
-            scale: surprise_scale(manifest.surprise.as_ref()),
+            sensor: manifest.sensor_fields().into(),
+            scale: surprise_scale(manifest.surprise.as_ref(), layout.obs_dim()).into(),
         }
     }
 
-    /// The observation as a normalised token with its `[M]` mask.
-    fn token(&self, obs: &Observation) -> ([f32; OBS_DIM], [f32; OBS_DIM]) {
-        let (mut z, mut m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
-        self.tokenizer.observation(obs, &mut z, &mut m);
-        (z, m)
+    /// The observation as a normalised token with its `[M]` mask, into `z` and `m`;
+    /// refuses an observation of another layout.
+    fn token(&self, obs: &Observation, z: &mut [f32], m: &mut [f32]) -> Result<(), PolicyError> {
+        let l = &self.layout;
+        if !(obs.sensors.fits(l) && obs.command.len() == l.commands.len()) {
+            let s = &obs.sensors;
+            let counts = |joints: usize, imu: usize, contacts: usize, commands: usize| {
+                let n = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+                format!(
+                    "{}, {}, {}, {}",
+                    n(joints, "joint"),
+                    n(imu, "IMU field"),
+                    n(contacts, "contact"),
+                    n(commands, "command")
+                )
+            };
+            return Err(PolicyError::Shape {
+                what: "observation",
+                expected: counts(l.joints, l.imu.len(), l.contacts, l.commands.len()),
+                found: counts(s.joint_pos.len(), s.imu.len(), s.contact.len(), obs.command.len()),
+            });
+        }
+        self.tokenizer.observation(obs, z, m);
+        Ok(())
     }
 
     /// A tick's outputs checked and denormalised: the action head `a`, and the prediction
     /// `o` of the measured observation token `(z, m)` when there was one.
-    fn read(
-        &self,
-        a: &[f32; ACTION_DIM],
-        o: Option<&[f32; OBS_DIM]>,
-        (z, m): (&[f32; OBS_DIM], &[f32; OBS_DIM]),
-    ) -> Result<StepOutput, PolicyError> {
+    fn read(&self, a: &[f32], o: Option<&[f32]>, (z, m): Token) -> Result<StepOutput, PolicyError> {
         finite(output::ACTION, a)?;
         let (predicted_obs, surprise) = match o {
             Some(o) => {
                 finite(output::NEXT_OBS, o)?;
-                (Some(self.tokenizer.detokenize_observation(o)), surprise(o, z, m, &self.sensor, &self.scale))
+                (
+                    Some(self.tokenizer.detokenize_observation(&self.layout, o)),
+                    surprise(o, z, m, &self.sensor, &self.scale),
+                )
             }
             None => (None, None),
         };
@@ -116,8 +233,17 @@ impl Reader {
     }
 }
 
-/// An action token whose finiteness is not known yet: `[M]` in the history until it is.
-const UNCHECKED_ACTION: ([f32; ACTION_DIM], [f32; ACTION_DIM]) = ([0.0; ACTION_DIM], [1.0; ACTION_DIM]);
+/// Refuses a token whose value or mask does not have `width` fields.
+fn check_width(what: &'static str, (z, m): Token, width: usize) -> Result<(), PolicyError> {
+    if z.len() != width || m.len() != width {
+        return Err(PolicyError::Shape {
+            what,
+            expected: format!("{width} fields"),
+            found: format!("{} values and {} mask entries", z.len(), m.len()),
+        });
+    }
+    Ok(())
+}
 
 impl std::fmt::Debug for Policy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -158,7 +284,7 @@ impl Policy {
     /// graph for batch 1 and warms it up.
     pub fn load(manifest_path: &Path, spec: &RobotSpec) -> Result<Policy, PolicyError> {
         let (manifest, bytes, onnx_file) = read_model(manifest_path, spec)?;
-        Policy::from_parts(manifest, &manifest_path.display().to_string(), &bytes, &onnx_file)
+        Policy::from_parts(manifest, spec.layout(), &manifest_path.display().to_string(), &bytes, &onnx_file)
     }
 
     /// As [`Policy::load`], from a manifest's text and the ONNX file's bytes (a model
@@ -171,24 +297,30 @@ impl Policy {
         spec: &RobotSpec,
     ) -> Result<Policy, PolicyError> {
         let manifest = checked_manifest(manifest_text, manifest_name, spec)?;
-        Policy::from_parts(manifest, manifest_name, onnx, onnx_name)
+        Policy::from_parts(manifest, spec.layout(), manifest_name, onnx, onnx_name)
     }
 
-    /// Loads a manifest already checked against the robot, with its ONNX file's bytes.
+    /// Loads a manifest already checked against the robot of `layout`, with its ONNX
+    /// file's bytes.
     fn from_parts(
         manifest: Manifest,
+        layout: Layout,
         file: &str,
         bytes: &[u8],
         onnx_file: &str,
     ) -> Result<Policy, PolicyError> {
         let onnx_file = onnx_file.to_string();
         let (state, summary) = checked_plan(&manifest, file, bytes, &onnx_file, 1)?;
+        let (obs_dim, action_dim) = (layout.obs_dim(), layout.action_dim());
         let mut policy = Policy {
-            reader: Reader::new(&manifest),
-            stream: TokenStream::new(manifest.context.ticks, manifest.onnx.interface),
+            reader: Reader::new(&manifest, layout),
+            stream: TokenStream::new(manifest.context.ticks, manifest.onnx.interface, obs_dim, action_dim),
             caches: tvec![],
-            last_action: None,
-            prediction: None,
+            obs: Slot::new(obs_dim),
+            last_action: Slot::new(action_dim),
+            heads: Heads::new(1, action_dim, obs_dim),
+            prediction: Slot::new(obs_dim),
+            advanced_prediction: vec![0.0; obs_dim].into(),
             manifest,
             state,
             file: onnx_file,
@@ -207,6 +339,12 @@ impl Policy {
         &self.summary
     }
 
+    /// The robot layout the model was loaded for: the shape of every observation and
+    /// action it takes and returns.
+    pub fn layout(&self) -> &Layout {
+        &self.reader.layout
+    }
+
     /// Ticks stepped since the last reset.
     pub fn history_len(&self) -> usize {
         self.stream.ticks()
@@ -215,17 +353,22 @@ impl Policy {
     /// Forgets the history (a new episode): empty, zeroed caches.
     pub fn reset(&mut self) {
         self.stream.clear();
-        self.last_action = None;
-        self.prediction = None;
+        self.last_action.clear();
+        self.prediction.clear();
         self.caches = zero_caches(&self.manifest, 1);
     }
 
     // The first runs of a plan page in weights and size scratch buffers. Outputs are not
     // judged here: a non-finite action is `step`'s error to report.
     fn warm_up(&mut self) -> Result<(), PolicyError> {
-        let (z, m) = self.reader.token(&Observation::default());
+        let layout = self.reader.layout;
+        let (o, a) = (layout.obs_dim(), layout.action_dim());
+        let (mut z, mut m) = (vec![0.0; o], vec![0.0; o]);
+        let still = Observation::new(Sensors::zeros(&layout), layout.forward_command(0.0));
+        self.reader.token(&still, &mut z, &mut m)?;
+        let unchecked = (vec![0.0; a], vec![1.0; a]);
         for t in 0..3 {
-            let prev = (t > 0).then_some((&[0.0; ACTION_DIM], &[1.0; ACTION_DIM]));
+            let prev = (t > 0).then_some((&unchecked.0[..], &unchecked.1[..]));
             self.advance(prev, (&z, &m))?;
         }
         self.reset();
@@ -235,25 +378,35 @@ impl Policy {
     /// One control tick: runs the model on the previous action (unless [`Policy::prepare`]
     /// already did) and `obs`, and returns the action `A_k`. A non-finite output is an
     /// error, and that action enters the history as `[M]`; the caller holds its last safe
-    /// command.
+    /// command. An observation of another layout than the model's robot is refused.
     pub fn step(&mut self, obs: &Observation) -> Result<StepOutput, PolicyError> {
-        let (z, m) = self.reader.token(obs);
-        let (a, o) = match self.manifest.onnx.interface {
+        self.reader.token(obs, &mut self.obs.z, &mut self.obs.m)?;
+        let interface = self.manifest.onnx.interface;
+        let predicted = match interface {
             Interface::Pair | Interface::Window => {
-                let prev = self.last_action.take();
-                let (a, o) = self.advance(prev.as_ref().map(|(z, m)| (z, m)), (&z, &m))?;
-                (a, prev.map(|_| o))
+                let had_prev = self.last_action.full;
+                self.stream.push(self.last_action.get(), self.obs.token());
+                self.last_action.clear();
+                self.call()?;
+                had_prev
             }
             Interface::Token => {
                 self.prepare()?;
-                let prediction = self.prediction.take();
-                self.stream.push_obs((&z, &m));
-                (self.call()?.0, prediction)
+                let predicted = self.prediction.full;
+                self.prediction.clear();
+                self.stream.push_obs(self.obs.token());
+                self.call()?;
+                predicted
             }
         };
-        self.last_action = Some(UNCHECKED_ACTION);
-        let out = self.reader.read(&a, o.as_ref(), (&z, &m))?;
-        self.last_action = Some((a, [0.0; ACTION_DIM]));
+        self.last_action.put_unchecked();
+        let o = match interface {
+            _ if !predicted => None,
+            Interface::Token => Some(&self.prediction.z[..]),
+            Interface::Pair | Interface::Window => Some(&self.heads.obs[..]),
+        };
+        let out = self.reader.read(&self.heads.action, o, self.obs.token())?;
+        self.last_action.put_known(&self.heads.action);
         Ok(out)
     }
 
@@ -265,44 +418,53 @@ impl Policy {
         if self.manifest.onnx.interface != Interface::Token {
             return Ok(());
         }
-        if let Some((z, m)) = self.last_action.take() {
-            self.stream.push_action(Some((&z, &m)));
-            self.prediction = Some(self.call()?.1);
+        if self.last_action.full {
+            self.stream.push_action(self.last_action.get());
+            self.last_action.clear();
+            self.call()?;
+            self.prediction.put_known(&self.heads.obs);
         }
         Ok(())
     }
 
     /// Advances the stream by one tick with explicit normalised tokens: `prev_action` is
-    /// `A_{k−1}` (`None` on the first tick), `obs` is `O_k`. Returns the outputs read at
-    /// `O_k` (the action) and at `A_{k−1}` (the prediction of `O_k`; meaningless without
-    /// `A_{k−1}`), unchecked. For parity checks and offline evaluation; the control loop
-    /// uses [`Policy::step`].
+    /// `A_{k−1}` (`None` on the first tick), `obs` is `O_k`, each of the layout's width.
+    /// Returns the outputs read at `O_k` (the action) and at `A_{k−1}` (the prediction of
+    /// `O_k`; meaningless without `A_{k−1}`), unchecked, until the next call. For parity
+    /// checks and offline evaluation; the control loop uses [`Policy::step`].
     pub fn advance(
         &mut self,
-        prev_action: Option<Token<ACTION_DIM>>,
-        obs: Token<OBS_DIM>,
-    ) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
+        prev_action: Option<Token>,
+        obs: Token,
+    ) -> Result<(&[f32], &[f32]), PolicyError> {
+        check_width("observation token", obs, self.stream.obs_dim())?;
+        if let Some(prev) = prev_action {
+            check_width("action token", prev, self.stream.action_dim())?;
+        }
         match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
                 self.stream.push(prev_action, obs);
-                self.call()
+                self.call()?;
+                Ok((&self.heads.action, &self.heads.obs))
             }
             Interface::Token => {
-                let mut prediction = [0.0; OBS_DIM];
+                self.advanced_prediction.fill(0.0);
                 // A stream's first tick has no `A_0`: skipping its empty slot is the same
                 // computation (positions are relative); any later one is a key, valid or not.
                 if prev_action.is_some() || self.stream.ticks() > 0 {
                     self.stream.push_action(prev_action);
-                    prediction = self.call()?.1;
+                    self.call()?;
+                    self.advanced_prediction.copy_from_slice(&self.heads.obs);
                 }
                 self.stream.push_obs(obs);
-                Ok((self.call()?.0, prediction))
+                self.call()?;
+                Ok((&self.heads.action, &self.advanced_prediction))
             }
         }
     }
 
-    /// One graph call on the pushed tokens: (action head, observation head), unchecked.
-    fn call(&mut self) -> Result<([f32; ACTION_DIM], [f32; OBS_DIM]), PolicyError> {
+    /// One graph call on the pushed tokens into [`Policy::heads`].
+    fn call(&mut self) -> Result<(), PolicyError> {
         let inputs = stream_inputs(std::slice::from_ref(&self.stream), &mut self.caches);
         let run = inputs.and_then(|i| self.state.run(i));
         let mut out = match run {
@@ -313,11 +475,7 @@ impl Policy {
                 return Err(engine(&self.file)(e));
             }
         };
-        let heads = (|| -> TractResult<_> {
-            let a = out[0].try_as_plain_ram()?.as_slice::<f32>()?.try_into()?;
-            let o = out[1].try_as_plain_ram()?.as_slice::<f32>()?.try_into()?;
-            Ok((a, o))
-        })();
+        let heads = self.heads.read(&out, true, true);
         self.caches = out.drain(FIRST_CACHE_OUTPUT..).collect();
         heads.map_err(engine(&self.file))
     }
@@ -328,8 +486,9 @@ impl Policy {
     pub fn profile(&mut self, ticks: usize) -> Result<Vec<OpTime>, PolicyError> {
         use std::time::{Duration, Instant};
         self.reset();
-        let (z, m) = ([0.0; OBS_DIM], [0.0; OBS_DIM]);
-        let act = ([0.0; ACTION_DIM], [0.0; ACTION_DIM]);
+        let (o, a) = (self.stream.obs_dim(), self.stream.action_dim());
+        let (z, m) = (vec![0.0; o], vec![0.0; o]);
+        let act = (vec![0.0; a], vec![0.0; a]);
         for _ in 0..self.manifest.context.ticks {
             self.advance(Some((&act.0, &act.1)), (&z, &m))?;
         }
@@ -445,28 +604,30 @@ pub struct PolicyBatch {
     state: TypedSimpleState,
     file: String,
     streams: Vec<TokenStream>,
-    /// Each lane's tick given since the last [`PolicyBatch::run`]: `A_{k−1}` if any, `O_k`.
-    queued: Vec<Option<Queued>>,
+    /// Each lane's tick given since the last [`PolicyBatch::run`].
+    queued: Vec<Queued>,
     caches: TVec<TValue>,
-    actions: Vec<[f32; ACTION_DIM]>,
-    predictions: Vec<[f32; OBS_DIM]>,
-    /// For [`PolicyBatch::step`]: each lane's `A_{k−1}` as [`Policy`] keeps it.
+    /// Every lane's outputs of the last run, lane after lane.
+    heads: Heads,
     reader: Reader,
-    last_actions: Vec<Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>>,
+    /// For [`PolicyBatch::step`]: each lane's `A_{k−1}` as [`Policy`] keeps it.
+    last_actions: Vec<Slot>,
 }
 
-type Queued = (Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>, ([f32; OBS_DIM], [f32; OBS_DIM]));
-
-fn token<const N: usize>(t: &([f32; N], [f32; N])) -> Token<'_, N> {
-    (&t.0, &t.1)
+/// A lane's tick: `O_k` (the slot is full when the lane was given a tick) and `A_{k−1}`
+/// (empty on a stream's first tick).
+#[derive(Debug, Clone)]
+struct Queued {
+    obs: Slot,
+    act: Slot,
 }
 
 /// The lanes given a tick, each with its stream.
 fn pushed<'a>(
     streams: &'a mut [TokenStream],
-    ticks: &'a [Option<Queued>],
+    queued: &'a [Queued],
 ) -> impl Iterator<Item = (&'a mut TokenStream, &'a Queued)> {
-    streams.iter_mut().zip(ticks).filter_map(|(s, t)| Some((s, t.as_ref()?)))
+    streams.iter_mut().zip(queued).filter(|(_, q)| q.obs.full)
 }
 
 impl std::fmt::Debug for PolicyBatch {
@@ -479,7 +640,8 @@ impl PolicyBatch {
     /// As [`Policy::load`], for `lanes` streams at once.
     pub fn load(manifest_path: &Path, spec: &RobotSpec, lanes: usize) -> Result<PolicyBatch, PolicyError> {
         let (manifest, bytes, onnx_file) = read_model(manifest_path, spec)?;
-        PolicyBatch::from_parts(manifest, &manifest_path.display().to_string(), &bytes, &onnx_file, lanes)
+        let file = manifest_path.display().to_string();
+        PolicyBatch::from_parts(manifest, spec.layout(), &file, &bytes, &onnx_file, lanes)
     }
 
     /// As [`Policy::from_bytes`], for `lanes` streams at once.
@@ -492,11 +654,12 @@ impl PolicyBatch {
         lanes: usize,
     ) -> Result<PolicyBatch, PolicyError> {
         let manifest = checked_manifest(manifest_text, manifest_name, spec)?;
-        PolicyBatch::from_parts(manifest, manifest_name, onnx, onnx_name, lanes)
+        PolicyBatch::from_parts(manifest, spec.layout(), manifest_name, onnx, onnx_name, lanes)
     }
 
     fn from_parts(
         manifest: Manifest,
+        layout: Layout,
         file: &str,
         bytes: &[u8],
         onnx_file: &str,
@@ -507,13 +670,13 @@ impl PolicyBatch {
         let caches = zero_caches(&manifest, lanes);
         let file = onnx_file.to_string();
         let interface = manifest.onnx.interface;
+        let (obs_dim, action_dim) = (layout.obs_dim(), layout.action_dim());
         Ok(PolicyBatch {
-            streams: vec![TokenStream::new(manifest.context.ticks, interface); lanes],
-            queued: vec![None; lanes],
-            actions: vec![[0.0; ACTION_DIM]; lanes],
-            predictions: vec![[0.0; OBS_DIM]; lanes],
-            reader: Reader::new(&manifest),
-            last_actions: vec![None; lanes],
+            streams: vec![TokenStream::new(manifest.context.ticks, interface, obs_dim, action_dim); lanes],
+            queued: vec![Queued { obs: Slot::new(obs_dim), act: Slot::new(action_dim) }; lanes],
+            heads: Heads::new(lanes, action_dim, obs_dim),
+            reader: Reader::new(&manifest, layout),
+            last_actions: vec![Slot::new(action_dim); lanes],
             manifest,
             state,
             file,
@@ -525,6 +688,11 @@ impl PolicyBatch {
         &self.manifest
     }
 
+    /// The robot layout the model was loaded for.
+    pub fn layout(&self) -> &Layout {
+        &self.reader.layout
+    }
+
     pub fn lanes(&self) -> usize {
         self.streams.len()
     }
@@ -532,7 +700,7 @@ impl PolicyBatch {
     /// Forgets lane `lane`'s history (its next tick starts a stream).
     pub fn reset_lane(&mut self, lane: usize) {
         self.streams[lane].clear();
-        self.last_actions[lane] = None;
+        self.last_actions[lane].clear();
         self.edit_lane_caches(lane, |cache| cache.fill(0.0));
     }
 
@@ -556,46 +724,68 @@ impl PolicyBatch {
     /// [`Policy::step`] on that lane's stream alone (its own `A_{k−1}`, the same checks, the
     /// same surprise; a two-token call, or two calls for a one-token graph, for all lanes
     /// at once). A lane given `None` is held: its history stays as it was, its answer is
-    /// `None`. A failed call is every stepped lane's error and starts every stream afresh.
+    /// `None`; so is a lane whose observation is of another layout, whose answer is that
+    /// error. A failed call is every stepped lane's error and starts every stream afresh.
     pub fn step(&mut self, obs: &[Option<Observation>]) -> Vec<Option<Result<StepOutput, PolicyError>>> {
         assert_eq!(obs.len(), self.lanes(), "one entry per lane");
-        let tokens: Vec<_> = obs.iter().map(|o| o.as_ref().map(|o| self.reader.token(o))).collect();
-        let mut had_prev = vec![false; self.lanes()];
-        for (lane, token) in tokens.iter().enumerate() {
-            let Some((z, m)) = token else { continue };
-            let prev = self.last_actions[lane].replace(UNCHECKED_ACTION);
-            had_prev[lane] = prev.is_some();
-            self.queued[lane] = Some((prev, (*z, *m)));
+        let mut out: Vec<Option<Result<StepOutput, PolicyError>>> = vec![None; obs.len()];
+        let mut had_prev = vec![false; obs.len()];
+        let mut stepped = Vec::with_capacity(obs.len());
+        for (lane, o) in obs.iter().enumerate() {
+            let Some(o) = o else { continue };
+            let q = &mut self.queued[lane];
+            if let Err(e) = self.reader.token(o, &mut q.obs.z, &mut q.obs.m) {
+                out[lane] = Some(Err(e));
+                continue;
+            }
+            q.obs.full = true;
+            let last = &mut self.last_actions[lane];
+            had_prev[lane] = last.full;
+            match last.get() {
+                Some(prev) => q.act.put(prev),
+                None => q.act.clear(),
+            }
+            last.put_unchecked();
+            stepped.push(lane);
         }
         if let Err(e) = self.run() {
-            self.last_actions.iter_mut().for_each(|a| *a = None);
-            return tokens.iter().map(|t| t.as_ref().map(|_| Err(e.clone()))).collect();
+            self.last_actions.iter_mut().for_each(Slot::clear);
+            for &lane in &stepped {
+                out[lane] = Some(Err(e.clone()));
+            }
+            return out;
         }
-        let mut out = Vec::with_capacity(tokens.len());
-        for (lane, token) in tokens.iter().enumerate() {
-            out.push(token.as_ref().map(|(z, m)| {
-                let (a, o) = (self.actions[lane], self.predictions[lane]);
-                let read = self.reader.read(&a, had_prev[lane].then_some(&o), (z, m))?;
-                self.last_actions[lane] = Some((a, [0.0; ACTION_DIM]));
-                Ok(read)
-            }));
+        let (na, no) = (self.reader.layout.action_dim(), self.reader.layout.obs_dim());
+        for lane in stepped {
+            let (a, o) = (&self.heads.action[lane * na..][..na], &self.heads.obs[lane * no..][..no]);
+            let read = self.reader.read(a, had_prev[lane].then_some(o), self.queued[lane].obs.token());
+            if read.is_ok() {
+                self.last_actions[lane].put_known(a);
+            }
+            out[lane] = Some(read);
         }
         out
     }
 
     /// Gives lane `lane`'s next tick, as [`Policy::advance`]: `prev_action` is `A_{k−1}`
-    /// (`None` on a stream's first tick), `obs` is `O_k`.
-    pub fn push(&mut self, lane: usize, prev_action: Option<Token<ACTION_DIM>>, obs: Token<OBS_DIM>) {
-        self.queued[lane] = Some((prev_action.map(|(z, m)| (*z, *m)), (*obs.0, *obs.1)));
+    /// (`None` on a stream's first tick), `obs` is `O_k`. Panics unless the tokens have the
+    /// layout's widths.
+    pub fn push(&mut self, lane: usize, prev_action: Option<Token>, obs: Token) {
+        let q = &mut self.queued[lane];
+        q.obs.put(obs);
+        match prev_action {
+            Some(prev) => q.act.put(prev),
+            None => q.act.clear(),
+        }
     }
 
     /// Runs every lane one tick. A lane not pushed since the last run is held: the call
     /// computes its row on the tokens it had, its caches come back as they were, and its
     /// outputs mean nothing.
     pub fn run(&mut self) -> Result<(), PolicyError> {
-        let ticks: Vec<Option<Queued>> = self.queued.iter_mut().map(Option::take).collect();
-        let held: Vec<(usize, Vec<f32>)> = (0..self.lanes())
-            .filter(|&lane| ticks[lane].is_none())
+        let idle: Vec<usize> = (0..self.lanes()).filter(|&lane| !self.queued[lane].obs.full).collect();
+        let held: Vec<(usize, Vec<f32>)> = idle
+            .into_iter()
             .map(|lane| {
                 let mut saved = Vec::new();
                 self.edit_lane_caches(lane, |cache| saved.extend_from_slice(cache));
@@ -604,25 +794,27 @@ impl PolicyBatch {
             .collect();
         let result = match self.manifest.onnx.interface {
             Interface::Pair | Interface::Window => {
-                for (stream, (act, obs)) in pushed(&mut self.streams, &ticks) {
-                    stream.push(act.as_ref().map(token), (&obs.0, &obs.1));
+                for (stream, q) in pushed(&mut self.streams, &self.queued) {
+                    stream.push(q.act.get(), q.obs.token());
                 }
                 self.call(true, true)
             }
             Interface::Token => {
                 // A lane's first tick runs an empty `A_0` slot: the same computation as
                 // skipping it, as [`Policy`] does (positions are relative).
-                for (stream, (act, _)) in pushed(&mut self.streams, &ticks) {
-                    stream.push_action(act.as_ref().map(token));
+                for (stream, q) in pushed(&mut self.streams, &self.queued) {
+                    stream.push_action(q.act.get());
                 }
                 self.call(false, true).and_then(|()| {
-                    for (stream, (_, obs)) in pushed(&mut self.streams, &ticks) {
-                        stream.push_obs((&obs.0, &obs.1));
+                    for (stream, q) in pushed(&mut self.streams, &self.queued) {
+                        stream.push_obs(q.obs.token());
                     }
                     self.call(true, false)
                 })
             }
         };
+        // The ticks are taken; their tokens stay in the slots for `step` to read.
+        self.queued.iter_mut().for_each(|q| q.obs.clear());
         if result.is_ok() {
             for (lane, saved) in held {
                 let mut from = saved.as_slice();
@@ -645,28 +837,16 @@ impl PolicyBatch {
             self.streams.iter_mut().for_each(TokenStream::clear);
             engine(&self.file)(e)
         })?;
-        let heads = (|| -> TractResult<()> {
-            let a = out[0].try_as_plain_ram()?;
-            let o = out[1].try_as_plain_ram()?;
-            let (a, o) = (a.as_slice::<f32>()?, o.as_slice::<f32>()?);
-            for (lane, (act, pred)) in self.actions.iter_mut().zip(&mut self.predictions).enumerate() {
-                if keep_actions {
-                    act.copy_from_slice(&a[lane * ACTION_DIM..(lane + 1) * ACTION_DIM]);
-                }
-                if keep_predictions {
-                    pred.copy_from_slice(&o[lane * OBS_DIM..(lane + 1) * OBS_DIM]);
-                }
-            }
-            Ok(())
-        })();
+        let heads = self.heads.read(&out, keep_actions, keep_predictions);
         self.caches = out.drain(FIRST_CACHE_OUTPUT..).collect();
         heads.map_err(engine(&self.file))
     }
 
     /// Lane `lane`'s outputs of the last run, as [`Policy::advance`] returns them: the
     /// normalised action read at `O_k` and prediction of `O_k` read at `A_{k−1}`, unchecked.
-    pub fn output(&self, lane: usize) -> (&[f32; ACTION_DIM], &[f32; OBS_DIM]) {
-        (&self.actions[lane], &self.predictions[lane])
+    pub fn output(&self, lane: usize) -> (&[f32], &[f32]) {
+        let (na, no) = (self.reader.layout.action_dim(), self.reader.layout.obs_dim());
+        (&self.heads.action[lane * na..][..na], &self.heads.obs[lane * no..][..no])
     }
 }
 
@@ -685,13 +865,14 @@ fn stream_inputs(streams: &[TokenStream], caches: &mut TVec<TValue>) -> TractRes
         };
         Ok(t.into_tvalue())
     };
+    let (o, a) = (streams[0].obs_dim(), streams[0].action_dim());
     let keys = streams[0].key_valid.len();
-    let n = streams[0].obs.len() / OBS_DIM;
+    let n = streams[0].obs.len() / o;
     let mut v = tvec!(
-        tensor(&|s| &s.obs, &[b, n, OBS_DIM])?,
-        tensor(&|s| &s.obs_missing, &[b, n, OBS_DIM])?,
-        tensor(&|s| &s.act, &[b, n, ACTION_DIM])?,
-        tensor(&|s| &s.act_missing, &[b, n, ACTION_DIM])?,
+        tensor(&|s| &s.obs, &[b, n, o])?,
+        tensor(&|s| &s.obs_missing, &[b, n, o])?,
+        tensor(&|s| &s.act, &[b, n, a])?,
+        tensor(&|s| &s.act_missing, &[b, n, a])?,
     );
     if streams[0].interface() == Interface::Token {
         v.push(tensor(&|s| &s.modality, &[b, 1, 1])?);

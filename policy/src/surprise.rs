@@ -15,8 +15,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use strider_robot::OBS_DIM;
-
 /// Which quantile of the per-tick surprise on clean data a calibrated threshold is: at
 /// 50 Hz, one clean tick in 20 s is above it.
 pub const SURPRISE_QUANTILE: f64 = 0.999;
@@ -42,25 +40,33 @@ pub struct SurpriseSection {
 /// |predicted − measured| / `scale` — both normalised by the model's tokenizer, `scale` the
 /// field's typical error ([`SurpriseSection::field_error`], or 1). The operator's command
 /// is an input the model is not asked to predict (`sensor[i]` false); an `[M]` field has
-/// nothing to compare. `None` when no sensor field was measured.
+/// nothing to compare. `None` when no sensor field was measured. Every slice has one value
+/// per observation field.
 pub fn surprise(
-    predicted: &[f32; OBS_DIM],
-    measured: &[f32; OBS_DIM],
-    missing: &[f32; OBS_DIM],
-    sensor: &[bool; OBS_DIM],
-    scale: &[f32; OBS_DIM],
+    predicted: &[f32],
+    measured: &[f32],
+    missing: &[f32],
+    sensor: &[bool],
+    scale: &[f32],
 ) -> Option<f32> {
+    debug_assert!(
+        [measured.len(), missing.len(), sensor.len(), scale.len()].iter().all(|&n| n == predicted.len())
+    );
     let (mut max, mut n) = (0f32, 0u32);
-    for i in (0..OBS_DIM).filter(|&i| sensor[i] && missing[i] == 0.0) {
-        max = max.max(((predicted[i] - measured[i]) / scale[i]).abs());
-        n += 1;
+    let fields = predicted.iter().zip(measured).zip(missing).zip(sensor).zip(scale);
+    for ((((&p, &x), &m), &is_sensor), &scale) in fields {
+        if is_sensor && m == 0.0 {
+            max = max.max(((p - x) / scale).abs());
+            n += 1;
+        }
     }
     (n > 0).then_some(max)
 }
 
-/// The per-field scale of a manifest's surprise: its calibrated `field_error`, or 1s.
-pub fn surprise_scale(section: Option<&SurpriseSection>) -> [f32; OBS_DIM] {
-    let mut scale = [1.0; OBS_DIM];
+/// The per-field scale of a manifest's surprise for `fields` observation fields: its
+/// calibrated `field_error`, or 1s.
+pub fn surprise_scale(section: Option<&SurpriseSection>, fields: usize) -> Vec<f32> {
+    let mut scale = vec![1.0; fields];
     if let Some(s) = section {
         for (out, &e) in scale.iter_mut().zip(&s.field_error) {
             if e.is_finite() && e > 0.0 {
@@ -77,34 +83,42 @@ pub fn surprise_scale(section: Option<&SurpriseSection>) -> [f32; OBS_DIM] {
 /// `strider replay --calibrate-surprise`.
 #[derive(Debug, Clone, Default)]
 pub struct Calibration {
-    /// Per tick, each field's normalised error; NaN where the field was `[M]` or is not a
-    /// sensor.
-    errors: Vec<[f32; OBS_DIM]>,
+    /// Observation fields per tick (the first tick's).
+    fields: usize,
+    /// Per tick, each field's normalised error, tick-major; NaN where the field was `[M]`
+    /// or is not a sensor.
+    errors: Vec<f32>,
 }
 
 impl Calibration {
-    /// One tick: the model's normalised prediction and the normalised measurement.
-    pub fn add(
-        &mut self,
-        predicted: &[f32; OBS_DIM],
-        measured: &[f32; OBS_DIM],
-        missing: &[f32; OBS_DIM],
-        sensor: &[bool; OBS_DIM],
-    ) {
-        self.errors.push(std::array::from_fn(|i| {
-            if sensor[i] && missing[i] == 0.0 { predicted[i] - measured[i] } else { f32::NAN }
-        }));
+    /// One tick: the model's normalised prediction and the normalised measurement, one
+    /// value each per observation field. Panics if the width differs from the first tick's.
+    pub fn add(&mut self, predicted: &[f32], measured: &[f32], missing: &[f32], sensor: &[bool]) {
+        if self.errors.is_empty() {
+            self.fields = predicted.len();
+        }
+        assert_eq!(predicted.len(), self.fields, "every tick of a calibration has the same fields");
+        let fields = predicted.iter().zip(measured).zip(missing).zip(sensor);
+        self.errors.extend(fields.map(
+            |(((&p, &x), &m), &is_sensor)| {
+                if is_sensor && m == 0.0 { p - x } else { f32::NAN }
+            },
+        ));
     }
 
     pub fn ticks(&self) -> usize {
-        self.errors.len()
+        self.errors.len().checked_div(self.fields).unwrap_or(0)
     }
 
-    /// The section, or `None` without a tick to calibrate on.
-    pub fn finish(self, sensor: &[bool; OBS_DIM], data: String) -> Option<SurpriseSection> {
-        let field_error: Vec<f32> = (0..OBS_DIM)
+    /// The section, or `None` without a tick to calibrate on. `sensor` has one entry per
+    /// observation field.
+    pub fn finish(self, sensor: &[bool], data: String) -> Option<SurpriseSection> {
+        let dim = sensor.len();
+        assert!(self.errors.is_empty() || dim == self.fields, "one sensor flag per observation field");
+        let ticks = || self.errors.chunks_exact(self.fields.max(1));
+        let field_error: Vec<f32> = (0..dim)
             .map(|i| {
-                let seen: Vec<f32> = self.errors.iter().map(|e| e[i]).filter(|e| e.is_finite()).collect();
+                let seen: Vec<f32> = ticks().map(|e| e[i]).filter(|e| e.is_finite()).collect();
                 if !sensor[i] || seen.is_empty() {
                     return 1.0;
                 }
@@ -112,15 +126,14 @@ impl Calibration {
                 (ms.sqrt() as f32).max(1e-6)
             })
             .collect();
-        let scale: [f32; OBS_DIM] = field_error.clone().try_into().expect("one per field");
-        let mut values: Vec<f32> = self
-            .errors
-            .iter()
+        let (mut missing, mut zero_where_missing, zero) = (vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]);
+        let mut values: Vec<f32> = ticks()
             .filter_map(|e| {
-                let missing: [f32; OBS_DIM] = std::array::from_fn(|i| f32::from(u8::from(!e[i].is_finite())));
-                let zero_where_missing: [f32; OBS_DIM] =
-                    std::array::from_fn(|i| if e[i].is_finite() { e[i] } else { 0.0 });
-                surprise(&zero_where_missing, &[0.0; OBS_DIM], &missing, sensor, &scale)
+                for (i, &e) in e.iter().enumerate() {
+                    missing[i] = f32::from(u8::from(!e.is_finite()));
+                    zero_where_missing[i] = if e.is_finite() { e } else { 0.0 };
+                }
+                surprise(&zero_where_missing, &zero, &missing, sensor, &field_error)
             })
             .collect();
         let ticks = values.len() as u64;
@@ -141,44 +154,50 @@ pub fn quantile(values: &mut [f32], q: f64) -> Option<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strider_robot::RobotSpec;
 
-    fn sensors() -> [bool; OBS_DIM] {
-        let mut sensor = [true; OBS_DIM];
-        sensor[OBS_DIM - 1] = false; // the command
+    /// The reference biped's observation width.
+    fn width() -> usize {
+        RobotSpec::reference().layout().obs_dim()
+    }
+
+    fn sensors() -> Vec<bool> {
+        let mut sensor = vec![true; width()];
+        *sensor.last_mut().unwrap() = false; // the command
         sensor
     }
 
     #[test]
     fn largest_error_over_measured_sensor_fields_in_each_fields_scale() {
-        let sensor = sensors();
-        let predicted = [0.0; OBS_DIM];
-        let mut measured = [0.0; OBS_DIM];
+        let (sensor, n) = (sensors(), width());
+        let predicted = vec![0.0; n];
+        let mut measured = vec![0.0; n];
         measured[0] = 3.0;
         measured[1] = 100.0; // masked: not compared
-        measured[OBS_DIM - 1] = 50.0; // the command: not compared
-        let mut missing = [0.0; OBS_DIM];
+        measured[n - 1] = 50.0; // the command: not compared
+        let mut missing = vec![0.0; n];
         missing[1] = 1.0;
         measured[2] = -1.0;
-        let ones = [1.0; OBS_DIM];
+        let ones = vec![1.0; n];
         let s = surprise(&predicted, &measured, &missing, &sensor, &ones).unwrap();
         assert_eq!(s, 3.0, "the largest measured sensor error");
-        let mut scale = ones;
+        let mut scale = ones.clone();
         scale[0] = 6.0;
         scale[2] = 0.25;
         let s = surprise(&predicted, &measured, &missing, &sensor, &scale).unwrap();
         assert_eq!(s, 4.0, "an error counts in its field's scale: field 2 is now the largest");
-        assert_eq!(surprise(&predicted, &measured, &[1.0; OBS_DIM], &sensor, &ones), None);
+        assert_eq!(surprise(&predicted, &measured, &vec![1.0; n], &sensor, &ones), None);
     }
 
     #[test]
     fn calibration_scales_each_field_by_its_rms_error_and_takes_the_quantile() {
-        let sensor = sensors();
+        let (sensor, n) = (sensors(), width());
         let mut c = Calibration::default();
-        let zero = [0.0; OBS_DIM];
+        let zero = vec![0.0; n];
         for t in 0..1000 {
             // Field 0 errs by ±0.1, every other sensor by ±2 (alternating signs).
             let sign = if t % 2 == 0 { 1.0 } else { -1.0 };
-            let mut p = [2.0 * sign; OBS_DIM];
+            let mut p = vec![2.0 * sign; n];
             p[0] = 0.1 * sign;
             c.add(&p, &zero, &zero, &sensor);
         }
@@ -188,7 +207,8 @@ mod tests {
             "{:?}",
             s.field_error
         );
-        assert_eq!(s.field_error[OBS_DIM - 1], 1.0, "the command is not scaled");
+        assert_eq!(s.field_error.len(), n);
+        assert_eq!(s.field_error[n - 1], 1.0, "the command is not scaled");
         assert!(
             (s.threshold - 1.0).abs() < 1e-5,
             "every field at exactly its RMS: surprise 1, got {}",

@@ -8,7 +8,7 @@ use strider_policy::{
     Calibration, PolicyBatch, PolicyError, SURPRISE_QUANTILE, SurpriseSection, quantile, surprise,
     surprise_scale,
 };
-use strider_robot::{ACTION_DIM, Action, ContractId, OBS_DIM};
+use strider_robot::{Action, ContractId};
 
 /// Why a log could not be evaluated.
 #[derive(Debug, thiserror::Error)]
@@ -103,11 +103,11 @@ pub struct TraceTick {
     pub time_s: f64,
     /// The recorded observation (NaN where `[M]`) and the model's prediction of it (none
     /// on the first tick).
-    pub recorded_obs: [f32; OBS_DIM],
-    pub predicted_obs: Option<[f32; OBS_DIM]>,
+    pub recorded_obs: Vec<f32>,
+    pub predicted_obs: Option<Vec<f32>>,
     /// The recorded action, if any, and the model's.
-    pub recorded_action: Option<[f32; ACTION_DIM]>,
-    pub action: [f32; ACTION_DIM],
+    pub recorded_action: Option<Vec<f32>>,
+    pub action: Vec<f32>,
     pub surprise: Option<f32>,
     /// The simulator says the robot has fallen (simulator logs).
     pub fallen: bool,
@@ -227,9 +227,9 @@ struct Lane {
     episode: usize,
     tick: usize,
     /// `A_{k−1}` for the lane's next tick, normalised; `None` at an episode's start.
-    prev: Option<([f32; ACTION_DIM], [f32; ACTION_DIM])>,
+    prev: Option<(Vec<f32>, Vec<f32>)>,
     /// This tick's observation token and mask, as the model saw them.
-    obs: ([f32; OBS_DIM], [f32; OBS_DIM]),
+    obs: (Vec<f32>, Vec<f32>),
     surprising: u64,
     /// With `trace`: the ticks so far.
     trace: Vec<TraceTick>,
@@ -259,17 +259,19 @@ pub fn evaluate(
         check(log, &manifest, model_file)?;
     }
     let tokenizer = manifest.tokenizer();
+    let layout = *policy.layout();
+    let (obs_dim, action_dim) = (layout.obs_dim(), layout.action_dim());
     let obs_std = &tokenizer.obs.std;
     let act_std = &tokenizer.act.std;
     let sensor = manifest.sensor_fields();
     let threshold = manifest.surprise.as_ref().map(|s| s.threshold);
-    let scale = surprise_scale(manifest.surprise.as_ref());
+    let scale = surprise_scale(manifest.surprise.as_ref(), obs_dim);
     let mut calibration = options.calibrate.then(Calibration::default);
     let mut traces: Vec<(usize, usize, EpisodeTrace)> = Vec::new();
     let mut surprises: Vec<f32> = Vec::new();
     let mut most: Vec<SurprisingTick> = Vec::with_capacity(WORST + 1);
-    let mut act_err: Vec<Errors> = vec![Errors::default(); ACTION_DIM];
-    let mut obs_err: Vec<Errors> = vec![Errors::default(); OBS_DIM];
+    let mut act_err: Vec<Errors> = vec![Errors::default(); action_dim];
+    let mut obs_err: Vec<Errors> = vec![Errors::default(); obs_dim];
     let mut worst: Vec<Worst> = Vec::with_capacity(WORST + 1);
     // (log, episode index in it, score), sorted into log order at the end.
     let mut per_episode: Vec<(usize, usize, EpisodeScore)> = Vec::new();
@@ -277,7 +279,7 @@ pub fn evaluate(
     let episodes = logs.iter().map(|l| l.episodes.len() as u64).sum();
     let mut lanes: Vec<Option<Lane>> = (0..policy.lanes()).map(|_| None).collect();
     let (mut ticks, mut drained) = (0u64, false);
-    let mut pred = [0f32; OBS_DIM];
+    let mut pred = vec![0f32; obs_dim];
     loop {
         // Give every lane its next tick; a lane whose episode ended takes the next one.
         for (i, slot) in lanes.iter_mut().enumerate() {
@@ -297,7 +299,7 @@ pub fn evaluate(
                     episode,
                     tick: 0,
                     prev: None,
-                    obs: ([0.0; OBS_DIM], [1.0; OBS_DIM]),
+                    obs: (vec![0.0; obs_dim], vec![1.0; obs_dim]),
                     surprising: 0,
                     trace: Vec::new(),
                     action_sum: 0.0,
@@ -312,7 +314,7 @@ pub fn evaluate(
                 let t = &logs[lane.log].episodes[lane.episode].ticks[lane.tick];
                 let (z, m) = &mut lane.obs;
                 tokenizer.observation(&t.observation, z, m);
-                policy.push(i, lane.prev.as_ref().map(|(z, m)| (z, m)), (z, m));
+                policy.push(i, lane.prev.as_ref().map(|(z, m)| (&z[..], &m[..])), (z, m));
             }
         }
         let Some(first) = lanes.iter().flatten().next() else { break };
@@ -330,7 +332,7 @@ pub fn evaluate(
             let (log, ep) = (&logs[lane.log], &logs[lane.log].episodes[lane.episode]);
             let t = &ep.ticks[lane.tick];
             let (a, o) = policy.output(i);
-            let recorded_obs = t.observation.to_array();
+            let recorded_obs = t.observation.to_values();
             let mut tick_surprise = None;
             if lane.prev.is_some() {
                 if let Some(c) = calibration.as_mut() {
@@ -354,7 +356,7 @@ pub fn evaluate(
                     );
                 }
                 tokenizer.obs.denormalise(o, &mut pred);
-                for f in 0..OBS_DIM {
+                for f in 0..obs_dim {
                     if let Some(e) = obs_err[f].add(pred[f], recorded_obs[f])
                         && sensor[f]
                     {
@@ -368,17 +370,17 @@ pub fn evaluate(
                 lane.trace.push(TraceTick {
                     tick: t.tick,
                     time_s: t.plant_time_s,
-                    recorded_obs,
-                    predicted_obs: lane.prev.is_some().then_some(pred),
-                    recorded_action: t.action.as_ref().map(|a| a.joint_target),
-                    action: model,
+                    recorded_obs: recorded_obs.to_vec(),
+                    predicted_obs: lane.prev.is_some().then(|| pred.clone()),
+                    recorded_action: t.action.as_ref().map(|a| a.joint_target.to_vec()),
+                    action: model.to_vec(),
                     surprise: tick_surprise,
                     fallen: t.sim_state.is_some_and(|s| s.fallen),
                 });
             }
             match &t.action {
                 Some(rec) => {
-                    for j in 0..ACTION_DIM {
+                    for j in 0..action_dim {
                         let Some(e) = act_err[j].add(model[j], rec.joint_target[j]) else { continue };
                         let n = e / f64::from(act_std[j]);
                         lane.action_sum += n;
@@ -403,7 +405,7 @@ pub fn evaluate(
                 None => act_err.iter_mut().for_each(|e| e.masked += 1),
             }
             // The next tick's A_{k−1}: what the robot really got, or `[M]` if none.
-            let (mut z, mut m) = ([0.0; ACTION_DIM], [1.0; ACTION_DIM]);
+            let (mut z, mut m) = (vec![0.0; action_dim], vec![1.0; action_dim]);
             if let Some(rec) = &t.action {
                 let applied = Action { joint_target: rec.applied.unwrap_or(rec.joint_target) };
                 tokenizer.action(&applied, &mut z, &mut m);

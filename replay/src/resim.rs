@@ -10,7 +10,7 @@ use serde::Serialize;
 use strider_controller::{Controller, RunConfig, SafetyConfig, Stop};
 use strider_log::{Episode, Log, SimState};
 use strider_policy::Policy;
-use strider_robot::{Action, Command, Observation, Plant, RobotSpec, SpeedSchedule};
+use strider_robot::{Action, Command, CommandField, Layout, Observation, Plant, RobotSpec, SpeedSchedule};
 use strider_sim::{Scenario, Sim, SimConfig};
 
 /// Why a log cannot be re-simulated; each names the file and what would fix it.
@@ -133,7 +133,7 @@ impl Comparer {
     ) {
         let (ro, ra, rs) = recorded;
         let (po, pa, ps) = replayed;
-        let (a, b) = (ro.to_array(), po.to_array());
+        let (a, b) = (ro.to_values(), po.to_values());
         let mut fields: Vec<(&str, f64, f64)> = self
             .obs_names
             .iter()
@@ -190,7 +190,7 @@ pub fn open_loop(spec: &RobotSpec, log: &Log) -> Result<Vec<Divergence>, ResimEr
         let mut c = Comparer::new(spec, episode, seed);
         let n = episode.ticks.len();
         for (i, t) in episode.ticks.iter().enumerate() {
-            let here = Observation::new(sensors, t.observation.command_vx);
+            let here = Observation::new(sensors, t.observation.command);
             let state = strider_collect::sim_state(sim.privileged());
             c.tick(t.tick, i + 1 == n, (&t.observation, None, t.sim_state.as_ref()), (&here, None, &state));
             let Some(action) = &t.action else { break };
@@ -202,13 +202,13 @@ pub fn open_loop(spec: &RobotSpec, log: &Log) -> Result<Vec<Divergence>, ResimEr
     Ok(report)
 }
 
-/// The recorded speed command, tick by tick, as a schedule.
-fn recorded_schedule(episode: &Episode, dt: f64) -> SpeedSchedule {
+/// The recorded forward-speed command, tick by tick, as a schedule.
+fn recorded_schedule(episode: &Episode, layout: &Layout, dt: f64) -> SpeedSchedule {
     let mut first = None;
     let mut changes = Vec::new();
     let mut now = f32::NAN;
     for t in &episode.ticks {
-        let v = t.observation.command_vx;
+        let v = t.observation.command_of(layout, CommandField::Vx).unwrap_or(0.0);
         if first.is_none() {
             first = Some(f64::from(v));
         } else if v != now {
@@ -236,7 +236,7 @@ pub fn closed_loop(spec: &RobotSpec, log: &Log, policy: Policy) -> Result<Vec<Di
         let cfg = RunConfig {
             ticks: episode.ticks.len() as u64,
             realtime: false,
-            command: recorded_schedule(episode, dt),
+            command: recorded_schedule(episode, &spec.layout(), dt),
             wind_down: false,
         };
         let mut before = strider_collect::sim_state(sim.privileged());

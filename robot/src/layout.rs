@@ -96,6 +96,14 @@ impl<'a, T, const N: usize> IntoIterator for &'a Values<T, N> {
     }
 }
 
+impl<'a, T, const N: usize> IntoIterator for &'a mut Values<T, N> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
 impl<T: Copy + Default, const N: usize, const M: usize> From<[T; M]> for Values<T, N> {
     /// Panics when `M > N`.
     fn from(values: [T; M]) -> Self {
@@ -417,6 +425,15 @@ impl RobotSpec {
     /// The flat action vector: one position target per joint.
     pub fn action_layout(&self) -> Vec<Field> {
         numbered(self.joints.iter().map(|j| (format!("joint_target.{}", j.name), "rad")).collect())
+    }
+
+    /// The standing pose ([`RobotSpec::default_pose_rad`]) as an action.
+    pub fn default_action(&self) -> Action {
+        let mut a = Action { joint_target: JointValues::zeros(self.joints.len().min(MAX_JOINTS)) };
+        for (t, j) in a.joint_target.iter_mut().zip(&self.joints) {
+            *t = j.default_rad() as f32;
+        }
+        a
     }
 
     /// The counts and kinds behind the flat vectors. Panics on a description past the

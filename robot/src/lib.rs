@@ -19,12 +19,13 @@ mod spec;
 
 pub use error::{PlantError, Problem, SpecError};
 pub use layout::{
-    Action, CommandField, CommandValues, ContractId, Contacts, Field, ImuField, ImuValues, JointValues, Layout,
-    MAX_COMMANDS, MAX_CONTACTS, MAX_IMU_FIELDS, MAX_JOINTS, MAX_OBS, ObsValues, Observation, Sensors, Values,
+    Action, CommandField, CommandValues, Contacts, ContractId, Field, ImuField, ImuValues, JointValues,
+    Layout, MAX_COMMANDS, MAX_CONTACTS, MAX_IMU_FIELDS, MAX_JOINTS, MAX_OBS, ObsValues, Observation, Sensors,
+    Values,
 };
 pub use plant::{Command, Plant};
 pub use schedule::{ScheduleError, SpeedSchedule};
 pub use spec::{
-    Axis, ContactSpec, ControlSpec, JointSpec, LinkSpec, PhysicsSpec, REFERENCE_BIPED_NAME, REFERENCE_BIPED_TOML,
-    RobotSpec, SensorSpec, Shape,
+    Axis, ContactSpec, ControlSpec, JointSpec, LinkSpec, PhysicsSpec, REFERENCE_BIPED_NAME,
+    REFERENCE_BIPED_TOML, RobotSpec, SensorSpec, Shape,
 };

@@ -306,10 +306,18 @@ impl RobotSpec {
         let mut contact_names = HashSet::new();
         for (i, c) in s.contacts.iter().enumerate() {
             if !contact_names.insert(c.name.as_str()) {
-                bad(format!("sensors.contacts[{i}].name"), c.name.clone(), "give every contact a unique name");
+                bad(
+                    format!("sensors.contacts[{i}].name"),
+                    c.name.clone(),
+                    "give every contact a unique name",
+                );
             }
             if !link_names.contains(c.link.as_str()) {
-                bad(format!("sensors.contacts[{i}].link"), c.link.clone(), "name a link defined in [[links]]");
+                bad(
+                    format!("sensors.contacts[{i}].link"),
+                    c.link.clone(),
+                    "name a link defined in [[links]]",
+                );
             }
         }
         let commands = &self.control.commands;

@@ -3,7 +3,9 @@
 //! observation/action layout does.
 
 use proptest::prelude::*;
-use strider_robot::{Action, CommandField, ContactSpec, ImuField, JointSpec, LinkSpec, Observation, RobotSpec, SpecError};
+use strider_robot::{
+    Action, CommandField, ContactSpec, ImuField, JointSpec, LinkSpec, Observation, RobotSpec, SpecError,
+};
 
 fn reference() -> RobotSpec {
     RobotSpec::reference()
@@ -48,7 +50,10 @@ fn reference_biped_matches_the_design() {
     // The layout declared in the description names its fields as the contract always has:
     // the id is the one every shipped model and log carries.
     let names: Vec<_> = spec.observation_layout().into_iter().skip(12).map(|f| f.name).collect();
-    assert_eq!(names, ["torso_pitch", "torso_pitch_rate", "foot_contact.right", "foot_contact.left", "command_vx"]);
+    assert_eq!(
+        names,
+        ["torso_pitch", "torso_pitch_rate", "foot_contact.right", "foot_contact.left", "command_vx"]
+    );
     assert_eq!(spec.contract_id().to_string(), "2bc32739b7941a2b");
 }
 
@@ -239,13 +244,13 @@ fn arb_layout_spec() -> impl Strategy<Value = RobotSpec> {
         ],
         0..=8,
     );
-    let commands = prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
+    let commands =
+        prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
     (1usize..=24, 0usize..=4, imu, commands).prop_map(|(joints, contacts, imu, commands)| {
         let base = RobotSpec::reference();
         let mut spec = base.clone();
-        spec.links = (0..=joints)
-            .map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() })
-            .collect();
+        spec.links =
+            (0..=joints).map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() }).collect();
         spec.joints = (0..joints)
             .map(|i| JointSpec {
                 name: format!("joint{i}"),

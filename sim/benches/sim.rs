@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use strider_robot::{Action, Command, Observation, Plant, RobotSpec};
+use strider_robot::{Command, Observation, Plant, RobotSpec};
 use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
 
 /// Episodes restart after this many ticks so the robot never walks off the terrain.
@@ -16,7 +16,7 @@ const EPISODE_TICKS: u64 = 1000;
 
 fn standing(c: &mut Criterion) {
     let spec = RobotSpec::reference();
-    let pose = Action { joint_target: spec.default_pose_rad().map(|q| q as f32) };
+    let pose = spec.default_action();
     let mut sim = Sim::new(spec, SimConfig::default()).unwrap();
     let scenario = Scenario::default();
     sim.reset(0, &scenario).unwrap();
@@ -30,7 +30,8 @@ fn walking(c: &mut Criterion) {
     let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
     let scenario = Scenario::default();
     let mut ticks = 0u64;
-    let mut expert = Expert::new(&spec, ExpertParams::default(), Leg::Right);
+    let command = spec.layout().forward_command(1.0);
+    let mut expert = Expert::new(&spec, ExpertParams::default(), Leg::Right).unwrap();
     let mut sensors = sim.reset(0, &scenario).unwrap();
     c.bench_function("sim tick walking with the expert (10 physics steps)", |b| {
         b.iter_custom(|iters| {
@@ -38,10 +39,10 @@ fn walking(c: &mut Criterion) {
             for _ in 0..iters {
                 if ticks.is_multiple_of(EPISODE_TICKS) || sim.privileged().fallen {
                     sensors = sim.reset(ticks / EPISODE_TICKS, &scenario).unwrap();
-                    expert = Expert::new(&spec, ExpertParams::default(), Leg::Right);
+                    expert = Expert::new(&spec, ExpertParams::default(), Leg::Right).unwrap();
                 }
                 let started = Instant::now();
-                let action = expert.act(&Observation::new(sensors, 1.0), sim.privileged_observed());
+                let action = expert.act(&Observation::new(sensors, command), sim.privileged_observed());
                 sensors = sim.step(&Command::Track(action)).unwrap();
                 spent += started.elapsed();
                 ticks += 1;

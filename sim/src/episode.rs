@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use strider_robot::{Command, Observation, Plant, Sensors, SpeedSchedule};
+use strider_robot::{Command, Contacts, Observation, Plant, Sensors, SpeedSchedule};
 
 use crate::error::SimError;
 use crate::expert::{Expert, ExpertParams, Leg};
@@ -69,8 +69,8 @@ pub struct RunSummary {
     /// the command), over the whole episode (until a fall), m.
     pub position_error_m: f64,
     /// When the schedule ends at 0 m/s: seconds from that command until the robot is at
-    /// rest (both feet down and |centre-of-mass speed| < 0.05 m/s for 0.5 s); `None` if it
-    /// never was, or the schedule does not end at 0.
+    /// rest (every contact closed — both feet down — and |centre-of-mass speed| < 0.05 m/s
+    /// for 0.5 s); `None` if it never was, or the schedule does not end at 0.
     pub rest_after_s: Option<f64>,
     /// Touchdowns after coming to rest.
     pub steps_at_rest: Option<u32>,
@@ -78,7 +78,7 @@ pub struct RunSummary {
     pub rest_drift_m: Option<f64>,
     pub fell: bool,
     pub fell_at_s: Option<f64>,
-    /// Touchdowns.
+    /// Touchdowns (a contact closing).
     pub steps: u32,
     pub physics_steps: u64,
     /// Wall-clock seconds for the episode, from the reset on.
@@ -159,10 +159,10 @@ pub fn run_expert(
     let mut sensors: Sensors = sim.reset(seed, scenario)?;
     let mut tracker = EpisodeTracker::start(sim);
     let first = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
-    let mut expert = Expert::new(sim.spec(), opts.expert, first);
+    let mut expert = Expert::new(sim.spec(), opts.expert, first)?;
     let dt = sim.spec().control_dt_s();
     let ticks = (opts.seconds / dt).round() as u64;
-    let command_at = |sim: &Sim| opts.command.at(sim.privileged().time_s);
+    let command_at = |sim: &Sim| sim.layout().forward_command(opts.command.at(sim.privileged().time_s));
     let observation = Observation::new(sensors, command_at(sim));
     observe(TickView { sim, observation: &observation });
     for _ in 0..ticks {
@@ -193,10 +193,11 @@ pub struct EpisodeTracker {
     com_x: Vec<f64>,
     com_vx: Vec<f64>,
     torso_x: Vec<f64>,
-    both_feet_down: Vec<bool>,
-    /// Touchdowns up to each tick.
+    /// Every contact closed (for a biped: both feet down).
+    all_contacts_closed: Vec<bool>,
+    /// Touchdowns (a contact closing) up to each tick.
     touchdowns: Vec<u32>,
-    contact: [bool; 2],
+    contact: Contacts,
     fell_at_s: Option<f64>,
 }
 
@@ -208,7 +209,7 @@ impl EpisodeTracker {
             com_x: vec![p.com_x],
             com_vx: vec![p.com_vx],
             torso_x: vec![p.torso_x],
-            both_feet_down: vec![p.foot_contact == [true, true]],
+            all_contacts_closed: vec![p.foot_contact.iter().all(|&c| c)],
             touchdowns: vec![0],
             contact: p.foot_contact,
             fell_at_s: None,
@@ -220,12 +221,12 @@ impl EpisodeTracker {
         self.com_x.push(p.com_x);
         self.com_vx.push(p.com_vx);
         self.torso_x.push(p.torso_x);
-        self.both_feet_down.push(p.foot_contact == [true, true]);
+        self.all_contacts_closed.push(p.foot_contact.iter().all(|&c| c));
         if p.fallen && self.fell_at_s.is_none() {
             self.fell_at_s = Some(p.time_s);
         }
         let mut n = self.touchdowns.last().copied().unwrap_or(0);
-        for (was, now) in self.contact.iter_mut().zip(p.foot_contact) {
+        for (was, &now) in self.contact.iter_mut().zip(&p.foot_contact) {
             n += u32::from(now && !*was);
             *was = now;
         }
@@ -264,7 +265,7 @@ impl EpisodeTracker {
     fn rest(&self, dt: f64, command: &SpeedSchedule) -> (Option<f64>, Option<u32>, Option<f64>) {
         let stop_s = command.changes().last().map_or(0.0, |c| c.0);
         let hold = (REST_HOLD_S / dt).round() as usize;
-        let still = |k: usize| self.both_feet_down[k] && self.com_vx[k].abs() < REST_SPEED_MPS;
+        let still = |k: usize| self.all_contacts_closed[k] && self.com_vx[k].abs() < REST_SPEED_MPS;
         let from = (stop_s / dt).round() as usize;
         let n = self.torso_x.len();
         let Some(k) = (from..n.saturating_sub(hold)).find(|&k| (k..k + hold).all(still)) else {
@@ -277,7 +278,7 @@ impl EpisodeTracker {
     }
 }
 
-/// At rest: both feet down and the centre of mass slower than this, m/s …
+/// At rest: every contact closed and the centre of mass slower than this, m/s …
 const REST_SPEED_MPS: f64 = 0.05;
 /// … for this long, s.
 const REST_HOLD_S: f64 = 0.5;

@@ -4,8 +4,9 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SimError {
-    /// The robot description does not have the shape the simulator builds (a tree of
-    /// capsule links rooted at the IMU link, with the two feet as leaves).
+    /// The robot description does not have the shape the simulator (a planar tree of capsule
+    /// links and revolute joints rooted at the IMU link, each contact link hanging from a
+    /// joint) or the expert (the reference biped's) needs.
     #[error("robot {robot}: {field}: {problem}")]
     UnsupportedRobot { robot: String, field: String, problem: String },
     #[error("{file}: cannot read: {message}")]

@@ -1,6 +1,8 @@
-//! The expert walker: a SIMBICON-style controller (Yin, Loken, van de Panne 2007) that acts
-//! only through the policy's interface — 6 joint position targets per control tick, tracked
-//! by the plant's fixed-gain PD — while reading privileged state (centre of mass, ankles).
+//! The expert walker of the reference biped: a SIMBICON-style controller (Yin, Loken, van de
+//! Panne 2007) that acts only through the policy's interface — 6 joint position targets per
+//! control tick, tracked by the plant's fixed-gain PD — while reading privileged state
+//! (centre of mass, ankles). It drives robots of the biped's shape only ([`Expert::new`]
+//! refuses any other).
 //!
 //! Four states: lift (right swings, fixed duration), strike (right swings until its foot
 //! touches down), and the same two for the left leg. Per state each joint has a target;
@@ -20,7 +22,7 @@
 //! non-zero command starts walking from standing, forward or backward.
 
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, NUM_JOINTS, Observation, RobotSpec};
+use strider_robot::{Action, CommandField, ImuField, JointValues, Observation, RobotSpec};
 
 use crate::error::SimError;
 use crate::simulator::Privileged;
@@ -149,6 +151,9 @@ impl Default for ExpertParams {
     }
 }
 
+/// The biped's joints: hip, knee and ankle of the right leg, then of the left.
+const BIPED_JOINTS: usize = 6;
+
 /// Shadow mode: a lift whose foot never leaves the ground gives way to the strike after
 /// this long, s.
 const SHADOW_LIFT_CAP_S: f64 = 1.0;
@@ -272,12 +277,23 @@ struct HipGains {
     limit: f64,
 }
 
+/// Where the expert's inputs sit in the robot's observation.
+#[derive(Debug, Clone, Copy)]
+struct Inputs {
+    /// In [`strider_robot::Sensors::imu`].
+    pitch: usize,
+    pitch_rate: usize,
+    /// In [`Observation::command`].
+    vx: usize,
+}
+
 /// The controller's state; one per episode.
 #[derive(Debug, Clone)]
 pub struct Expert {
     p: ExpertParams,
     dt: f64,
     hip: [HipGains; 2],
+    inputs: Inputs,
     swing: Leg,
     phase: Phase,
     ticks_in_phase: u32,
@@ -301,15 +317,21 @@ pub struct Expert {
 
 impl Expert {
     /// A fresh controller for `spec`'s rates and hip gains; `first_swing` lifts first.
-    pub fn new(spec: &RobotSpec, params: ExpertParams, first_swing: Leg) -> Expert {
+    /// Refuses, naming the field, a robot that is not of the reference biped's shape: two
+    /// legs of hip, knee and ankle hanging from the IMU link (joints right then left), a
+    /// contact on each foot (right, left), an IMU reporting pitch and pitch rate, and forward
+    /// speed as the only command.
+    pub fn new(spec: &RobotSpec, params: ExpertParams, first_swing: Leg) -> Result<Expert, SimError> {
+        let inputs = biped_inputs(spec)?;
         let hip = [Leg::Right, Leg::Left].map(|leg| {
             let j = &spec.joints[leg.hip()];
             HipGains { kp: j.kp_nm_per_rad, kd: j.kd_nms_per_rad, limit: j.torque_limit_nm }
         });
-        Expert {
+        Ok(Expert {
             p: params,
             dt: spec.control_dt_s(),
             hip,
+            inputs,
             swing: first_swing,
             phase: Phase::Lift,
             ticks_in_phase: 0,
@@ -322,7 +344,7 @@ impl Expert {
             started: false,
             shadow: false,
             swing_lifted: false,
-        }
+        })
     }
 
     /// An expert that labels states another controller drives (DAgger): it keeps its gait
@@ -334,9 +356,9 @@ impl Expert {
     /// swing only moves on from lift to strike once its foot has left the ground (or after
     /// a second): a robot that keeps both feet down is told to lift the foot, not to put
     /// down one it never lifted. A robot that follows the expert never triggers these
-    /// rules (`tests/tests/dagger.rs`).
-    pub fn shadowing(spec: &RobotSpec, params: ExpertParams) -> Expert {
-        Expert { shadow: true, ..Expert::new(spec, params, Leg::Right) }
+    /// rules (`tests/tests/dagger.rs`). Refuses what [`Expert::new`] refuses.
+    pub fn shadowing(spec: &RobotSpec, params: ExpertParams) -> Result<Expert, SimError> {
+        Ok(Expert { shadow: true, ..Expert::new(spec, params, Leg::Right)? })
     }
 
     /// Touchdowns so far.
@@ -352,8 +374,9 @@ impl Expert {
     /// One control tick: reads the observation (sensors and command) and the privileged
     /// state, returns the joint targets.
     pub fn act(&mut self, obs: &Observation, state: &Privileged) -> Action {
-        let stand = f64::from(obs.command_vx).abs() < self.p.stand_below_mps;
-        let target = if stand { 0.0 } else { f64::from(obs.command_vx) };
+        let command_vx = f64::from(obs.command[self.inputs.vx]);
+        let stand = command_vx.abs() < self.p.stand_below_mps;
+        let target = if stand { 0.0 } else { command_vx };
         let slowing = self.v_ref * (target - self.v_ref) < 0.0;
         let rate = if slowing { self.p.slowdown_ramp_mps2 } else { self.p.command_ramp_mps2 };
         let max_change = rate * self.dt;
@@ -375,7 +398,7 @@ impl Expert {
         } else {
             self.targets(obs, state, v_cmd)
         };
-        Action { joint_target: q.map(|q| q as f32) }
+        Action { joint_target: JointValues::from(q.map(|q| q as f32)) }
     }
 
     fn advance(&mut self, obs: &Observation, state: &Privileged, v_cmd: f64, stand: bool) {
@@ -393,7 +416,7 @@ impl Expert {
                 self.ticks_in_phase = 0;
             }
             Phase::Strike
-                if obs.sensors.foot_contact[self.swing as usize] || elapsed >= self.p.strike_cap_s - 1e-9 =>
+                if obs.sensors.contact[self.swing as usize] || elapsed >= self.p.strike_cap_s - 1e-9 =>
             {
                 self.touchdown(state, v_cmd);
                 self.swing = self.swing.other();
@@ -409,10 +432,10 @@ impl Expert {
             Phase::Stand if !stand => {
                 // Walk off: lift the leg ahead for a forward start, the one behind for a
                 // backward start (the body then falls the commanded way over the other).
-                let [r, l] = state.ankle_x;
+                let [r, l] = ankles(state);
                 if (r - l).abs() > 0.03 {
                     let right_ahead = r > l;
-                    let forward = obs.command_vx > 0.0;
+                    let forward = obs.command[self.inputs.vx] > 0.0;
                     self.swing = if right_ahead == forward { Leg::Right } else { Leg::Left };
                 }
                 self.resume_stepping(state);
@@ -421,7 +444,7 @@ impl Expert {
                 // Pushed off the feet: step toward the capture point with the leg farther
                 // from it, in place, until the robot can stand again.
                 let xi = self.capture_point(state);
-                let [r, l] = state.ankle_x;
+                let [r, l] = ankles(state);
                 self.swing = if (r - xi).abs() > (l - xi).abs() { Leg::Right } else { Leg::Left };
                 self.resume_stepping(state);
             }
@@ -435,10 +458,10 @@ impl Expert {
             // A swing begins (at a touchdown, a walk-off or a resumed step).
             self.swing_lifted = false;
         }
-        let contact = obs.sensors.foot_contact;
-        let airborne = match contact {
-            [false, true] => Leg::Right,
-            [true, false] => Leg::Left,
+        let contact = &obs.sensors.contact;
+        let airborne = match (contact[Leg::Right as usize], contact[Leg::Left as usize]) {
+            (false, true) => Leg::Right,
+            (true, false) => Leg::Left,
             _ => return,
         };
         match self.phase {
@@ -469,7 +492,7 @@ impl Expert {
 
     /// The capture point lies over the feet (with the standing margins).
     fn capturable(&self, state: &Privileged) -> bool {
-        let [r, l] = state.ankle_x;
+        let [r, l] = ankles(state);
         let [back, front] = self.p.stand_support_m;
         let xi = self.capture_point(state);
         xi >= r.min(l) + back && xi <= r.max(l) + front
@@ -496,39 +519,41 @@ impl Expert {
     /// without a swing leg), the knees hold a fixed bend, and both ankles push the centre of
     /// mass toward a point over the feet, through a target offset from the flat-foot angle
     /// (on a flat foot, a torque of `kp · offset` less the PD's damping).
-    fn stand_targets(&self, obs: &Observation, state: &Privileged) -> [f64; NUM_JOINTS] {
+    fn stand_targets(&self, obs: &Observation, state: &Privileged) -> [f64; BIPED_JOINTS] {
         let p = &self.p;
         let s = &obs.sensors;
-        let [r, l] = state.ankle_x;
+        let (pitch, pitch_rate) = (s.imu[self.inputs.pitch], s.imu[self.inputs.pitch_rate]);
+        let [r, l] = ankles(state);
         let error = state.com_x - (0.5 * (r + l) + p.stand_com_ahead_m);
         let ankle_offset = -(p.stand_kx * error + p.stand_kv * state.com_vx);
-        let mut q = [0.0; NUM_JOINTS];
+        let mut q = [0.0; BIPED_JOINTS];
         for leg in [Leg::Right, Leg::Left] {
             let h = leg.hip();
             let g = self.hip[leg as usize];
             let (q_hip, qd_hip) = (f64::from(s.joint_pos[h]), f64::from(s.joint_vel[h]));
             q[h] = q_hip
-                + p.g_pitch * (f64::from(s.torso_pitch) - p.pitch_base)
-                + p.g_pitch_rate_s * f64::from(s.torso_pitch_rate)
+                + p.g_pitch * (f64::from(pitch) - p.pitch_base)
+                + p.g_pitch_rate_s * f64::from(pitch_rate)
                 + g.kd / g.kp * qd_hip;
             q[h + 1] = p.stand_knee;
             // The ankle angle that puts the foot flat (its world angle is the torso pitch
             // plus the leg's joint angles), plus the balance offset. Relative to the
             // measured ankle alone the feet could roll onto their heels and slide.
-            let flat = -(f64::from(s.torso_pitch) + q_hip + f64::from(s.joint_pos[h + 1]));
+            let flat = -(f64::from(pitch) + q_hip + f64::from(s.joint_pos[h + 1]));
             q[h + 2] = flat + ankle_offset;
         }
         q
     }
 
-    fn targets(&self, obs: &Observation, state: &Privileged, v_cmd: f64) -> [f64; NUM_JOINTS] {
+    fn targets(&self, obs: &Observation, state: &Privileged, v_cmd: f64) -> [f64; BIPED_JOINTS] {
         let p = &self.p;
         let ph = self.phase as usize;
         let (sw, st) = (self.swing, self.swing.other());
         let s = &obs.sensors;
+        let (pitch, pitch_rate) = (s.imu[self.inputs.pitch], s.imu[self.inputs.pitch_rate]);
         let pitch_des = p.pitch_base + p.pitch_per_speed * v_cmd;
 
-        let d = state.com_x - state.ankle_x[st as usize];
+        let d = state.com_x - ankles(state)[st as usize];
         let thigh_world = p.swing_hip_world[ph] + p.cd[ph] * d + p.cv[ph] * state.com_vx;
         let swing_hip = thigh_world - pitch_des;
 
@@ -547,12 +572,12 @@ impl Expert {
         let g = self.hip[st as usize];
         let (q_st, qd_st) = (f64::from(s.joint_pos[st.hip()]), f64::from(s.joint_vel[st.hip()]));
         let stance_hip = q_st
-            + p.g_pitch * (f64::from(s.torso_pitch) - pitch_des)
-            + p.g_pitch_rate_s * f64::from(s.torso_pitch_rate)
+            + p.g_pitch * (f64::from(pitch) - pitch_des)
+            + p.g_pitch_rate_s * f64::from(pitch_rate)
             + g.kd / g.kp * qd_st
             - p.g_swing * tau_swing / g.kp;
 
-        let mut q = [0.0; NUM_JOINTS];
+        let mut q = [0.0; BIPED_JOINTS];
         q[sw.hip()] = swing_hip;
         q[sw.hip() + 1] = p.swing_knee[ph];
         q[sw.hip() + 2] = p.swing_ankle[ph];
@@ -561,4 +586,69 @@ impl Expert {
         q[st.hip() + 2] = stance_ankle;
         q
     }
+}
+
+/// The ankles' x, right then left (the biped's contacts are its feet, in that order).
+fn ankles(state: &Privileged) -> [f64; 2] {
+    [state.ankle_x[Leg::Right as usize], state.ankle_x[Leg::Left as usize]]
+}
+
+/// Where the expert's inputs sit in `spec`'s observation, if `spec` has the reference biped's
+/// shape; otherwise the first difference, naming its field.
+fn biped_inputs(spec: &RobotSpec) -> Result<Inputs, SimError> {
+    let refuse = |field: String, found: String| SimError::UnsupportedRobot {
+        robot: spec.name.clone(),
+        field,
+        problem: format!(
+            "{found}: the walking expert drives the reference biped's shape only (two legs of hip, knee \
+             and ankle from the IMU link, right then left; contacts on the right and left foot; IMU pitch \
+             and pitch_rate; command vx)"
+        ),
+    };
+    let layout = spec.layout();
+    if layout.joints != BIPED_JOINTS {
+        return Err(refuse("joints".into(), format!("{} joints, not {BIPED_JOINTS}", layout.joints)));
+    }
+    let contacts = &spec.sensors.contacts;
+    if contacts.len() != 2 {
+        return Err(refuse("sensors.contacts".into(), format!("{} contacts, not 2", contacts.len())));
+    }
+    for leg in [Leg::Right, Leg::Left] {
+        let h = leg.hip();
+        let chain = [
+            (h, spec.sensors.imu_link.as_str()),
+            (h + 1, spec.joints[h].child.as_str()),
+            (h + 2, spec.joints[h + 1].child.as_str()),
+        ];
+        for (j, above) in chain {
+            if spec.joints[j].parent != above {
+                return Err(refuse(
+                    format!("joints[{j}] ({}).parent", spec.joints[j].name),
+                    format!("`{}`, not `{above}`", spec.joints[j].parent),
+                ));
+            }
+        }
+        let k = leg as usize;
+        let foot = &spec.joints[h + 2].child;
+        if contacts[k].link != *foot {
+            return Err(refuse(
+                format!("sensors.contacts[{k}].link"),
+                format!("`{}`, not the foot `{foot}`", contacts[k].link),
+            ));
+        }
+    }
+    let imu = |field: ImuField| layout.imu_index(field);
+    let (Some(pitch), Some(pitch_rate)) = (imu(ImuField::Pitch), imu(ImuField::PitchRate)) else {
+        let list: Vec<&str> = layout.imu.iter().map(|f| f.name()).collect();
+        return Err(refuse("sensors.imu".into(), format!("[{}]", list.join(", "))));
+    };
+    let commands = &layout.commands;
+    let vx = match layout.command_index(CommandField::Vx) {
+        Some(vx) if commands.len() == 1 => vx,
+        _ => {
+            let list: Vec<&str> = commands.iter().map(|c| c.name()).collect();
+            return Err(refuse("control.commands".into(), format!("[{}]", list.join(", "))));
+        }
+    };
+    Ok(Inputs { pitch, pitch_rate, vx })
 }

@@ -1,7 +1,7 @@
-//! The biped's link tree as read from the robot description, and planar forward kinematics
-//! (used to place the robot on the ground at reset and to find the ankles).
+//! The robot's link tree as read from the description, and planar forward kinematics (used
+//! to place the robot on the ground at reset and to find the joints above the contacts).
 
-use strider_robot::{NUM_JOINTS, RobotSpec, Shape};
+use strider_robot::{MAX_CONTACTS, MAX_JOINTS, RobotSpec, Shape};
 
 use crate::error::SimError;
 use crate::terrain::Terrain;
@@ -32,18 +32,19 @@ impl LinkPose {
 }
 
 /// Link indices (spec order) of each joint's parent and child, and the insertion order.
+/// Every per-joint list has one entry per joint of the description, in joint order.
 #[derive(Debug, Clone)]
 pub(crate) struct Kinematics {
     /// The IMU link: root of the tree.
     pub root: usize,
-    pub parent: [usize; NUM_JOINTS],
-    pub child: [usize; NUM_JOINTS],
+    pub parent: Vec<usize>,
+    pub child: Vec<usize>,
     /// Joints ordered so that every parent is already in the tree.
     pub insert_order: Vec<usize>,
-    /// Right, left.
-    pub feet: [usize; 2],
-    parent_anchor: [[f64; 2]; NUM_JOINTS],
-    child_anchor: [[f64; 2]; NUM_JOINTS],
+    /// The link of each contact switch, in the description's contact order.
+    pub contacts: Vec<usize>,
+    parent_anchor: Vec<[f64; 2]>,
+    child_anchor: Vec<[f64; 2]>,
     /// Capsule segment end points in the link frame, and radius.
     segments: Vec<([[f64; 2]; 2], f64)>,
 }
@@ -55,19 +56,32 @@ impl Kinematics {
             field: field.into(),
             problem: problem.into(),
         };
-        if spec.joints.len() != NUM_JOINTS {
-            return Err(unsupported("joints", "the simulator builds the 6-joint planar biped"));
+        let joints = spec.joints.len();
+        if !(1..=MAX_JOINTS).contains(&joints) {
+            return Err(unsupported(
+                "joints",
+                &format!("{joints} joints: the simulator builds robots of 1 to {MAX_JOINTS} revolute joints"),
+            ));
+        }
+        if spec.sensors.contacts.len() > MAX_CONTACTS {
+            return Err(unsupported(
+                "sensors.contacts",
+                &format!("{} contacts: describe at most {MAX_CONTACTS}", spec.sensors.contacts.len()),
+            ));
         }
         let index = |name: &str, field: &str| {
             spec.links.iter().position(|l| l.name == name).ok_or_else(|| unsupported(field, "names no link"))
         };
         let root = index(&spec.sensors.imu_link, "sensors.imu_link")?;
-        let feet = [
-            index(&spec.sensors.foot_links[0], "sensors.foot_links[0]")?,
-            index(&spec.sensors.foot_links[1], "sensors.foot_links[1]")?,
-        ];
-        let mut parent = [0; NUM_JOINTS];
-        let mut child = [0; NUM_JOINTS];
+        let contacts = spec
+            .sensors
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(k, c)| index(&c.link, &format!("sensors.contacts[{k}].link")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut parent = vec![0; joints];
+        let mut child = vec![0; joints];
         for (j, js) in spec.joints.iter().enumerate() {
             parent[j] = index(&js.parent, &format!("joints[{j}].parent"))?;
             child[j] = index(&js.child, &format!("joints[{j}].child"))?;
@@ -77,9 +91,9 @@ impl Kinematics {
         }
         let mut in_tree = vec![false; spec.links.len()];
         in_tree[root] = true;
-        let mut insert_order = Vec::with_capacity(NUM_JOINTS);
-        while insert_order.len() < NUM_JOINTS {
-            let next = (0..NUM_JOINTS).find(|&j| !insert_order.contains(&j) && in_tree[parent[j]]);
+        let mut insert_order = Vec::with_capacity(joints);
+        while insert_order.len() < joints {
+            let next = (0..joints).find(|&j| !insert_order.contains(&j) && in_tree[parent[j]]);
             let Some(j) = next else {
                 return Err(unsupported("joints", "every joint's parent must connect to the IMU link"));
             };
@@ -107,15 +121,15 @@ impl Kinematics {
             parent,
             child,
             insert_order,
-            feet,
-            parent_anchor: std::array::from_fn(|j| spec.joints[j].parent_anchor_m),
-            child_anchor: std::array::from_fn(|j| spec.joints[j].child_anchor_m),
+            contacts,
+            parent_anchor: spec.joints.iter().map(|j| j.parent_anchor_m).collect(),
+            child_anchor: spec.joints.iter().map(|j| j.child_anchor_m).collect(),
             segments,
         })
     }
 
-    /// Every link's pose for a root pose and joint angles (velocities zero).
-    pub(crate) fn forward(&self, root: LinkPose, q: &[f64; NUM_JOINTS]) -> Vec<LinkPose> {
+    /// Every link's pose for a root pose and joint angles in joint order (velocities zero).
+    pub(crate) fn forward(&self, root: LinkPose, q: &[f64]) -> Vec<LinkPose> {
         let mut poses = vec![LinkPose::default(); self.segments.len()];
         poses[self.root] = LinkPose { vx: 0.0, vy: 0.0, omega: 0.0, ..root };
         for &j in &self.insert_order {
@@ -136,7 +150,7 @@ impl Kinematics {
 
     /// An upright root pose at `x` with the lowest point of the robot just touching the
     /// ground.
-    pub(crate) fn standing_root(&self, terrain: &Terrain, x: f64, q: &[f64; NUM_JOINTS]) -> LinkPose {
+    pub(crate) fn standing_root(&self, terrain: &Terrain, x: f64, q: &[f64]) -> LinkPose {
         let probe = LinkPose { x, ..LinkPose::default() };
         let poses = self.forward(probe, q);
         let clearance = poses
@@ -151,6 +165,23 @@ impl Kinematics {
             .fold(f64::INFINITY, f64::min);
         // Half a millimetre of air: the first step settles it without an impact.
         LinkPose { y: -clearance + 0.0005, ..probe }
+    }
+
+    /// The joint whose child is link `i` (`None` for the root).
+    pub(crate) fn joint_above(&self, i: usize) -> Option<usize> {
+        self.child.iter().position(|&c| c == i)
+    }
+
+    /// The links from the root down to link `i`, the root left out, top down.
+    pub(crate) fn chain_to(&self, i: usize) -> Vec<usize> {
+        let mut links = Vec::new();
+        let mut at = i;
+        while let Some(j) = self.joint_above(at) {
+            links.push(at);
+            at = self.parent[j];
+        }
+        links.reverse();
+        links
     }
 
     /// The world position of joint `j` (for an ankle: the point the expert balances over).
@@ -184,13 +215,19 @@ mod tests {
     fn the_zero_pose_stacks_the_reference_links_to_its_standing_height() {
         let spec = RobotSpec::reference();
         let kin = Kinematics::new(&spec).unwrap();
-        let root = kin.standing_root(&Terrain::flat(), 0.0, &[0.0; NUM_JOINTS]);
+        let zero = vec![0.0; spec.joints.len()];
+        let root = kin.standing_root(&Terrain::flat(), 0.0, &zero);
         // Walker2d: torso centre at 1.25 m with the feet 0.1 m up; 0.04 m lower in contact.
         assert!((root.y - 1.21).abs() < 1e-3, "torso at {}", root.y);
-        let poses = kin.forward(root, &[0.0; NUM_JOINTS]);
+        let poses = kin.forward(root, &zero);
         assert!(kin.clearance(&Terrain::flat(), &poses).abs() < 1e-3);
         // The foot points forward from the ankle.
         let ankle = kin.joint_position(&poses, 2);
-        assert!((poses[kin.feet[0]].x - ankle[0] - 0.1).abs() < 1e-9);
+        assert!((poses[kin.contacts[0]].x - ankle[0] - 0.1).abs() < 1e-9);
+        // The right leg, top down: thigh, shin, foot.
+        let names: Vec<&str> =
+            kin.chain_to(kin.contacts[0]).iter().map(|&i| spec.links[i].name.as_str()).collect();
+        assert_eq!(names, ["right_thigh", "right_shin", "right_foot"]);
+        assert_eq!(kin.joint_above(kin.root), None);
     }
 }

@@ -1,12 +1,14 @@
-//! The bundled simulator: the reference biped in rapier2d, and an expert that walks it.
+//! The bundled simulator: the reference biped (or another planar robot) in rapier2d, and an
+//! expert that walks the biped.
 //!
 //! This crate owns the physical model built from a [`strider_robot::RobotSpec`] (links,
-//! multibody revolute joints, the plant's fixed-gain PD loop at the physics rate), the
-//! ground and its terrain, pushes, domain randomisation, sensor noise, action latency and
-//! fall detection ([`Sim`], behind the [`strider_robot::Plant`] seam), the scenario files
-//! ([`Scenario`]), the SIMBICON-style [`Expert`] that walks on a commanded speed through the
-//! policy's own interface, closed-loop episodes with their summaries ([`run_expert`]) and a
-//! headless GIF renderer ([`GifRecorder`]).
+//! multibody revolute joints, the plant's fixed-gain PD loop at the physics rate; sensors
+//! sized by the description's [`strider_robot::Layout`]), the ground and its terrain,
+//! pushes, domain randomisation, sensor noise, action latency and fall detection ([`Sim`],
+//! behind the [`strider_robot::Plant`] seam), the scenario files ([`Scenario`]), the
+//! SIMBICON-style [`Expert`] that walks the biped on a commanded speed through the policy's
+//! own interface, closed-loop episodes with their summaries ([`run_expert`]) and a headless
+//! GIF renderer ([`GifRecorder`]).
 //!
 //! It does not pace anything in real time, apply a safety envelope or record logs: that is the
 //! real-time controller (`strider-controller`; `strider-log` records), which drives a

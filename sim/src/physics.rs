@@ -8,7 +8,7 @@
 //! self-collision; no sleeping (a still robot must keep answering torques).
 
 use rapier2d::prelude::*;
-use strider_robot::{NUM_JOINTS, RobotSpec, Shape};
+use strider_robot::{RobotSpec, Shape};
 
 use crate::error::SimError;
 use crate::kinematics::{Kinematics, LinkPose};
@@ -26,8 +26,8 @@ pub(crate) struct BuildParams<'a> {
     pub friction_scale: f64,
     /// One factor per link on mass and inertia, in spec link order.
     pub link_mass_scale: &'a [f64],
-    /// Joint angles at reset, rad, joint order.
-    pub joint_pos: [f64; NUM_JOINTS],
+    /// Joint angles at reset, rad, one per joint in joint order.
+    pub joint_pos: &'a [f64],
     /// Torso (root link) x at reset, m.
     pub start_x: f64,
 }
@@ -57,8 +57,8 @@ impl Physics {
             None,
         );
 
-        let root_pose = kin.standing_root(p.terrain, p.start_x, &p.joint_pos);
-        let poses = kin.forward(root_pose, &p.joint_pos);
+        let root_pose = kin.standing_root(p.terrain, p.start_x, p.joint_pos);
+        let poses = kin.forward(root_pose, p.joint_pos);
         let mut bodies = Vec::with_capacity(spec.links.len());
         let mut colliders = Vec::with_capacity(spec.links.len());
         let mut masses = Vec::with_capacity(spec.links.len());
@@ -93,7 +93,7 @@ impl Physics {
         // The root's pose must be right before the first joint makes it a multibody root.
         world.bodies[bodies[kin.root]].set_rotation(Rotation::new(root_pose.angle as f32), true);
 
-        let mut handles = Vec::with_capacity(NUM_JOINTS);
+        let mut handles = Vec::with_capacity(spec.joints.len());
         for &j in &kin.insert_order {
             let js = &spec.joints[j];
             let [lo, hi] = js.limits_rad();
@@ -137,9 +137,9 @@ impl Physics {
         }
     }
 
-    /// Clears last step's user forces and applies these: a torque per joint (on the child,
-    /// and its reaction on the parent) and a horizontal force on the root link.
-    pub(crate) fn apply(&mut self, kin: &Kinematics, torques: &[f64; NUM_JOINTS], root_force_x: f64) {
+    /// Clears last step's user forces and applies these: a torque per joint in joint order
+    /// (on the child, and its reaction on the parent) and a horizontal force on the root link.
+    pub(crate) fn apply(&mut self, kin: &Kinematics, torques: &[f64], root_force_x: f64) {
         // rapier keeps user forces until they are reset.
         for &h in &self.bodies {
             let rb = &mut self.world.bodies[h];

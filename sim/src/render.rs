@@ -153,14 +153,16 @@ impl GifRecorder {
             let (px, py) = to_px(m as f64, terrain.height_at(m as f64));
             c.segment([px, py + 3.0], [px, py + 12.0], 1.0, MARK);
         }
+        // The limb of the second contact behind the body, the first contact's in front (the
+        // reference biped: left leg, torso, right leg); every other link in the body's colour.
         let capsules = sim.capsules();
-        let torso = sim.torso_link();
         let far: Vec<usize> = sim.leg_links(1);
         let near: Vec<usize> = sim.leg_links(0);
+        let body = (0..capsules.len()).filter(|i| !far.contains(i) && !near.contains(i));
         let order = far
             .iter()
             .map(|&i| (i, FAR_LEG))
-            .chain([(torso, TORSO)])
+            .chain(body.map(|i| (i, TORSO)))
             .chain(near.iter().map(|&i| (i, NEAR_LEG)));
         for (i, colour) in order {
             let ([a, b], r) = capsules[i];

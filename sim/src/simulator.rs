@@ -1,12 +1,16 @@
-//! [`Sim`]: the reference biped in rapier2d behind the [`Plant`] seam, with the plant's
-//! fixed-gain PD loop, sensor noise, action latency, pushes and fall detection.
+//! [`Sim`]: a planar robot (the reference biped, or any tree of revolute joints rooted at the
+//! IMU link) in rapier2d behind the [`Plant`] seam, with the plant's fixed-gain PD loop,
+//! sensor noise, action latency, pushes and fall detection.
 
 use std::collections::VecDeque;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
-use strider_robot::{Command, NUM_JOINTS, Observation, Plant, PlantError, RobotSpec, Sensors};
+use strider_robot::{
+    Action, Command, CommandField, Contacts, ImuField, JointValues, Layout, MAX_CONTACTS, MAX_JOINTS,
+    Observation, Plant, PlantError, RobotSpec, Sensors, Values,
+};
 
 use crate::error::SimError;
 use crate::kinematics::{Kinematics, LinkPose};
@@ -32,8 +36,9 @@ impl Default for SimConfig {
     }
 }
 
-/// Gaussian sensor noise, one standard deviation per quantity. The PD loop inside the plant
-/// always uses the true joint state (it runs on the motor drivers of a real robot).
+/// Gaussian sensor noise, one standard deviation per quantity (each IMU field takes its
+/// kind's). The PD loop inside the plant always uses the true joint state (it runs on the
+/// motor drivers of a real robot).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SensorNoise {
@@ -89,21 +94,28 @@ pub struct Privileged {
     pub com_y: f64,
     pub com_vx: f64,
     pub com_vy: f64,
-    /// Ankle joint x, right then left, m.
-    pub ankle_x: [f64; 2],
-    /// Right, left.
-    pub foot_contact: [bool; 2],
+    /// x of the joint each contact's link hangs from (for a foot, its ankle), in the
+    /// description's contact order (the reference biped: right, left), m.
+    pub ankle_x: Values<f64, MAX_CONTACTS>,
+    /// Each contact link touching the ground, in the description's contact order (the
+    /// reference biped: right, left).
+    pub foot_contact: Contacts,
     /// Latched at the first tick that met a fall threshold.
     pub fallen: bool,
 }
 
-/// The reference biped (or any robot description of the same shape) in rapier2d.
+/// A planar robot in rapier2d: the reference biped, or any description whose links hang from
+/// the IMU link through 1 to [`MAX_JOINTS`] revolute joints, whose IMU reports no more than
+/// pitch and pitch rate, and whose commands include forward speed (`vx`).
 pub struct Sim {
     spec: RobotSpec,
+    layout: Layout,
     config: SimConfig,
     kin: Kinematics,
-    /// Joint index of the ankle above each foot, right then left.
-    ankles: [usize; 2],
+    /// Joint index above each contact link (for a foot, its ankle), in contact order.
+    ankles: Vec<usize>,
+    /// What each IMU field of the layout measures, in layout order.
+    imu: Vec<PlanarImu>,
     physics: Physics,
     episode: Episode,
     noise: Xoshiro256PlusPlus,
@@ -122,6 +134,16 @@ pub struct Sim {
     friction_events_done: usize,
 }
 
+/// Per-joint values of the plant's own loop (angles, rates, torques), inline.
+type JointState = Values<f64, MAX_JOINTS>;
+
+/// The IMU fields a planar simulation measures: the IMU link's angle and its rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlanarImu {
+    Pitch,
+    PitchRate,
+}
+
 /// A failing sensor of the episode (an [`Event::Sensor`]).
 #[derive(Debug, Clone, Copy)]
 struct Fault {
@@ -134,29 +156,70 @@ struct Fault {
 }
 
 impl Sim {
-    /// A simulator for `spec`, reset to seed 0 on the default (flat) scenario.
+    /// A simulator for `spec`, reset to seed 0 on the default (flat) scenario. Refuses, with
+    /// the field and the fix, a description it cannot simulate: links that are not a tree of
+    /// revolute joints rooted at the IMU link, a contact on the root link, an IMU field other
+    /// than pitch and pitch rate, or commands without forward speed (`vx`).
     pub fn new(spec: RobotSpec, config: SimConfig) -> Result<Sim, SimError> {
         let kin = Kinematics::new(&spec)?;
-        let mut ankles = [0; 2];
-        for (k, &foot) in kin.feet.iter().enumerate() {
-            ankles[k] =
-                kin.child.iter().position(|&c| c == foot).ok_or_else(|| SimError::UnsupportedRobot {
-                    robot: spec.name.clone(),
-                    field: format!("sensors.foot_links[{k}]"),
-                    problem: format!(
-                        "`{}` is the root (IMU) link; a foot must hang from a joint (an ankle)",
-                        spec.links[foot].name
+        let unsupported = |field: String, problem: String| SimError::UnsupportedRobot {
+            robot: spec.name.clone(),
+            field,
+            problem,
+        };
+        let imu = spec
+            .sensors
+            .imu
+            .iter()
+            .map(|&f| match f {
+                ImuField::Pitch => Ok(PlanarImu::Pitch),
+                ImuField::PitchRate => Ok(PlanarImu::PitchRate),
+                other => Err(unsupported(
+                    "sensors.imu".into(),
+                    format!(
+                        "`{}`: the planar simulator measures pitch and pitch_rate only; remove the field",
+                        other.name()
                     ),
-                })?;
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if !spec.control.commands.contains(&CommandField::Vx) {
+            let list: Vec<&str> = spec.control.commands.iter().map(|c| c.name()).collect();
+            return Err(unsupported(
+                "control.commands".into(),
+                format!(
+                    "[{}]: the planar simulator drives forward speed; add \"vx\" to the commands",
+                    list.join(", ")
+                ),
+            ));
         }
+        let ankles = kin
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(k, &link)| {
+                kin.joint_above(link).ok_or_else(|| {
+                    unsupported(
+                        format!("sensors.contacts[{k}].link"),
+                        format!(
+                            "`{}` is the root (IMU) link; a contact link must hang from a joint",
+                            spec.links[link].name
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let layout = spec.layout();
         let episode = Scenario::default().draw(0, spec.links.len());
         let physics = build(&spec, &kin, &episode)?;
         let mut sim = Sim {
             applied: hold_default(&spec),
             spec,
+            layout,
             config,
             kin,
             ankles,
+            imu,
             physics,
             noise: Xoshiro256PlusPlus::seed_from_u64(episode.noise_seed),
             episode,
@@ -164,7 +227,7 @@ impl Sim {
             physics_steps: 0,
             truth: Privileged::default(),
             observed: Privileged::default(),
-            sensors: Sensors::default(),
+            sensors: Sensors::zeros(&layout),
             poses: Vec::new(),
             faults: Vec::new(),
             friction_events: Vec::new(),
@@ -199,6 +262,11 @@ impl Sim {
         self.truth = Privileged::default();
         self.measure(0);
         Ok(self.sensors)
+    }
+
+    /// The shape of the robot's observation and action (from its description).
+    pub fn layout(&self) -> &Layout {
+        &self.layout
     }
 
     /// The true state at the last tick.
@@ -241,9 +309,11 @@ impl Sim {
         self.kin.root
     }
 
-    /// The links of leg `k` (0 right, 1 left): the children of its hip, knee and ankle.
+    /// The links of contact `k`'s limb, top down: every link from the root (left out) to the
+    /// contact's link (the reference biped: 0 the right leg, 1 the left, thigh to foot);
+    /// empty when the robot has no contact `k`.
     pub fn leg_links(&self, k: usize) -> Vec<usize> {
-        (3 * k..3 * k + 3).map(|j| self.kin.child[j]).collect()
+        self.kin.contacts.get(k).map_or_else(Vec::new, |&link| self.kin.chain_to(link))
     }
 
     /// The push force acting on the torso now, N.
@@ -277,10 +347,10 @@ impl Sim {
         self.physics_steps += 1;
     }
 
-    fn joint_state(&self) -> ([f64; NUM_JOINTS], [f64; NUM_JOINTS]) {
-        let mut q = [0.0; NUM_JOINTS];
-        let mut qd = [0.0; NUM_JOINTS];
-        for j in 0..NUM_JOINTS {
+    fn joint_state(&self) -> (JointState, JointState) {
+        let mut q = JointState::zeros(self.layout.joints);
+        let mut qd = JointState::zeros(self.layout.joints);
+        for j in 0..self.layout.joints {
             let p = self.physics.link(self.kin.parent[j]);
             let c = self.physics.link(self.kin.child[j]);
             q[j] = wrap(c.angle - p.angle);
@@ -290,8 +360,9 @@ impl Sim {
     }
 
     /// The plant's PD loop: `clamp(kp (target − q) − kd q̇, ±limit) × motor strength`.
-    fn torques(&self, q: &[f64; NUM_JOINTS], qd: &[f64; NUM_JOINTS]) -> [f64; NUM_JOINTS] {
-        std::array::from_fn(|j| {
+    fn torques(&self, q: &JointState, qd: &JointState) -> JointState {
+        let mut torques = JointState::zeros(self.layout.joints);
+        for (j, tau_j) in torques.iter_mut().enumerate() {
             let js = &self.spec.joints[j];
             let tau = match &self.applied {
                 Command::Disarm => 0.0,
@@ -300,20 +371,29 @@ impl Sim {
                     js.kp_nm_per_rad * (f64::from(a.joint_target[j]) - q[j]) - js.kd_nms_per_rad * qd[j]
                 }
             };
-            tau.clamp(-js.torque_limit_nm, js.torque_limit_nm) * self.episode.motor_strength
-        })
+            *tau_j = tau.clamp(-js.torque_limit_nm, js.torque_limit_nm) * self.episode.motor_strength;
+        }
+        torques
     }
 
     /// Reads the world after a tick into sensors and privileged state.
     fn measure(&mut self, tick: u64) {
-        self.poses = (0..self.spec.links.len()).map(|i| self.physics.link(i)).collect();
+        self.poses.clear();
+        self.poses.extend((0..self.spec.links.len()).map(|i| self.physics.link(i)));
         let (q, qd) = self.joint_state();
         let torso = self.poses[self.kin.root];
         let mass: f64 = (0..self.poses.len()).map(|i| self.physics.mass(i)).sum();
         let weighted = |f: fn(&LinkPose) -> f64| {
             self.poses.iter().enumerate().map(|(i, p)| self.physics.mass(i) * f(p)).sum::<f64>() / mass
         };
-        let contact = self.kin.feet.map(|f| self.physics.touches_ground(f));
+        let mut contact = Contacts::zeros(self.kin.contacts.len());
+        for (on, &link) in contact.iter_mut().zip(&self.kin.contacts) {
+            *on = self.physics.touches_ground(link);
+        }
+        let mut ankle_x = Values::zeros(self.ankles.len());
+        for (x, &j) in ankle_x.iter_mut().zip(&self.ankles) {
+            *x = self.kin.joint_position(&self.poses, j)[0];
+        }
         let height = torso.y - self.episode.terrain.height_at(torso.x);
         let fell = height < self.config.fall_height_m || torso.angle.abs() > self.config.fall_pitch_rad;
         self.truth = Privileged {
@@ -330,20 +410,29 @@ impl Sim {
             com_y: weighted(|p| p.y),
             com_vx: weighted(|p| p.vx),
             com_vy: weighted(|p| p.vy),
-            ankle_x: self.ankles.map(|j| self.kin.joint_position(&self.poses, j)[0]),
+            ankle_x,
             foot_contact: contact,
             fallen: self.truth.fallen || fell,
         };
         let scale = self.episode.sensor_noise_scale;
         let n = self.config.noise;
         let mut noisy = |sd: f64| if scale > 0.0 { gaussian(&mut self.noise) * sd * scale } else { 0.0 };
-        self.sensors = Sensors {
-            joint_pos: std::array::from_fn(|j| (q[j] + noisy(n.joint_pos_rad)) as f32),
-            joint_vel: std::array::from_fn(|j| (qd[j] + noisy(n.joint_vel_radps)) as f32),
-            torso_pitch: (torso.angle + noisy(n.pitch_rad)) as f32,
-            torso_pitch_rate: (torso.omega + noisy(n.pitch_rate_radps)) as f32,
-            foot_contact: contact,
-        };
+        // The noise stream is drawn in observation order: joint angles, joint rates, IMU.
+        let mut sensors = Sensors::zeros(&self.layout);
+        for (v, q) in sensors.joint_pos.iter_mut().zip(q.iter()) {
+            *v = (q + noisy(n.joint_pos_rad)) as f32;
+        }
+        for (v, qd) in sensors.joint_vel.iter_mut().zip(qd.iter()) {
+            *v = (qd + noisy(n.joint_vel_radps)) as f32;
+        }
+        for (v, field) in sensors.imu.iter_mut().zip(&self.imu) {
+            *v = match field {
+                PlanarImu::Pitch => (torso.angle + noisy(n.pitch_rad)) as f32,
+                PlanarImu::PitchRate => (torso.omega + noisy(n.pitch_rate_radps)) as f32,
+            };
+        }
+        sensors.contact = contact;
+        self.sensors = sensors;
         self.observed = Privileged {
             com_x: self.truth.com_x + noisy(n.com_x_m),
             com_vx: self.truth.com_vx + noisy(n.com_vx_mps),
@@ -358,14 +447,14 @@ impl Sim {
         if !self.faults.iter().any(|f| now >= f.time_s) {
             return;
         }
-        let mut obs = Observation::new(self.sensors, 0.0).to_array();
+        let mut obs = Observation::new(self.sensors, self.layout.forward_command(0.0)).to_values();
         for f in self.faults.iter_mut().filter(|f| now >= f.time_s) {
             obs[f.index] = match f.kind {
                 SensorFault::Stuck => *f.held.get_or_insert(obs[f.index]),
                 SensorFault::Offset => obs[f.index] + f.value as f32,
             };
         }
-        self.sensors = Observation::from_array(&obs).sensors;
+        self.sensors = Observation::from_values(&self.layout, &obs).sensors;
     }
 }
 
@@ -377,10 +466,17 @@ impl Plant for Sim {
     /// Applies the command sent `latency_ticks` ago (or holds the last one) for
     /// `physics_steps_per_tick` physics steps, and returns the (noisy) sensors at the end.
     fn step(&mut self, command: &Command) -> Result<Sensors, PlantError> {
-        if let Command::Track(a) = command
-            && !a.is_finite()
-        {
-            return Err(PlantError::Fault { code: 1, detail: "non-finite joint target".into() });
+        if let Command::Track(a) = command {
+            if a.joint_target.len() != self.layout.joints {
+                return Err(PlantError::Mismatch(format!(
+                    "{} joint targets for a robot of {} joints",
+                    a.joint_target.len(),
+                    self.layout.joints
+                )));
+            }
+            if !a.is_finite() {
+                return Err(PlantError::Fault { code: 1, detail: "non-finite joint target".into() });
+            }
         }
         self.pending.push_back(*command);
         while self.pending.len() > self.episode.latency_ticks as usize {
@@ -396,11 +492,12 @@ impl Plant for Sim {
 }
 
 fn build(spec: &RobotSpec, kin: &Kinematics, episode: &Episode) -> Result<Physics, SimError> {
+    let pose = spec.default_pose_rad();
     let params = BuildParams {
         terrain: &episode.terrain,
         friction_scale: episode.friction_scale,
         link_mass_scale: &episode.link_mass_scale,
-        joint_pos: spec.default_pose_rad(),
+        joint_pos: &pose,
         start_x: 0.0,
     };
     Physics::build(spec, kin, &params)
@@ -428,8 +525,11 @@ fn faults(spec: &RobotSpec, episode: &Episode, origin: &str) -> Result<Vec<Fault
 }
 
 fn hold_default(spec: &RobotSpec) -> Command {
-    let pose = spec.default_pose_rad();
-    Command::Track(strider_robot::Action { joint_target: pose.map(|q| q as f32) })
+    let mut target = JointValues::zeros(spec.joints.len());
+    for (t, js) in target.iter_mut().zip(&spec.joints) {
+        *t = js.default_rad() as f32;
+    }
+    Command::Track(Action { joint_target: target })
 }
 
 fn wrap(a: f64) -> f64 {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use strider_firmware_host::link::{LinkConfig, SerialLink};
 use strider_firmware_host::virtual_robot::{FirmwareConfig, VirtualRobot};
-use strider_robot::{Action, Command, Plant, RobotSpec};
+use strider_robot::{Command, Plant, RobotSpec};
 use strider_tests::support::FirstOrderJoints;
 
 fn main() {
@@ -20,7 +20,7 @@ fn main() {
         let robot = VirtualRobot::spawn(Box::new(plant), FirmwareConfig::default(), None).expect("pty");
         let config = LinkConfig { port: robot.path().display().to_string(), ..LinkConfig::default() };
         let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
-        let target = Action { joint_target: RobotSpec::reference().default_pose_rad().map(|q| q as f32) };
+        let target = RobotSpec::reference().default_action();
         let period = Duration::from_secs_f64(1.0 / rate);
         let start = Instant::now();
         let mut next = start;

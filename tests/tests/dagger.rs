@@ -19,11 +19,11 @@ fn a_shadow_expert_on_the_experts_own_gait_changes_nothing() {
     let schedule = "0.8,0@4,0.5@8,-0.3@12".parse::<SpeedSchedule>().unwrap();
     for seed in 0..3 {
         let mut sensors = sim.reset(seed, &Scenario::default()).unwrap();
-        let mut driver = Expert::new(&spec, ExpertParams::default(), Leg::Right);
-        let mut shadow = Expert::shadowing(&spec, ExpertParams::default());
+        let mut driver = Expert::new(&spec, ExpertParams::default(), Leg::Right).unwrap();
+        let mut shadow = Expert::shadowing(&spec, ExpertParams::default()).unwrap();
         let dt = spec.control_dt_s();
         for tick in 0..800 {
-            let obs = Observation::new(sensors, schedule.at(tick as f64 * dt));
+            let obs = Observation::new(sensors, [schedule.at(tick as f64 * dt)].into());
             let a = driver.act(&obs, sim.privileged_observed());
             let b = shadow.act(&obs, sim.privileged_observed());
             assert_eq!(a, b, "seed {seed} tick {tick}: the shadow expert left the driver's gait");
@@ -46,15 +46,15 @@ fn a_shadow_expert_asks_a_robot_that_keeps_its_feet_down_to_lift_one() {
         ..Scenario::default()
     };
     let mut sensors = sim.reset(0, &still).unwrap();
-    let hold = Command::Track(Action { joint_target: spec.default_pose_rad().map(|q| q as f32) });
-    let mut shadow = Expert::shadowing(&spec, ExpertParams::default());
+    let hold = Command::Track(spec.default_action());
+    let mut shadow = Expert::shadowing(&spec, ExpertParams::default()).unwrap();
     let lift_knee = ExpertParams::default().swing_knee[0] as f32;
     let mut lifting = Vec::new();
     for _ in 0..45 {
-        let label = shadow.act(&Observation::new(sensors, -0.3), sim.privileged_observed());
+        let label = shadow.act(&Observation::new(sensors, [-0.3].into()), sim.privileged_observed());
         lifting.push([label.joint_target[1], label.joint_target[4]].map(|k| k == lift_knee));
         sensors = sim.step(&hold).unwrap();
-        assert_eq!(sensors.foot_contact, [true, true], "the held robot lifted a foot");
+        assert_eq!(&sensors.contact[..], [true, true], "the held robot lifted a foot");
     }
     assert!(lifting.iter().all(|l| *l == lifting[0]) && lifting[0] != [false, false], "{lifting:?}");
 }
@@ -110,9 +110,9 @@ fn the_shadow_expert_labels_exactly_the_ticks_the_policy_visited() {
     let schedule = plan.command_mix.draw(plan.speed_range, plan.command_hold_s, plan.seconds, &mut rng);
     let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
     let mut sensors = sim.reset(seed, &plan.scenario).unwrap();
-    let mut shadow = Expert::shadowing(&spec, ExpertParams::default());
+    let mut shadow = Expert::shadowing(&spec, ExpertParams::default()).unwrap();
     for (t, sent) in ticks.iter().zip(applied) {
-        let obs = Observation::new(sensors, schedule.at(t.tick as f64 * spec.control_dt_s()));
+        let obs = Observation::new(sensors, [schedule.at(t.tick as f64 * spec.control_dt_s())].into());
         assert_eq!(obs, t.observation, "tick {}: another state", t.tick);
         let label = shadow.act(&obs, sim.privileged_observed());
         assert_eq!(Some(label.joint_target), t.action.as_ref().map(|a| a.joint_target), "tick {}", t.tick);

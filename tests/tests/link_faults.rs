@@ -57,7 +57,7 @@ fn deploy(name: &str, faults: &str, seconds: f64) -> Outcome {
     let first = first_measurement(&mut link);
     let log = dir.join("run.mcap");
     let mut recorder = Recorder::create(&log, &spec, "stand", "virtual robot", None).unwrap();
-    let home = Action { joint_target: spec.default_pose_rad().map(|q| q as f32) };
+    let home = spec.default_action();
     let mut control = Controller::new(&spec, Stand(home), SafetyConfig::default());
     let cfg = RunConfig {
         ticks: (seconds / spec.control_dt_s()).round() as u64,
@@ -77,7 +77,7 @@ fn deploy(name: &str, faults: &str, seconds: f64) -> Outcome {
 fn first_measurement(link: &mut SerialLink) -> Sensors {
     for _ in 0..50 {
         if let Ok(frame) = link.ping_disarmed() {
-            return sensors_from_frame(&frame);
+            return sensors_from_frame(link.layout(), &frame);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use strider_firmware_host::virtual_robot::{FirmwareConfig, VirtualRobot};
 use strider_firmware_host::{
-    Accumulator, Fault, Feed, Frame, JOINTS, JointCommand, JointTarget, MAX_FRAME, Message, Mode,
+    Accumulator, Bounded, Counts, Fault, Feed, Frame, JointCommand, JointTarget, MAX_FRAME, Message, Mode,
     SensorFrame, encode, fault, status,
 };
 use strider_robot::RobotSpec;
@@ -27,7 +27,9 @@ impl RawHost {
             .timeout(Duration::from_millis(20))
             .open()
             .expect("open the pty");
-        RawHost { port, acc: Accumulator::new(), seq: 0, pending: Vec::new() }
+        // Frames sized by the reference biped's counts, as its firmware announces them.
+        let counts = Counts::of(&RobotSpec::reference().layout()).unwrap();
+        RawHost { port, acc: Accumulator::new(counts), seq: 0, pending: Vec::new() }
     }
 
     fn send(&mut self, message: Message) -> u16 {
@@ -85,8 +87,13 @@ impl RawHost {
     }
 }
 
-fn spec_command(position: [f32; JOINTS]) -> JointCommand {
-    JointCommand { joints: position.map(|p| JointTarget { position: p, kp: 300.0, kd: 30.0, tau_ff: 0.0 }) }
+/// A JointCommand to `position` with the reference biped's gains.
+fn spec_command(position: &[f32]) -> JointCommand {
+    let mut joints = Bounded::zeros(position.len());
+    for (j, &p) in joints.iter_mut().zip(position) {
+        *j = JointTarget { position: p, kp: 300.0, kd: 30.0, tau_ff: 0.0 };
+    }
+    JointCommand { joints }
 }
 
 fn robot() -> VirtualRobot {
@@ -109,29 +116,29 @@ fn joint_commands_outside_run_with_foreign_gains_or_nan_are_refused_with_their_f
     let robot = robot();
     let mut host = RawHost::open(&robot);
     host.hello();
-    let pose = [0.1; JOINTS];
+    let pose = [0.1; 6];
 
-    let seq = host.send(Message::JointCommand(spec_command(pose)));
+    let seq = host.send(Message::JointCommand(spec_command(&pose)));
     assert_eq!(host.fault(), Fault { code: fault::NOT_RUNNING, detail: Mode::Disarm as u32 });
     assert_ne!(host.ack(seq).status & status::REJECTED, 0);
 
     let seq = host.send(Message::SetMode(Mode::Run));
     assert_eq!(host.ack(seq).mode, Mode::Run as u8);
 
-    let mut foreign = spec_command(pose);
+    let mut foreign = spec_command(&pose);
     foreign.joints[4].kp = 50.0;
     let seq = host.send(Message::JointCommand(foreign));
     assert_eq!(host.fault(), Fault { code: fault::UNSUPPORTED_GAINS, detail: 4 });
     assert_ne!(host.ack(seq).status & status::REJECTED, 0);
 
-    let mut nan = spec_command(pose);
+    let mut nan = spec_command(&pose);
     nan.joints[1].position = f32::NAN;
     let seq = host.send(Message::JointCommand(nan));
     assert_eq!(host.fault(), Fault { code: fault::BAD_COMMAND, detail: 1 });
     assert_ne!(host.ack(seq).status & status::REJECTED, 0);
 
     // A good command clears REJECTED and is applied.
-    let seq = host.send(Message::JointCommand(spec_command(pose)));
+    let seq = host.send(Message::JointCommand(spec_command(&pose)));
     let s = host.ack(seq);
     assert_eq!(s.status & status::REJECTED, 0);
     assert_eq!(robot.firmware_stats().commands_applied, 1);
@@ -146,7 +153,7 @@ fn hold_keeps_the_pose_it_was_entered_at() {
     host.ack(seq);
     // Move towards a far pose for a few ticks, then hold.
     for _ in 0..5 {
-        let seq = host.send(Message::JointCommand(spec_command([0.8, -1.2, 0.4, -0.6, -0.3, -0.4])));
+        let seq = host.send(Message::JointCommand(spec_command(&[0.8, -1.2, 0.4, -0.6, -0.3, -0.4])));
         host.ack(seq);
     }
     let seq = host.send(Message::SetMode(Mode::Hold));

@@ -2,7 +2,8 @@
 //! (`SerialLink`) against the virtual robot's firmware, backed by the stand-in plant
 //! `FirstOrderJoints` (not the simulator; see `strider_tests::support`).
 //!
-//! - handshake: works, and refuses a wrong contract id or protocol version naming both values
+//! - handshake: works, and refuses a wrong contract id or protocol version (a version-1
+//!   robot) naming both values
 //! - round trips: every command and every sensor value crosses the link exactly
 //! - faults: 1 % dropped frames + corrupt-byte rate 1e-3, counters match what was injected
 //! - disconnect: 2 s unplugged → reconnect → re-handshake → first command = measured pose
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use strider_firmware_host::link::{LinkConfig, SerialLink};
 use strider_firmware_host::virtual_robot::{FaultSpec, FirmwareConfig, VirtualRobot};
 use strider_firmware_host::{LinkError, fault};
-use strider_robot::{Action, Command, NUM_JOINTS, Plant, PlantError, RobotSpec};
+use strider_robot::{Action, Command, Plant, PlantError, RobotSpec};
 use strider_tests::support::FirstOrderJoints;
 
 const TAU_S: f32 = 0.1;
@@ -34,10 +35,17 @@ fn config_for(robot: &VirtualRobot) -> LinkConfig {
     }
 }
 
-/// A target pose that differs per tick and from the standing pose.
+/// A target pose for the reference biped's six joints that differs per tick and from the
+/// standing pose.
 fn action(i: u32) -> Action {
     let x = i as f32 * 0.01;
-    Action { joint_target: std::array::from_fn(|j| 0.3 * (x + j as f32).sin()) }
+    let targets: [f32; 6] = std::array::from_fn(|j| 0.3 * (x + j as f32).sin());
+    Action { joint_target: targets.into() }
+}
+
+/// A pose far from standing, for the reference biped.
+fn far() -> Action {
+    Action { joint_target: [0.8, -1.2, 0.4, -0.6, -0.3, -0.4].into() }
 }
 
 #[test]
@@ -46,6 +54,7 @@ fn handshake_checks_the_robot_and_reports_its_firmware() {
     let link = SerialLink::connect(RobotSpec::reference(), config_for(&robot)).expect("handshake");
     assert_eq!(link.robot().firmware_str(), "strider-virt 0.1");
     assert_eq!(link.robot().info.contract_id, RobotSpec::reference().contract_id().0);
+    assert_eq!(link.robot().counts().to_string(), "6 joints, 2 IMU fields, 2 contacts");
     assert_eq!((link.robot().info.physics_hz, link.robot().info.control_hz), (500, 50));
 }
 
@@ -66,9 +75,10 @@ fn a_contract_mismatch_is_refused_naming_both_ids_before_any_command() {
 
 #[test]
 fn a_protocol_version_mismatch_is_refused_naming_both_versions() {
-    let robot = robot(FirmwareConfig { protocol_version: 2, ..Default::default() });
+    // A version-1 robot answers in version 1's layout; the host still reads its version.
+    let robot = robot(FirmwareConfig { protocol_version: 1, ..Default::default() });
     let err = SerialLink::connect(RobotSpec::reference(), config_for(&robot)).err().expect("refused");
-    assert!(err.to_string().contains("host speaks 1, robot speaks 2"), "{err}");
+    assert!(err.to_string().contains("host speaks 2, robot speaks 1"), "{err}");
     assert!(robot.take_commands().is_empty());
 }
 
@@ -101,8 +111,7 @@ fn round_trips_over_a_pty_carry_exact_data() {
     let received = robot.take_commands();
     assert_eq!(received.len(), N as usize);
     for (i, (r, a)) in received.iter().zip(&sent).enumerate() {
-        let targets: [f32; NUM_JOINTS] = r.command.joints.map(|j| j.position);
-        assert_eq!(targets, a.joint_target, "command {i}");
+        assert_eq!(r.targets(), a.joint_target, "command {i}");
         assert!(r.command.joints.iter().all(|j| j.kp == 300.0 && j.kd == 30.0 && j.tau_ff == 0.0));
     }
     let s = link.stats();
@@ -169,7 +178,7 @@ fn after_a_two_second_disconnect_the_link_reconnects_and_resumes_from_the_measur
     let mut link = SerialLink::connect(RobotSpec::reference(), config).expect("handshake");
 
     // Ask for a pose far from standing; the joints lag behind it.
-    let far = Action { joint_target: [0.8, -1.2, 0.4, -0.6, -0.3, -0.4] };
+    let far = far();
     for _ in 0..5 {
         link.step(&Command::Track(far)).expect("step before the cut");
     }
@@ -195,14 +204,14 @@ fn after_a_two_second_disconnect_the_link_reconnects_and_resumes_from_the_measur
 
     let after = robot.take_commands();
     let first = after.first().expect("a command after the reconnect");
-    let targets = first.command.joints.map(|j| j.position);
+    let targets = first.targets();
     assert_eq!(targets, first.measured_pos, "first command after the reconnect = the measured pose");
     assert_eq!(targets, back.joint_pos, "… which is what the host was given back");
-    let gap = targets.iter().zip(far.joint_target).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let gap = targets.iter().zip(far.joint_target.iter()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(gap > 0.05, "the measured pose differs from the last command before the cut ({gap} rad)");
     // The next command is the controller's again.
     link.step(&Command::Track(far)).expect("step after the reseed");
-    assert_eq!(robot.take_commands().last().unwrap().command.joints.map(|j| j.position), far.joint_target);
+    assert_eq!(robot.take_commands().last().unwrap().targets(), far.joint_target);
 }
 
 /// A robot that leaves Run by itself (its command watchdog fired while the host was
@@ -212,7 +221,7 @@ fn after_a_two_second_disconnect_the_link_reconnects_and_resumes_from_the_measur
 fn a_robot_that_left_run_is_reported_and_re_armed_only_after_the_host_chooses_a_mode() {
     let robot = robot(FirmwareConfig::default());
     let mut link = SerialLink::connect(RobotSpec::reference(), config_for(&robot)).expect("handshake");
-    let far = Action { joint_target: [0.8, -1.2, 0.4, -0.6, -0.3, -0.4] };
+    let far = far();
     for _ in 0..3 {
         link.step(&Command::Track(far)).unwrap();
     }
@@ -235,7 +244,7 @@ fn a_robot_that_left_run_is_reported_and_re_armed_only_after_the_host_chooses_a_
     assert_eq!(s.last_fault.map(|f| f.code), Some(fault::WATCHDOG), "{s:?}");
     assert!(s.reseeds >= 1, "{s:?}");
     let first = robot.take_commands()[0];
-    assert_eq!(first.command.joints.map(|j| j.position), first.measured_pos);
+    assert_eq!(first.targets(), first.measured_pos);
 }
 
 #[test]

@@ -40,7 +40,7 @@ fn a_policy_run_is_re_simulated_tick_for_tick_and_a_difference_is_named() {
     let open = resim::open_loop(&spec, &log).unwrap();
     assert_eq!(open[0].first_difference, None, "{:?}", open[0]);
 
-    log.episodes[0].ticks[40].observation.sensors.torso_pitch += 1e-3;
+    log.episodes[0].ticks[40].observation.sensors.imu[0] += 1e-3; // torso_pitch
     let closed = resim::closed_loop(&spec, &log, shipped_model(&spec)).unwrap();
     let d = closed[0].first_difference.as_ref().expect("a difference");
     assert_eq!((d.tick, d.field.as_str()), (40, "torso_pitch"), "{d:?}");

@@ -9,17 +9,20 @@ use strider_sim::{Expert, ExpertParams, Leg, Randomize, Scenario, Sim, SimConfig
 fn record(seed: u64, scenario: &Scenario, ticks: u32) -> Vec<Vec<(&'static str, u64)>> {
     let mut sim = Sim::new(RobotSpec::reference(), SimConfig::default()).unwrap();
     let mut sensors = sim.reset(seed, scenario).unwrap();
-    let mut expert = Expert::new(sim.spec(), ExpertParams::default(), Leg::Right);
+    let mut expert = Expert::new(sim.spec(), ExpertParams::default(), Leg::Right).unwrap();
     let mut out = Vec::new();
     for _ in 0..ticks {
-        let obs = Observation::new(sensors, 0.8);
+        let obs = Observation::new(sensors, [0.8].into());
         let action = expert.act(&obs, sim.privileged_observed());
         sensors = sim.step(&Command::Track(action)).unwrap();
         let p = sim.privileged();
         let mut row: Vec<(&'static str, u64)> = Vec::new();
         row.extend(action.joint_target.iter().map(|v| ("action", u64::from(v.to_bits()))));
         row.extend(
-            Observation::new(sensors, 0.8).to_array().iter().map(|v| ("observation", u64::from(v.to_bits()))),
+            Observation::new(sensors, [0.8].into())
+                .to_values()
+                .iter()
+                .map(|v| ("observation", u64::from(v.to_bits()))),
         );
         for (name, v) in [
             ("torso_x", p.torso_x),

@@ -3,7 +3,7 @@
 //! are flagged, bad scenario files are refused by field name, and the expert walks, stands
 //! and walks off again.
 
-use strider_robot::{Action, Command, Plant, RobotSpec, SpeedSchedule};
+use strider_robot::{Command, Plant, RobotSpec, SpeedSchedule};
 use strider_sim::{Push, RunOptions, Scenario, Sim, SimConfig, SimError, StartPush, run_expert};
 
 fn quiet() -> Scenario {
@@ -15,7 +15,7 @@ fn sim() -> Sim {
 }
 
 fn hold(spec: &RobotSpec) -> Command {
-    Command::Track(Action { joint_target: spec.default_pose_rad().map(|q| q as f32) })
+    Command::Track(spec.default_action())
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn the_pd_loop_holds_the_default_pose_without_falling() {
     assert!(!p.fallen, "fell while standing: {p:?}");
     assert!((p.torso_height - h0).abs() < 0.03, "torso moved from {h0} to {}", p.torso_height);
     assert!(p.torso_pitch.abs() < 0.05 && p.torso_x.abs() < 0.05, "drifted: {p:?}");
-    assert!(last.foot_contact == [true, true], "feet off the ground: {:?}", last.foot_contact);
+    assert!(last.contact.iter().all(|&c| c), "feet off the ground: {:?}", last.contact);
     let pose = sim.spec().default_pose_rad();
     for (j, (&q, want)) in last.joint_pos.iter().zip(pose).enumerate() {
         assert!((f64::from(q) - want).abs() < 0.1, "joint {j} sagged to {q}");
@@ -83,9 +83,9 @@ fn latency_delays_a_command_by_whole_ticks() {
         };
         let mut sim = sim();
         let start = sim.reset(0, &scenario).unwrap();
-        let mut target = sim.spec().default_pose_rad().map(|q| q as f32);
-        target[0] += 0.6;
-        let cmd = Command::Track(Action { joint_target: target });
+        let mut target = sim.spec().default_action();
+        target.joint_target[0] += 0.6;
+        let cmd = Command::Track(target);
         (1..=10)
             .find(|_| {
                 let s = sim.step(&cmd).unwrap();
@@ -202,7 +202,10 @@ fn the_expert_stops_stands_and_walks_off_backward() {
         let p = view.sim.privileged();
         if (p.time_s - 7.9).abs() < 1e-6 {
             standing_x = Some(p.torso_x);
-            assert!(p.foot_contact == [true, true] && p.com_vx.abs() < 0.05, "not standing at 7.9 s: {p:?}");
+            assert!(
+                p.foot_contact.iter().all(|&c| c) && p.com_vx.abs() < 0.05,
+                "not standing at 7.9 s: {p:?}"
+            );
         }
         end_x = p.torso_x;
     })
@@ -216,9 +219,9 @@ fn the_expert_stops_stands_and_walks_off_backward() {
 fn a_non_finite_target_is_refused_and_nothing_moves() {
     let mut sim = sim();
     sim.reset(0, &quiet()).unwrap();
-    let mut target = sim.spec().default_pose_rad().map(|q| q as f32);
-    target[4] = f32::NAN;
-    let err = sim.step(&Command::Track(Action { joint_target: target })).unwrap_err();
+    let mut target = sim.spec().default_action();
+    target.joint_target[4] = f32::NAN;
+    let err = sim.step(&Command::Track(target)).unwrap_err();
     assert!(matches!(err, strider_robot::PlantError::Fault { .. }), "{err:?}");
     assert_eq!(sim.privileged().tick, 0);
     assert_eq!(sim.physics_steps(), 0);
@@ -229,11 +232,12 @@ fn a_non_finite_target_is_refused_and_nothing_moves() {
 fn walk(scenario: &Scenario, ticks: usize) -> (Vec<strider_robot::Sensors>, f64) {
     let mut sim = sim();
     let mut expert =
-        strider_sim::Expert::new(sim.spec(), strider_sim::ExpertParams::default(), strider_sim::Leg::Right);
+        strider_sim::Expert::new(sim.spec(), strider_sim::ExpertParams::default(), strider_sim::Leg::Right)
+            .unwrap();
     let mut sensors = sim.reset(3, scenario).unwrap();
     let mut seen = vec![sensors];
     for _ in 0..ticks {
-        let obs = strider_robot::Observation::new(sensors, 1.0);
+        let obs = strider_robot::Observation::new(sensors, [1.0].into());
         let action = expert.act(&obs, sim.privileged_observed());
         sensors = sim.step(&Command::Track(action)).unwrap();
         seen.push(sensors);
@@ -307,8 +311,8 @@ fn bad_expert_parameters_are_refused_by_field() {
 fn a_foot_that_is_the_root_link_is_refused_by_field() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../robots/biped.toml"))
         .unwrap()
-        .replace("foot_links = [\"right_foot\", \"left_foot\"]", "foot_links = [\"torso\", \"left_foot\"]");
+        .replace("link = \"right_foot\"", "link = \"torso\"");
     let spec = RobotSpec::from_toml_str(&text, "root-foot.toml").expect("a valid description");
     let err = Sim::new(spec, SimConfig::default()).err().expect("refused").to_string();
-    assert!(err.contains("sensors.foot_links[0]") && err.contains("torso"), "{err}");
+    assert!(err.contains("sensors.contacts[0].link") && err.contains("torso"), "{err}");
 }

@@ -71,7 +71,8 @@ mod docs {
     #[test]
     fn logs_doc_lists_every_channel_and_field() {
         let doc = repo_file("docs/LOGS.md");
-        for (topic, name, schema) in strider_log::schemas() {
+        let layout = strider_log::MessageLayout::of(&strider_robot::RobotSpec::reference());
+        for (topic, name, schema) in strider_log::schemas(&layout) {
             let heading = format!("### `{topic}` — `{name}`");
             let section =
                 doc.split(&heading).nth(1).unwrap_or_else(|| panic!("docs/LOGS.md lacks `{heading}`"));

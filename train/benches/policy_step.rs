@@ -11,14 +11,15 @@ use strider_train::{Model, ModelConfig, write_model};
 
 fn step(c: &mut Criterion) {
     let spec = RobotSpec::reference();
+    let layout = spec.layout();
     let mut group = c.benchmark_group("policy_step");
     for ticks in [16, 32, 64] {
         let dir = std::env::temp_dir().join(format!("strider-bench-{}-k{ticks}", std::process::id()));
         let cfg = ModelConfig { context_ticks: ticks, ..ModelConfig::default() };
-        let model = Model::new(&cfg, 1).expect("model");
-        let e = write_model(&model, &Tokenizer::identity(), &spec, &dir, "model").expect("export");
+        let model = Model::new(&cfg, &layout, 1).expect("model");
+        let e = write_model(&model, &Tokenizer::identity(&layout), &spec, &dir, "model").expect("export");
         let mut policy = Policy::load(&e.manifest, &spec).expect("load");
-        let obs = Observation::new(Sensors::default(), 0.5);
+        let obs = Observation::new(Sensors::zeros(&layout), layout.forward_command(0.5));
         for _ in 0..ticks {
             policy.step(&obs).expect("step");
         }

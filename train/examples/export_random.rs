@@ -33,8 +33,10 @@ fn main() {
             other => panic!("unknown option {other}"),
         }
     }
-    let model = Model::new(&cfg, 1).expect("model");
-    let e = write_model_as(&model, &Tokenizer::identity(), &RobotSpec::reference(), &out, "model", interface)
+    let spec = RobotSpec::reference();
+    let layout = spec.layout();
+    let model = Model::new(&cfg, &layout, 1).expect("model");
+    let e = write_model_as(&model, &Tokenizer::identity(&layout), &spec, &out, "model", interface)
         .expect("export");
     println!(
         "{} ({} parameters, {} ticks)",

@@ -4,28 +4,102 @@
 //! is the built-in source: a known linear system under a known linear feedback policy,
 //! so that what a model should learn is known exactly.
 
+use std::ops::{Deref, Index, IndexMut};
 use std::path::PathBuf;
 
 use strider_log::{ActionMsg, Log};
-use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
+use strider_robot::{JointValues, Layout, RobotSpec};
 
 use crate::error::TrainError;
 use crate::rng::Rng;
+
+/// Rows of equal width stored one after the other: a value per field of a modality (the
+/// robot layout's observation or action), one row per tick. `rows[t]` is tick t's slice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    width: usize,
+    values: Vec<f32>,
+}
+
+impl Rows {
+    /// No rows yet, each to have `width` values.
+    pub fn new(width: usize) -> Rows {
+        Rows { width, values: Vec::new() }
+    }
+
+    /// Rows of `width` values from `rows`. Panics on a row of another width.
+    pub fn from_rows<R: Deref<Target = [f32]>>(width: usize, rows: impl IntoIterator<Item = R>) -> Rows {
+        let mut out = Rows::new(width);
+        rows.into_iter().for_each(|r| out.push(&r));
+        out
+    }
+
+    /// Values per row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len().checked_div(self.width).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Appends a row. Panics unless it has [`Rows::width`] values.
+    pub fn push(&mut self, row: &[f32]) {
+        assert_eq!(row.len(), self.width, "a row of {} values where rows have {}", row.len(), self.width);
+        self.values.extend_from_slice(row);
+    }
+
+    /// Keeps the first `rows` rows.
+    pub fn truncate(&mut self, rows: usize) {
+        self.values.truncate(rows * self.width);
+    }
+
+    pub fn iter(&self) -> std::slice::ChunksExact<'_, f32> {
+        self.values.chunks_exact(self.width.max(1))
+    }
+}
+
+impl<'a> IntoIterator for &'a Rows {
+    type Item = &'a [f32];
+    type IntoIter = std::slice::ChunksExact<'a, f32>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl Index<usize> for Rows {
+    type Output = [f32];
+    fn index(&self, row: usize) -> &[f32] {
+        &self.values[row * self.width..(row + 1) * self.width]
+    }
+}
+
+impl IndexMut<usize> for Rows {
+    fn index_mut(&mut self, row: usize) -> &mut [f32] {
+        &mut self.values[row * self.width..(row + 1) * self.width]
+    }
+}
 
 /// One recorded episode: an observation per tick and, unless the log has none, the
 /// action taken at that tick. A non-finite observation field is a failed sensor (`[M]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Episode {
-    pub obs: Vec<[f32; OBS_DIM]>,
+    /// One row per tick of the layout's observation width.
+    pub obs: Rows,
     /// `None` for an action-free log (e.g. observations only); its action tokens are `[M]`
     /// and carry no loss. Otherwise the action at each tick (at least `obs.len() − 1` of
-    /// them); a tick without one is NaN, i.e. `[M]`, with no loss.
-    pub act: Option<Vec<[f32; ACTION_DIM]>>,
+    /// them), rows of the layout's action width; a tick without one is NaN, i.e. `[M]`,
+    /// with no loss.
+    pub act: Option<Rows>,
     /// The action executed at each tick, where the log records one apart from its label
     /// (DART noise, a DAgger rollout's policy; the label where they agree). `None`: the
     /// labels were executed. Read as the model's past actions under
     /// [`ActionHistory::Executed`](crate::config::ActionHistory).
-    pub executed: Option<Vec<[f32; ACTION_DIM]>>,
+    pub executed: Option<Rows>,
     /// Which of the source's sets it comes from (an entry of `data.logs`): the held-out
     /// split takes its share from the end of every set.
     pub set: usize,
@@ -45,14 +119,21 @@ impl Episode {
 pub trait EpisodeSource {
     /// A short description for reports, e.g. `synthetic linear system, 64 episodes`.
     fn describe(&self) -> String;
+    /// The robot layout every episode's rows follow: the model's input and output widths.
+    fn layout(&self) -> Layout;
     fn episodes(&self) -> Result<Vec<Episode>, TrainError>;
 }
 
 /// `x_{t+1} = A x_t + B u_t + w_t`, `u_t = −K x_t + v_t`, with the closed loop
 /// `A − B K` a scaled orthogonal matrix (so it is stable by construction) and Gaussian
-/// process noise `w` and action noise `v`.
+/// process noise `w` and action noise `v`. The state is observed whole: it has the robot
+/// layout's observation width, `u` its action width.
 #[derive(Debug, Clone)]
 pub struct LinearSystem {
+    /// State (= observation) components.
+    pub obs_dim: usize,
+    /// Action components.
+    pub action_dim: usize,
     pub a: Vec<f32>,
     pub b: Vec<f32>,
     pub k: Vec<f32>,
@@ -69,10 +150,10 @@ fn matvec(m: &[f32], rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
 }
 
 impl LinearSystem {
-    /// A random system from `seed`; closed-loop spectral radius 0.9.
-    pub fn random(seed: u64, process_noise: f32, action_noise: f32) -> LinearSystem {
+    /// A random system of `layout`'s widths from `seed`; closed-loop spectral radius 0.9.
+    pub fn random(layout: &Layout, seed: u64, process_noise: f32, action_noise: f32) -> LinearSystem {
         let mut rng = Rng::new(seed);
-        let (n, m) = (OBS_DIM, ACTION_DIM);
+        let (n, m) = (layout.obs_dim(), layout.action_dim());
         let mut q: Vec<f32> = (0..n * n).map(|_| rng.normal()).collect();
         gram_schmidt(&mut q, n);
         let a_cl: Vec<f32> = q.iter().map(|x| 0.9 * x).collect();
@@ -85,29 +166,31 @@ impl LinearSystem {
                 a[r * n + c] += (0..m).map(|j| b[r * m + j] * k[j * n + c]).sum::<f32>();
             }
         }
-        LinearSystem { a, b, k, process_noise, action_noise }
+        LinearSystem { obs_dim: n, action_dim: m, a, b, k, process_noise, action_noise }
     }
 
     /// The noise-free action for state `x`.
-    pub fn policy(&self, x: &[f32; OBS_DIM]) -> [f32; ACTION_DIM] {
-        let mut u = [0.0; ACTION_DIM];
-        matvec(&self.k, ACTION_DIM, OBS_DIM, x, &mut u);
-        u.map(|v| -v)
+    pub fn policy(&self, x: &[f32]) -> Vec<f32> {
+        let mut u = vec![0.0; self.action_dim];
+        matvec(&self.k, self.action_dim, self.obs_dim, x, &mut u);
+        u.iter_mut().for_each(|v| *v = -*v);
+        u
     }
 
     pub fn rollout(&self, ticks: usize, rng: &mut Rng) -> Episode {
-        let mut x = [0f32; OBS_DIM];
+        let n = self.obs_dim;
+        let mut x = vec![0f32; n];
         x.iter_mut().for_each(|v| *v = rng.normal());
-        let (mut obs, mut act) = (Vec::with_capacity(ticks), Vec::with_capacity(ticks));
+        let (mut obs, mut act) = (Rows::new(n), Rows::new(self.action_dim));
+        let (mut ax, mut bu) = (vec![0f32; n], vec![0f32; n]);
         for _ in 0..ticks {
             let mut u = self.policy(&x);
             u.iter_mut().for_each(|v| *v += self.action_noise * rng.normal());
-            obs.push(x);
-            act.push(u);
-            let (mut ax, mut bu) = ([0f32; OBS_DIM], [0f32; OBS_DIM]);
-            matvec(&self.a, OBS_DIM, OBS_DIM, &x, &mut ax);
-            matvec(&self.b, OBS_DIM, ACTION_DIM, &u, &mut bu);
-            for i in 0..OBS_DIM {
+            obs.push(&x);
+            act.push(&u);
+            matvec(&self.a, n, n, &x, &mut ax);
+            matvec(&self.b, n, self.action_dim, &u, &mut bu);
+            for i in 0..n {
                 x[i] = ax[i] + bu[i] + self.process_noise * rng.normal();
             }
         }
@@ -128,10 +211,12 @@ fn gram_schmidt(q: &mut [f32], n: usize) {
     }
 }
 
-/// Episodes of a [`LinearSystem`]; a fraction of them have their actions removed to
-/// stand in for action-free logs.
+/// Episodes of a [`LinearSystem`] of a robot layout's widths; a fraction of them have their
+/// actions removed to stand in for action-free logs.
 #[derive(Debug, Clone)]
 pub struct SyntheticLinear {
+    /// Whose widths the system has (the model trained on it is one for this layout).
+    pub layout: Layout,
     pub system: LinearSystem,
     pub episodes: usize,
     pub ticks: usize,
@@ -141,9 +226,10 @@ pub struct SyntheticLinear {
 }
 
 impl SyntheticLinear {
-    pub fn new(seed: u64, episodes: usize, ticks: usize) -> SyntheticLinear {
+    pub fn new(layout: &Layout, seed: u64, episodes: usize, ticks: usize) -> SyntheticLinear {
         SyntheticLinear {
-            system: LinearSystem::random(seed, 0.3, 0.05),
+            layout: *layout,
+            system: LinearSystem::random(layout, seed, 0.3, 0.05),
             episodes,
             ticks,
             action_free_fraction: 0.25,
@@ -163,6 +249,10 @@ impl EpisodeSource for SyntheticLinear {
         )
     }
 
+    fn layout(&self) -> Layout {
+        self.layout
+    }
+
     fn episodes(&self) -> Result<Vec<Episode>, TrainError> {
         let mut rng = Rng::new(self.seed.wrapping_add(1));
         let f = self.action_free_fraction;
@@ -180,11 +270,15 @@ impl EpisodeSource for SyntheticLinear {
 }
 
 /// Flat, normalised training windows of K ticks (plus the observation after the last),
-/// laid out `[B, K, dim]` as the model and the graph read them.
+/// laid out `[B, K, width]` as the model and the graph read them.
 #[derive(Debug, Clone, Default)]
 pub struct Windows {
     pub batch: usize,
     pub ticks: usize,
+    /// Fields of an observation token.
+    pub obs_dim: usize,
+    /// Fields of an action token.
+    pub action_dim: usize,
     pub obs: Vec<f32>,
     pub obs_missing: Vec<f32>,
     pub act: Vec<f32>,
@@ -193,7 +287,7 @@ pub struct Windows {
     pub act_target: Vec<f32>,
     /// 1 where that target is unknown (action-free episode), else 0.
     pub act_target_missing: Vec<f32>,
-    /// The newest tick's action target of each window, `[B, ACTION_DIM]`.
+    /// The newest tick's action target of each window, `[B, action width]`.
     pub act_target_last: Vec<f32>,
     /// Target of the observation head at each tick: the next tick's observation.
     pub next_obs: Vec<f32>,
@@ -219,7 +313,14 @@ impl EpisodeSource for LogEpisodes {
         }
     }
 
+    fn layout(&self) -> Layout {
+        self.spec.layout()
+    }
+
     fn episodes(&self) -> Result<Vec<Episode>, TrainError> {
+        let layout = self.spec.layout();
+        let (obs_dim, action_dim) = (layout.obs_dim(), layout.action_dim());
+        let unknown = vec![f32::NAN; action_dim];
         let mut out = Vec::new();
         for (set, path) in
             self.sets.iter().enumerate().flat_map(|(k, files)| files.iter().map(move |f| (k, f)))
@@ -227,24 +328,24 @@ impl EpisodeSource for LogEpisodes {
             let log = Log::read(path).map_err(|e| TrainError::Data(e.to_string()))?;
             log.check_against(&self.spec).map_err(|e| TrainError::Data(e.to_string()))?;
             for episode in &log.episodes {
-                let obs: Vec<_> = episode.ticks.iter().map(|t| t.observation.to_array()).collect();
+                let obs = Rows::from_rows(obs_dim, episode.ticks.iter().map(|t| t.observation.to_values()));
                 // A label per tick; a tick without one (homing, a missed or damped tick of a
                 // run log, an episode's final state) is NaN, which the tokenizer makes [M]:
                 // no loss there, and the episode's other labels still count.
-                let per_tick = |pick: fn(&ActionMsg) -> [f32; ACTION_DIM]| -> Vec<[f32; ACTION_DIM]> {
-                    episode
-                        .ticks
-                        .iter()
-                        .map(|t| t.action.as_ref().map_or([f32::NAN; ACTION_DIM], pick))
-                        .collect()
+                let per_tick = |pick: fn(&ActionMsg) -> &JointValues| -> Rows {
+                    let mut labels = Rows::new(action_dim);
+                    for t in &episode.ticks {
+                        labels.push(t.action.as_ref().map_or(&unknown[..], |a| &pick(a)[..]));
+                    }
+                    labels
                 };
                 let act =
-                    episode.ticks.iter().any(|t| t.action.is_some()).then(|| per_tick(|a| a.joint_target));
+                    episode.ticks.iter().any(|t| t.action.is_some()).then(|| per_tick(|a| &a.joint_target));
                 let executed = episode
                     .ticks
                     .iter()
                     .any(|t| t.action.as_ref().is_some_and(|a| a.applied.is_some()))
-                    .then(|| per_tick(|a| a.applied.unwrap_or(a.joint_target)));
+                    .then(|| per_tick(|a| a.applied.as_ref().unwrap_or(&a.joint_target)));
                 out.push(Episode { obs, act, executed, set });
             }
         }

@@ -12,6 +12,11 @@ pub enum TrainError {
     Checkpoint { file: String, message: String },
     #[error("dataset: {0}")]
     Data(String),
+    /// A model, its normalisation or its data of other widths than the robot's layout.
+    #[error(
+        "{what} takes {obs} observation and {act} action fields, but robot `{robot}` has {robot_obs} and {robot_act}"
+    )]
+    Layout { what: String, obs: usize, act: usize, robot: String, robot_obs: usize, robot_act: usize },
     #[error("training diverged at step {step}: loss is {loss}")]
     Diverged { step: usize, loss: f32 },
     /// The tensor engine failed (its message; the engine's own type stays inside the crate).

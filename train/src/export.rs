@@ -22,7 +22,7 @@ use strider_policy::{
     Span, TensorSpec, TimingSection, Tokenizer, input, output, past_key, past_value, present_key,
     present_value, sha256_hex,
 };
-use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
+use strider_robot::RobotSpec;
 
 use crate::error::TrainError;
 use crate::model::{LN_EPS, MASKED_SCORE, Model, alibi_window_bias};
@@ -204,7 +204,7 @@ pub fn onnx_bytes(model: &Model, interface: Interface) -> Result<Vec<u8>, TrainE
         }
     }
 
-    let io = graph_io(&model.cfg, interface);
+    let io = graph_io(model, interface);
     let graph = pb::GraphProto {
         name: "strider_trajectory_transformer".into(),
         node: g.nodes,
@@ -404,7 +404,7 @@ fn pair_heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
     let pair_shape = g.i64s("shape_token_pair", &[0, 1, 2 * w as i64]);
     let pair = g.op("Reshape", &[&hf, &pair_shape], vec![]);
     let (wo, wa) = (model.head_obs.weight().t()?, model.head_act.weight().t()?);
-    let (no, na) = (OBS_DIM, ACTION_DIM);
+    let (no, na) = (model.obs_dim, model.action_dim);
     let (wo, wa): (Vec<Vec<f32>>, Vec<Vec<f32>>) = (wo.to_vec2()?, wa.to_vec2()?);
     let mut heads_w = vec![0f32; 2 * w * (na + no)];
     for r in 0..w {
@@ -419,7 +419,7 @@ fn pair_heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> {
     let heads_b = g.f32("heads.bias", &[(na + no) as i64], &heads_b);
     let y = g.op("MatMul", &[&pair, &heads_w], vec![]);
     let y = g.op("Add", &[&y, &heads_b], vec![]);
-    split_heads(g, &y);
+    split_heads(g, &y, model);
     Ok(())
 }
 
@@ -436,13 +436,13 @@ fn token_heads(g: &mut Graph, x: &str, model: &Model) -> Result<(), TrainError> 
     let heads_b = g.param("heads.bias", &heads_b, false)?;
     let y = g.op("MatMul", &[&hf, &heads_w], vec![]);
     let y = g.op("Add", &[&y, &heads_b], vec![]);
-    split_heads(g, &y);
+    split_heads(g, &y, model);
     Ok(())
 }
 
 /// `action` and `next_obs` out of the heads' joint output `[batch, 1, na + no]`.
-fn split_heads(g: &mut Graph, y: &str) {
-    let (na, no) = (ACTION_DIM, OBS_DIM);
+fn split_heads(g: &mut Graph, y: &str, model: &Model) {
+    let (na, no) = (model.action_dim, model.obs_dim);
     for (from, to, out) in [(0, na, output::ACTION), (na, na + no, output::NEXT_OBS)] {
         let (s, e, a) = (
             g.i64s(&format!("{out}_start"), &[from as i64]),
@@ -453,8 +453,40 @@ fn split_heads(g: &mut Graph, y: &str) {
     }
 }
 
-fn graph_io(cfg: &crate::config::ModelConfig, interface: Interface) -> GraphIo {
-    GraphIo::of_model(interface, cfg.context_ticks, cfg.layers, cfg.heads, cfg.width / cfg.heads)
+fn graph_io(model: &Model, interface: Interface) -> GraphIo {
+    let cfg = &model.cfg;
+    GraphIo::of_model(
+        interface,
+        model.obs_dim,
+        model.action_dim,
+        cfg.context_ticks,
+        cfg.layers,
+        cfg.heads,
+        cfg.width / cfg.heads,
+    )
+}
+
+/// Refuses a model or tokenizer whose widths are not `spec`'s layout: its manifest would
+/// name the wrong fields.
+fn check_widths(model: &Model, tokenizer: &Tokenizer, spec: &RobotSpec) -> Result<(), TrainError> {
+    let layout = spec.layout();
+    let robot = (layout.obs_dim(), layout.action_dim());
+    for (what, found) in [
+        ("the model", (model.obs_dim, model.action_dim)),
+        ("the normalisation", (tokenizer.obs.dim(), tokenizer.act.dim())),
+    ] {
+        if found != robot {
+            return Err(TrainError::Layout {
+                what: what.into(),
+                obs: found.0,
+                act: found.1,
+                robot: spec.name.clone(),
+                robot_obs: robot.0,
+                robot_act: robot.1,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// What was written by [`write_model`].
@@ -466,7 +498,8 @@ pub struct Exported {
 }
 
 /// Writes `<dir>/<stem>.onnx` and `<dir>/<stem>.toml` (the manifest) with the one-token
-/// interface, the one the runtime keeps off the critical path.
+/// interface, the one the runtime keeps off the critical path. Refuses a model or
+/// tokenizer of another layout than `spec`'s.
 pub fn write_model(
     model: &Model,
     tokenizer: &Tokenizer,
@@ -486,20 +519,22 @@ pub fn write_model_as(
     stem: &str,
     interface: Interface,
 ) -> Result<Exported, TrainError> {
+    check_widths(model, tokenizer, spec)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| TrainError::Io { file: dir.display().to_string(), message: e.to_string() })?;
     let bytes = onnx_bytes(model, interface)?;
     let onnx = dir.join(format!("{stem}.onnx"));
     std::fs::write(&onnx, &bytes)
         .map_err(|e| TrainError::Io { file: onnx.display().to_string(), message: e.to_string() })?;
-    let manifest_data = manifest_for(model, tokenizer, spec, &format!("{stem}.onnx"), &bytes, interface);
+    let manifest_data = manifest_for(model, tokenizer, spec, &format!("{stem}.onnx"), &bytes, interface)?;
     let manifest = dir.join(format!("{stem}.toml"));
     std::fs::write(&manifest, manifest_data.to_toml_string())
         .map_err(|e| TrainError::Io { file: manifest.display().to_string(), message: e.to_string() })?;
     Ok(Exported { onnx, manifest, manifest_data })
 }
 
-/// The manifest describing `model` exported as `onnx_file` with contents `bytes`.
+/// The manifest describing `model` exported as `onnx_file` with contents `bytes`. Refuses
+/// a model or tokenizer of another layout than `spec`'s.
 pub fn manifest_for(
     model: &Model,
     tokenizer: &Tokenizer,
@@ -507,11 +542,11 @@ pub fn manifest_for(
     onnx_file: &str,
     bytes: &[u8],
     interface: Interface,
-) -> Manifest {
+) -> Result<Manifest, TrainError> {
+    check_widths(model, tokenizer, spec)?;
     let cfg = &model.cfg;
-    let io = graph_io(cfg, interface);
-    debug_assert_eq!((tokenizer.obs.dim(), tokenizer.act.dim()), (OBS_DIM, ACTION_DIM));
-    Manifest {
+    let io = graph_io(model, interface);
+    Ok(Manifest {
         format_version: FORMAT_VERSION,
         robot: RobotSection {
             name: spec.name.clone(),
@@ -541,7 +576,7 @@ pub fn manifest_for(
             outputs: io.outputs,
         },
         surprise: None,
-    }
+    })
 }
 
 /// Sets every parameter of `model` from an ONNX file written by [`onnx_bytes`] — the
@@ -567,7 +602,7 @@ pub fn load_onnx_params(model: &Model, bytes: &[u8], file: &str) -> Result<(), T
         Tensor::from_vec(data, dims, &candle_core::Device::Cpu)
             .map_err(|e| bad(format!("initializer `{name}`: {e}")))
     };
-    let (w, na, no) = (model.cfg.width, ACTION_DIM, OBS_DIM);
+    let (w, na, no) = (model.cfg.width, model.action_dim, model.obs_dim);
     let heads_w = read("heads.weight_t")?;
     let heads_b = read("heads.bias")?;
     // A pair graph stacks the heads' rows per token (`A_{k−1}`'s feed the observation head,
@@ -671,10 +706,10 @@ pub fn reexport(
         mlp_ratio: fc1.dims.get(1).map_or(0, |&d| d.max(0) as usize) / m.width.max(1),
         context_ticks: from.context.ticks,
     };
-    let model = Model::new(&cfg, 0)?;
+    let model = Model::new(&cfg, &spec.layout(), 0)?;
     load_onnx_params(&model, bytes, onnx_file)?;
     let out = onnx_bytes(&model, interface)?;
-    let mut manifest = manifest_for(&model, &from.tokenizer(), spec, "model.onnx", &out, interface);
+    let mut manifest = manifest_for(&model, &from.tokenizer(), spec, "model.onnx", &out, interface)?;
     manifest.surprise = from.surprise.clone();
     Ok((manifest, out))
 }

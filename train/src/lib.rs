@@ -20,7 +20,7 @@ mod rng;
 mod trainer;
 
 pub use config::{ActionHistory, DataConfig, ModelConfig, OptimConfig, TrainConfig};
-pub use data::{Episode, EpisodeSource, LinearSystem, LogEpisodes, SyntheticLinear, Windows};
+pub use data::{Episode, EpisodeSource, LinearSystem, LogEpisodes, Rows, SyntheticLinear, Windows};
 pub use error::TrainError;
 pub use export::{
     Exported, OPSET, convert_model, load_onnx_params, manifest_for, onnx_bytes, reexport, write_model,

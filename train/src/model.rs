@@ -10,7 +10,7 @@
 use candle_core::{D, DType, Device, Module, Tensor, Var};
 use candle_nn::{Linear, VarBuilder, VarMap};
 
-use strider_robot::{ACTION_DIM, OBS_DIM};
+use strider_robot::Layout;
 
 use crate::config::ModelConfig;
 use crate::error::TrainError;
@@ -120,8 +120,12 @@ impl Block {
 }
 
 /// The model: parameters live in `varmap` (names are the ONNX initializer names' stems).
+/// Its token widths are a robot layout's: `obs_dim` observation fields, `action_dim`
+/// action fields.
 pub struct Model {
     pub cfg: ModelConfig,
+    pub(crate) obs_dim: usize,
+    pub(crate) action_dim: usize,
     pub(crate) varmap: VarMap,
     pub(crate) embed_obs: Linear,
     pub(crate) embed_act: Linear,
@@ -142,31 +146,50 @@ pub(crate) struct Batch {
 }
 
 impl Model {
-    /// A model with freshly initialised weights drawn from `seed`.
-    pub fn new(cfg: &ModelConfig, seed: u64) -> Result<Model, TrainError> {
+    /// A model for `layout`'s observations and actions with freshly initialised weights
+    /// drawn from `seed`.
+    pub fn new(cfg: &ModelConfig, layout: &Layout, seed: u64) -> Result<Model, TrainError> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-        let model = Model::build(cfg, varmap.clone(), vb)?;
+        let model = Model::build(cfg, layout.obs_dim(), layout.action_dim(), varmap.clone(), vb)?;
         model.init_weights(seed)?;
         Ok(model)
     }
 
-    fn build(cfg: &ModelConfig, varmap: VarMap, vb: VarBuilder) -> candle_core::Result<Model> {
+    fn build(
+        cfg: &ModelConfig,
+        obs_dim: usize,
+        action_dim: usize,
+        varmap: VarMap,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Model> {
         let w = cfg.width;
         Ok(Model {
             cfg: cfg.clone(),
-            embed_obs: candle_nn::linear(OBS_DIM, w, vb.pp("embed_obs"))?,
-            embed_act: candle_nn::linear(ACTION_DIM, w, vb.pp("embed_act"))?,
-            mask_obs: vb.get_with_hints(OBS_DIM, "mask_obs", candle_nn::init::ZERO)?,
-            mask_act: vb.get_with_hints(ACTION_DIM, "mask_act", candle_nn::init::ZERO)?,
+            obs_dim,
+            action_dim,
+            embed_obs: candle_nn::linear(obs_dim, w, vb.pp("embed_obs"))?,
+            embed_act: candle_nn::linear(action_dim, w, vb.pp("embed_act"))?,
+            mask_obs: vb.get_with_hints(obs_dim, "mask_obs", candle_nn::init::ZERO)?,
+            mask_act: vb.get_with_hints(action_dim, "mask_act", candle_nn::init::ZERO)?,
             blocks: (0..cfg.layers)
                 .map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}"))))
                 .collect::<candle_core::Result<_>>()?,
             ln_f: LayerNorm::new(w, vb.pp("ln_f"))?,
-            head_act: candle_nn::linear(w, ACTION_DIM, vb.pp("head_act"))?,
-            head_obs: candle_nn::linear(w, OBS_DIM, vb.pp("head_obs"))?,
+            head_act: candle_nn::linear(w, action_dim, vb.pp("head_act"))?,
+            head_obs: candle_nn::linear(w, obs_dim, vb.pp("head_obs"))?,
             varmap,
         })
+    }
+
+    /// Fields of an observation token.
+    pub fn obs_dim(&self) -> usize {
+        self.obs_dim
+    }
+
+    /// Fields of an action token.
+    pub fn action_dim(&self) -> usize {
+        self.action_dim
     }
 
     /// Parameters sorted by name, so that order never depends on a hash map.
@@ -194,8 +217,9 @@ impl Model {
     }
 
     /// The forward pass over one sequence of n ticks, from plain slices (normalised tokens
-    /// and their `[M]` masks, tick-major): `(action [n × ACTION_DIM], next_obs [n × OBS_DIM])`,
-    /// as [`Model::forward`] computes them. For parity checks against the runtime.
+    /// and their `[M]` masks, tick-major): `(action [n × action width], next_obs [n ×
+    /// observation width])`, as [`Model::forward`] computes them. For parity checks against
+    /// the runtime.
     pub fn predict(
         &self,
         obs: &[f32],
@@ -203,13 +227,14 @@ impl Model {
         act: &[f32],
         act_missing: &[f32],
     ) -> Result<(Vec<f32>, Vec<f32>), TrainError> {
-        let n = obs.len() / OBS_DIM;
+        let (no, na) = (self.obs_dim, self.action_dim);
+        let n = obs.len() / no;
         let t = |v: &[f32], d: usize| Tensor::from_slice(v, (1, n, d), &Device::Cpu);
         let batch = Batch {
-            obs: t(obs, OBS_DIM)?,
-            obs_missing: t(obs_missing, OBS_DIM)?,
-            act: t(act, ACTION_DIM)?,
-            act_missing: t(act_missing, ACTION_DIM)?,
+            obs: t(obs, no)?,
+            obs_missing: t(obs_missing, no)?,
+            act: t(act, na)?,
+            act_missing: t(act_missing, na)?,
         };
         let (a, o) = self.forward(&batch)?;
         Ok((a.flatten_all()?.to_vec1()?, o.flatten_all()?.to_vec1()?))
@@ -256,8 +281,8 @@ impl Model {
         Ok(())
     }
 
-    /// The forward pass over sequences of any length n: `(action [B, n, ACTION_DIM],
-    /// next_obs [B, n, OBS_DIM])`, both normalised. `action[k]` is read at `O_k`,
+    /// The forward pass over sequences of any length n: `(action [B, n, action width],
+    /// next_obs [B, n, observation width])`, both normalised. `action[k]` is read at `O_k`,
     /// `next_obs[k]` at `A_k`; each token attends to the 2K tokens up to itself.
     pub(crate) fn forward(&self, batch: &Batch) -> candle_core::Result<(Tensor, Tensor)> {
         let (b, n, _) = batch.obs.dims3()?;

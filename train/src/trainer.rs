@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use strider_policy::{Calibration, Normaliser, SurpriseSection, Tokenizer};
-use strider_robot::{ACTION_DIM, OBS_DIM, RobotSpec};
+use strider_robot::{Layout, RobotSpec};
 
 use crate::config::{ActionHistory, TrainConfig};
 use crate::data::{Episode, EpisodeSource, Windows};
@@ -79,6 +79,8 @@ pub fn lr_at(cfg: &crate::config::OptimConfig, step: usize) -> f64 {
 
 pub struct Trainer {
     pub cfg: TrainConfig,
+    /// The robot layout of the data: the model's token widths.
+    pub layout: Layout,
     pub model: Model,
     pub tokenizer: Tokenizer,
     opt: AdamW,
@@ -93,11 +95,13 @@ pub struct Trainer {
 
 impl Trainer {
     /// Splits the source's episodes (the last ones of each set are held out), fits the normalisers on
-    /// the training split and initialises the model — or, with `init_from`, takes both
-    /// from a trained model ([`Trainer::warm_start`]).
+    /// the training split and initialises a model of the source's layout — or, with
+    /// `init_from`, takes both from a trained model ([`Trainer::warm_start`]).
     pub fn new(cfg: TrainConfig, source: &dyn EpisodeSource) -> Result<Trainer, TrainError> {
         cfg.validate("training config")?;
+        let layout = source.layout();
         let mut episodes = source.episodes()?;
+        check_widths(&episodes, &layout, &source.describe())?;
         if cfg.data.action_history == ActionHistory::Labels {
             episodes.iter_mut().for_each(|e| e.executed = None);
         }
@@ -134,18 +138,19 @@ impl Trainer {
             return Err(TrainError::Data("no training episode has actions".into()));
         }
         let tokenizer = Tokenizer {
-            obs: Normaliser::fit(OBS_DIM, episodes.iter().flat_map(|e| e.obs.iter().map(|r| &r[..]))),
+            obs: Normaliser::fit(layout.obs_dim(), episodes.iter().flat_map(|e| e.obs.iter())),
             act: Normaliser::fit(
-                ACTION_DIM,
-                episodes.iter().filter_map(|e| e.act.as_ref()).flat_map(|a| a.iter().map(|r| &r[..])),
+                layout.action_dim(),
+                episodes.iter().filter_map(|e| e.act.as_ref()).flat_map(|a| a.iter()),
             ),
         };
-        let model = Model::new(&cfg.model, cfg.optim.seed)?;
+        let model = Model::new(&cfg.model, &layout, cfg.optim.seed)?;
         let opt = AdamW::new(model.named_vars(), cfg.optim.weight_decay)?;
         let init_from = cfg.init_from.clone();
         let mut trainer = Trainer {
             rng: Rng::new(cfg.optim.seed.wrapping_add(17)),
             cfg,
+            layout,
             model,
             tokenizer,
             opt,
@@ -238,6 +243,7 @@ impl Trainer {
     /// at the last tick of each, with its action input `[M]` as at run time.
     pub fn evaluate(&self) -> Result<Evaluation, TrainError> {
         let k = self.cfg.optim.sequence_ticks;
+        let na = self.layout.action_dim();
         let starts: Vec<(usize, usize)> = self
             .held
             .iter()
@@ -254,11 +260,11 @@ impl Trainer {
             let op: Vec<f32> = obs_pred.flatten_all()?.to_vec1()?;
             for (bi, &(e, _)) in chunk.iter().enumerate() {
                 if self.held[e].act.is_some() {
-                    let at = (bi * k + k - 1) * ACTION_DIM;
-                    let target = &w.act_target_last[bi * ACTION_DIM..(bi + 1) * ACTION_DIM];
+                    let at = (bi * k + k - 1) * na;
+                    let target = &w.act_target_last[bi * na..(bi + 1) * na];
                     // A label that is [M] (a tick without an action, a non-finite value)
                     // is not scored, as in the loss.
-                    for i in (0..ACTION_DIM).filter(|&i| w.act_target_missing[at + i] == 0.0) {
+                    for i in (0..na).filter(|&i| w.act_target_missing[at + i] == 0.0) {
                         act_se += f64::from(ap[at + i] - target[i]).powi(2);
                         act_n += 1.0;
                     }
@@ -295,6 +301,7 @@ impl Trainer {
 
     /// Writes `model.onnx`, `model.toml`, `report.toml` and `loss.png` into `dir`.
     /// The manifest carries the surprise threshold calibrated on the held-out episodes.
+    /// Refuses a `spec` whose layout is not the data's.
     pub fn write_outputs(&self, spec: &RobotSpec, dir: &Path) -> Result<Exported, TrainError> {
         let mut exported = write_model(&self.model, &self.tokenizer, spec, dir, "model")?;
         if let Some(section) = self.calibrate_surprise(&exported.manifest_data.sensor_fields())? {
@@ -317,11 +324,10 @@ impl Trainer {
     /// error and the threshold, over whole held-out episodes, teacher-forced as the runtime
     /// streams them (one pass over each episode from its first tick; the pass and the
     /// stream agree within 1e-4, tests/policy/parity.rs), up to
-    /// [`SURPRISE_CALIBRATION_TICKS`] ticks. `None` without held-out episodes.
-    pub fn calibrate_surprise(
-        &self,
-        sensor: &[bool; OBS_DIM],
-    ) -> Result<Option<SurpriseSection>, TrainError> {
+    /// [`SURPRISE_CALIBRATION_TICKS`] ticks. `None` without held-out episodes. `sensor`
+    /// has one entry per observation field ([`strider_policy::Manifest::sensor_fields`]).
+    pub fn calibrate_surprise(&self, sensor: &[bool]) -> Result<Option<SurpriseSection>, TrainError> {
+        let no = self.layout.obs_dim();
         let mut calibration = Calibration::default();
         let mut rng = Rng::new(0);
         let mut episodes = 0;
@@ -335,9 +341,9 @@ impl Trainer {
             let (_, obs_pred) = self.model.forward(&batch)?;
             let pred: Vec<f32> = obs_pred.flatten_all()?.to_vec1()?;
             for j in 0..k {
-                let at = j * OBS_DIM..(j + 1) * OBS_DIM;
-                let row = |v: &[f32]| -> [f32; OBS_DIM] { v[at.clone()].try_into().expect("one row") };
-                calibration.add(&row(&pred), &row(&w.next_obs), &row(&w.next_obs_missing), sensor);
+                let at = j * no..(j + 1) * no;
+                let (p, x, m) = (&pred[at.clone()], &w.next_obs[at.clone()], &w.next_obs_missing[at]);
+                calibration.add(p, x, m, sensor);
             }
             episodes += 1;
         }
@@ -392,7 +398,19 @@ impl Trainer {
                 .map_err(|e| TrainError::Checkpoint { file: file.clone(), message: e.to_string() })?;
             crate::export::load_onnx_params(&self.model, &bytes, &file)?;
         }
-        self.tokenizer = m.tokenizer();
+        let tokenizer = m.tokenizer();
+        let (obs, act) = (tokenizer.obs.dim(), tokenizer.act.dim());
+        if (obs, act) != (self.layout.obs_dim(), self.layout.action_dim()) {
+            return Err(TrainError::Checkpoint {
+                file: manifest.display().to_string(),
+                message: format!(
+                    "normalises {obs} observation and {act} action fields, the data has {} and {}",
+                    self.layout.obs_dim(),
+                    self.layout.action_dim()
+                ),
+            });
+        }
+        self.tokenizer = tokenizer;
         Ok(())
     }
 
@@ -439,15 +457,32 @@ struct Targets {
 fn to_batch(w: &Windows) -> Result<(Batch, Targets), TrainError> {
     let dev = &Device::Cpu;
     let t = |v: &[f32], d: usize| Tensor::from_slice(v, (w.batch, w.ticks, d), dev);
+    let (no, na) = (w.obs_dim, w.action_dim);
     Ok((
         Batch {
-            obs: t(&w.obs, OBS_DIM)?,
-            obs_missing: t(&w.obs_missing, OBS_DIM)?,
-            act: t(&w.act, ACTION_DIM)?,
-            act_missing: t(&w.act_missing, ACTION_DIM)?,
+            obs: t(&w.obs, no)?,
+            obs_missing: t(&w.obs_missing, no)?,
+            act: t(&w.act, na)?,
+            act_missing: t(&w.act_missing, na)?,
         },
-        Targets { act: t(&w.act_target, ACTION_DIM)?, next_obs: t(&w.next_obs, OBS_DIM)? },
+        Targets { act: t(&w.act_target, na)?, next_obs: t(&w.next_obs, no)? },
     ))
+}
+
+/// Refuses episodes whose rows are not `layout`'s widths, naming the first.
+fn check_widths(episodes: &[Episode], layout: &Layout, source: &str) -> Result<(), TrainError> {
+    let (no, na) = (layout.obs_dim(), layout.action_dim());
+    for (i, e) in episodes.iter().enumerate() {
+        let actions = e.act.iter().chain(&e.executed).map(|a| a.width()).find(|&w| w != na);
+        if e.obs.width() != no || actions.is_some() {
+            return Err(TrainError::Data(format!(
+                "{source}: episode {i} has {} observation and {} action fields, the robot's layout {no} and {na}",
+                e.obs.width(),
+                actions.unwrap_or(na)
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn masked_mse(pred: &Tensor, target: &Tensor, missing: &[f32]) -> Result<Tensor, TrainError> {
@@ -460,7 +495,8 @@ fn masked_mse(pred: &Tensor, target: &Tensor, missing: &[f32]) -> Result<Tensor,
 /// At most this many held-out ticks calibrate the surprise threshold.
 pub const SURPRISE_CALIBRATION_TICKS: usize = 50_000;
 
-/// Builds sequences of `k` ticks at `(episode, start)`. Observation fields are dropped to
+/// Builds sequences of `k` ticks at `(episode, start)`, tokens of `tok`'s widths.
+/// Observation fields are dropped to
 /// `[M]` with probability `dropout` (inputs only; targets keep them). With
 /// `mask_last_action`, the newest tick's action input is `[M]`, as at run time.
 fn windows(
@@ -472,25 +508,27 @@ fn windows(
     rng: &mut Rng,
     mask_last_action: bool,
 ) -> Windows {
-    let b = starts.len();
+    let (b, no, na) = (starts.len(), tok.obs.dim(), tok.act.dim());
     let mut w = Windows {
         batch: b,
         ticks: k,
-        obs: vec![0.0; b * k * OBS_DIM],
-        obs_missing: vec![0.0; b * k * OBS_DIM],
-        act: vec![0.0; b * k * ACTION_DIM],
-        act_missing: vec![0.0; b * k * ACTION_DIM],
-        act_target: vec![0.0; b * k * ACTION_DIM],
-        act_target_missing: vec![0.0; b * k * ACTION_DIM],
-        act_target_last: vec![0.0; b * ACTION_DIM],
-        next_obs: vec![0.0; b * k * OBS_DIM],
-        next_obs_missing: vec![0.0; b * k * OBS_DIM],
+        obs_dim: no,
+        action_dim: na,
+        obs: vec![0.0; b * k * no],
+        obs_missing: vec![0.0; b * k * no],
+        act: vec![0.0; b * k * na],
+        act_missing: vec![0.0; b * k * na],
+        act_target: vec![0.0; b * k * na],
+        act_target_missing: vec![0.0; b * k * na],
+        act_target_last: vec![0.0; b * na],
+        next_obs: vec![0.0; b * k * no],
+        next_obs_missing: vec![0.0; b * k * no],
     };
     for (bi, &(e, s)) in starts.iter().enumerate() {
         let ep = &eps[e];
         for j in 0..k {
-            let (o, a) = ((bi * k + j) * OBS_DIM, (bi * k + j) * ACTION_DIM);
-            let (os, as_) = (o..o + OBS_DIM, a..a + ACTION_DIM);
+            let (o, a) = ((bi * k + j) * no, (bi * k + j) * na);
+            let (os, as_) = (o..o + no, a..a + na);
             tok.obs.normalise(&ep.obs[s + j], &mut w.obs[os.clone()], &mut w.obs_missing[os.clone()]);
             tok.obs.normalise(
                 &ep.obs[s + j + 1],
@@ -515,8 +553,7 @@ fn windows(
                     let past = ep.executed.as_ref().map_or(&acts[s + j], |x| &x[s + j]);
                     tok.act.normalise(past, &mut w.act[as_.clone()], &mut w.act_missing[as_.clone()]);
                     if j == k - 1 {
-                        w.act_target_last[bi * ACTION_DIM..(bi + 1) * ACTION_DIM]
-                            .copy_from_slice(&w.act_target[as_.clone()]);
+                        w.act_target_last[bi * na..(bi + 1) * na].copy_from_slice(&w.act_target[as_.clone()]);
                         if mask_last_action {
                             // The input is [M] as at run time; the target still scores it.
                             w.act[as_.clone()].fill(0.0);
@@ -537,7 +574,19 @@ fn windows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::Rows;
     use candle_core::Var;
+
+    /// The reference biped's layout and an identity tokenizer of it.
+    fn biped() -> (usize, usize, Tokenizer) {
+        let layout = RobotSpec::reference().layout();
+        (layout.obs_dim(), layout.action_dim(), Tokenizer::identity(&layout))
+    }
+
+    /// Five ticks of rows of `width` values, each row tick + `offset`.
+    fn ramp(width: usize, offset: f32) -> Rows {
+        Rows::from_rows(width, (0..5).map(|t| vec![t as f32 + offset; width]))
+    }
 
     /// A target marked `[M]` changes neither the loss nor the gradient, whatever value it
     /// holds; known targets are averaged over their count only.
@@ -561,17 +610,17 @@ mod tests {
     /// newest action input is `[M]` while its target is still scored.
     #[test]
     fn windows_mark_unknown_action_targets() {
-        let k = 3;
+        let (k, no, na, identity) = (3, biped().0, biped().1, biped().2);
         let ep = |act: bool| Episode {
-            obs: (0..5).map(|t| [t as f32; OBS_DIM]).collect(),
-            act: act.then(|| (0..5).map(|t| [t as f32 + 0.5; ACTION_DIM]).collect()),
+            obs: ramp(no, 0.0),
+            act: act.then(|| ramp(na, 0.5)),
             executed: None,
             set: 0,
         };
         let eps = vec![ep(true), ep(false)];
         let mut rng = Rng::new(0);
-        let w = windows(&eps, &Tokenizer::identity(), &[(0, 1), (1, 1)], k, 0.0, &mut rng, true);
-        let row = |v: &[f32], b: usize, j: usize| v[(b * k + j) * ACTION_DIM];
+        let w = windows(&eps, &identity, &[(0, 1), (1, 1)], k, 0.0, &mut rng, true);
+        let row = |v: &[f32], b: usize, j: usize| v[(b * k + j) * na];
         assert_eq!(
             (row(&w.act, 0, 0), row(&w.act_missing, 0, 0), row(&w.act_target_missing, 0, 0)),
             (1.5, 0.0, 0.0)
@@ -583,21 +632,17 @@ mod tests {
             "but still scored"
         );
         assert!((0..k).all(|j| row(&w.act_target_missing, 1, j) == 1.0 && row(&w.act_missing, 1, j) == 1.0));
-        assert_eq!(w.next_obs[(k - 1) * OBS_DIM], 4.0, "observation target is the next tick");
+        assert_eq!(w.next_obs[(k - 1) * no], 4.0, "observation target is the next tick");
     }
 
     #[test]
     fn executed_actions_are_the_past_and_labels_the_targets() {
-        let k = 3;
-        let ep = Episode {
-            obs: (0..5).map(|t| [t as f32; OBS_DIM]).collect(),
-            act: Some((0..5).map(|t| [t as f32 + 0.5; ACTION_DIM]).collect()),
-            executed: Some((0..5).map(|t| [t as f32 - 0.25; ACTION_DIM]).collect()),
-            set: 0,
-        };
+        let (k, no, na, identity) = (3, biped().0, biped().1, biped().2);
+        let ep =
+            Episode { obs: ramp(no, 0.0), act: Some(ramp(na, 0.5)), executed: Some(ramp(na, -0.25)), set: 0 };
         let mut rng = Rng::new(0);
-        let w = windows(&[ep], &Tokenizer::identity(), &[(0, 1)], k, 0.0, &mut rng, true);
-        let row = |v: &[f32], j: usize| v[j * ACTION_DIM];
+        let w = windows(&[ep], &identity, &[(0, 1)], k, 0.0, &mut rng, true);
+        let row = |v: &[f32], j: usize| v[j * na];
         assert_eq!((row(&w.act, 0), row(&w.act, 1)), (0.75, 1.75), "past actions: what was executed");
         assert_eq!(
             (0..k).map(|j| row(&w.act_target, j)).collect::<Vec<_>>(),

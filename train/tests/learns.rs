@@ -2,7 +2,7 @@
 //! schedule and the loss picture are right, and a log with NaN and ±Inf fields trains with
 //! finite losses.
 
-use strider_robot::ACTION_DIM;
+use strider_robot::{Layout, RobotSpec};
 use strider_train::{
     DataConfig, Episode, EpisodeSource, ModelConfig, OptimConfig, SyntheticLinear, TrainConfig, TrainError,
     Trainer, lr_at,
@@ -35,7 +35,8 @@ fn small(steps: usize) -> TrainConfig {
 /// directly by `masked_targets_carry_no_loss_or_gradient`: a model can tell action-free
 /// windows from their `[M]` inputs, so scoring those targets would not move this bound.)
 fn source(cfg: &TrainConfig) -> SyntheticLinear {
-    let mut s = SyntheticLinear::new(7, cfg.data.synthetic_episodes, cfg.data.episode_ticks);
+    let layout = RobotSpec::reference().layout();
+    let mut s = SyntheticLinear::new(&layout, 7, cfg.data.synthetic_episodes, cfg.data.episode_ticks);
     s.action_free_fraction = 0.5;
     s
 }
@@ -47,6 +48,9 @@ struct Edited<F>(&'static str, SyntheticLinear, F);
 impl<F: Fn(&mut [Episode])> EpisodeSource for Edited<F> {
     fn describe(&self) -> String {
         self.0.into()
+    }
+    fn layout(&self) -> Layout {
+        self.1.layout()
     }
     fn episodes(&self) -> Result<Vec<Episode>, TrainError> {
         let mut e = self.1.episodes()?;
@@ -95,7 +99,7 @@ fn held_out_action_variance(t: &Trainer) -> f32 {
     let (mut sum, mut sq, mut n) = (0f64, 0f64, 0f64);
     for ep in t.held_out() {
         for a in ep.act.iter().flatten() {
-            let (mut z, mut m) = ([0f32; ACTION_DIM], [0f32; ACTION_DIM]);
+            let (mut z, mut m) = (vec![0f32; a.len()], vec![0f32; a.len()]);
             t.tokenizer.act.normalise(a, &mut z, &mut m);
             for v in z {
                 sum += f64::from(v);
@@ -200,7 +204,7 @@ fn config_rejects_unknown_keys_and_bad_values() {
 
 #[test]
 fn synthetic_source_marks_the_requested_share_action_free() {
-    let mut s = SyntheticLinear::new(1, 40, 20);
+    let mut s = SyntheticLinear::new(&RobotSpec::reference().layout(), 1, 40, 20);
     s.action_free_fraction = 0.25;
     let eps = s.episodes().unwrap();
     assert_eq!(eps.iter().filter(|e| e.act.is_none()).count(), 10);
@@ -216,7 +220,7 @@ fn synthetic_source_marks_the_requested_share_action_free() {
 #[test]
 fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     use strider_log::{ActionMsg, EpisodeStart, LogMeta, LogWriter, ObservationMsg, TickRecord};
-    use strider_robot::{Observation, RobotSpec, Sensors};
+    use strider_robot::{ImuField, JointValues, Observation, Sensors};
     use strider_train::LogEpisodes;
 
     let dir = std::env::temp_dir().join(format!("strider-train-non-finite-{}", std::process::id()));
@@ -224,26 +228,31 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("robot.mcap");
     let spec = RobotSpec::reference();
+    let layout = spec.layout();
+    let pitch = layout.imu_index(ImuField::Pitch).unwrap();
+    let pitch_field = layout.imu_offset() + pitch;
     let mut w =
         LogWriter::create(&path, &LogMeta::new(&spec, "expert", "flat", None), Default::default()).unwrap();
     for episode in 0..4u32 {
         w.begin_episode(&EpisodeStart { episode, seed: None, conditions: String::new() }).unwrap();
         for tick in 0..60u64 {
             let x = tick as f32 * 0.05 + episode as f32;
-            let mut sensors = Sensors {
-                joint_pos: std::array::from_fn(|i| (x + i as f32).sin()),
-                joint_vel: std::array::from_fn(|i| (x * i as f32).cos()),
-                torso_pitch: 0.1 * x.sin(),
-                torso_pitch_rate: 0.1 * x.cos(),
-                foot_contact: [tick % 2 == 0, tick % 2 == 1],
-            };
+            let mut sensors = Sensors::zeros(&layout);
+            sensors.joint_pos.iter_mut().enumerate().for_each(|(i, v)| *v = (x + i as f32).sin());
+            sensors.joint_vel.iter_mut().enumerate().for_each(|(i, v)| *v = (x * i as f32).cos());
+            sensors.imu[pitch] = 0.1 * x.sin();
+            if let Some(rate) = layout.imu_index(ImuField::PitchRate) {
+                sensors.imu[rate] = 0.1 * x.cos();
+            }
+            sensors.contact.iter_mut().enumerate().for_each(|(i, c)| *c = tick % 2 == i as u64 % 2);
             if tick % 3 == 0 {
                 sensors.joint_pos[1] = f32::NAN;
             }
             if tick % 7 == 0 {
-                sensors.torso_pitch = f32::INFINITY;
+                sensors.imu[pitch] = f32::INFINITY;
             }
-            let mut target: [f32; ACTION_DIM] = std::array::from_fn(|i| 0.5 * (x + i as f32).sin());
+            let mut target = JointValues::zeros(layout.action_dim());
+            target.iter_mut().enumerate().for_each(|(i, v)| *v = 0.5 * (x + i as f32).sin());
             if tick % 5 == 0 {
                 target[0] = f32::NAN;
             }
@@ -258,7 +267,7 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
                     episode,
                     tick,
                     tick as f64 * 0.02,
-                    &Observation::new(sensors, 0.5),
+                    &Observation::new(sensors, layout.forward_command(0.5)),
                 ),
                 // Episode 3 is like a run log: no action while homing, nor on a missed tick.
                 action: (episode != 3 || (tick >= 5 && tick != 30)).then_some(ActionMsg {
@@ -266,7 +275,11 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
                     tick,
                     joint_target: target,
                     // Episode 2 is like a DAgger rollout: the policy executed something else.
-                    applied: (episode == 2 && tick == 9).then(|| target.map(|v| v + 0.125)),
+                    applied: (episode == 2 && tick == 9).then(|| {
+                        let mut applied = target;
+                        applied.iter_mut().for_each(|v| *v += 0.125);
+                        applied
+                    }),
                     surprise: None,
                 }),
                 sim_state: None,
@@ -281,12 +294,12 @@ fn a_log_with_non_finite_fields_trains_with_finite_losses() {
     let episodes = src.episodes().unwrap();
     assert_eq!(episodes.len(), 4);
     let (obs, act) = (&episodes[0].obs, episodes[0].act.as_ref().unwrap());
-    assert!(obs[3][1].is_nan() && obs[7][12] == f32::INFINITY && obs[4][1].is_finite());
+    assert!(obs[3][1].is_nan() && obs[7][pitch_field] == f32::INFINITY && obs[4][1].is_finite());
     assert!(act[5][0].is_nan() && act[11][3] == f32::NEG_INFINITY && act[6][0].is_finite());
     // Ticks without an action are [M] labels; the episode's other labels all count.
     let run = episodes[3].act.as_ref().expect("a run log keeps its labels");
     assert_eq!(run.len(), 60);
-    assert!(run[..5].iter().chain([&run[30]]).all(|a| a.iter().all(|v| v.is_nan())));
+    assert!(run.iter().take(5).chain([&run[30]]).all(|a| a.iter().all(|v| v.is_nan())));
     assert!(run[6][1].is_finite() && run[31][1].is_finite());
     // The executed actions are kept where the log records them apart from the label.
     assert!(episodes[0].executed.is_none(), "labels were executed");
@@ -326,15 +339,15 @@ fn every_set_gives_its_tail_to_the_held_out_split() {
         }
     });
     let t = Trainer::new(cfg.clone(), &sets).unwrap();
-    let held: Vec<_> = t.held_out().iter().map(|e| e.obs[0]).collect();
-    let expected: Vec<_> = [6, 7, 10].iter().map(|&i| all[i].obs[0]).collect();
+    let held: Vec<_> = t.held_out().iter().map(|e| &e.obs[0]).collect();
+    let expected: Vec<_> = [6, 7, 10].iter().map(|&i| &all[i].obs[0]).collect();
     assert_eq!(held, expected, "the last 2 of 8, the last of 3, none of a set of one");
     assert_eq!(t.report().train_episodes, 9);
     // One set: the last episodes, as before sets existed.
     let one = Trainer::new(cfg.clone(), &source(&cfg)).unwrap();
     assert_eq!(
-        one.held_out().iter().map(|e| e.obs[0]).collect::<Vec<_>>(),
-        [9, 10, 11].map(|i| all[i].obs[0])
+        one.held_out().iter().map(|e| &e.obs[0]).collect::<Vec<_>>(),
+        [9, 10, 11].map(|i| &all[i].obs[0])
     );
 }
 

@@ -1,6 +1,11 @@
 //! The host driver: a [`SerialLink`] speaks the protocol over a serial port, checks the
 //! robot in a handshake, keeps statistics, reconnects by itself, and implements
 //! [`strider_robot::Plant`] so the controller drives it exactly like the simulator.
+//!
+//! Frames are sized by the robot description's layout: the host expects the joint, IMU and
+//! contact counts of `RobotSpec::layout()` and refuses a robot whose HelloAck announces
+//! others. SensorFrames become [`Sensors`] in the layout's order (IMU fields as sent,
+//! contact k from bit k).
 
 mod port;
 mod stats;
@@ -11,19 +16,39 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::RecvTimeoutError;
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, Command, ContractId, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
+use strider_robot::{
+    Action, Command, Contacts, ContractId, ImuValues, JointValues, Layout, Plant, PlantError, RobotSpec,
+    Sensors,
+};
 
 pub(crate) use stats::SeqTracker;
 pub use stats::{LinkStats, RoundTrips};
 
+use crate::bounded::Bounded;
+use crate::error::FrameError;
 use crate::frame::{Frame, encode};
 use crate::ftdi;
 use crate::link_error::LinkError;
 use crate::wire::{
-    HelloAck, JOINTS, JointCommand, JointTarget, LinkInfo, MAX_FRAME, Message, Mode, PROTOCOL_VERSION,
-    SensorFrame, fault, status,
+    Counts, HelloAck, JointCommand, JointTarget, LinkInfo, MAX_CONTACTS, MAX_FRAME, MAX_IMU_FIELDS,
+    MAX_JOINTS, Message, Mode, PROTOCOL_VERSION, SensorFrame, fault, status,
 };
 use port::{Connection, Inbound};
+
+// The codec keeps its own maxima (it builds without the robot contract, for a firmware);
+// they must be the contract's, so that every robot a description allows fits a frame.
+const _: () = assert!(MAX_JOINTS == strider_robot::MAX_JOINTS, "the codec's MAX_JOINTS is the contract's");
+const _: () =
+    assert!(MAX_IMU_FIELDS == strider_robot::MAX_IMU_FIELDS, "the codec's MAX_IMU_FIELDS is the contract's");
+const _: () =
+    assert!(MAX_CONTACTS == strider_robot::MAX_CONTACTS, "the codec's MAX_CONTACTS is the contract's");
+
+impl Counts {
+    /// The counts a robot of `layout` announces, or the first the protocol cannot carry.
+    pub fn of(layout: &Layout) -> Result<Counts, FrameError> {
+        Counts::new(layout.joints, layout.imu.len(), layout.contacts)
+    }
+}
 
 /// How the driver opens and watches the link. Loads from TOML (`[link]` keys as below).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +123,9 @@ pub fn probe(link: &mut SerialLink, duration: Duration, rate_hz: f64) -> ProbeRe
 /// A robot on a serial port. See the module docs.
 pub struct SerialLink {
     spec: RobotSpec,
+    /// The description's layout, and the counts it gives the frames.
+    layout: Layout,
+    counts: Counts,
     config: LinkConfig,
     conn: Option<Connection>,
     /// A reopened port waiting for its HelloAck.
@@ -127,19 +155,29 @@ struct Pending {
 
 impl SerialLink {
     /// Opens the port and performs the handshake; refuses a robot that does not match `spec`
-    /// before any command is sent.
+    /// (protocol version, contract id, counts, rates) before any command is sent.
     pub fn connect(spec: RobotSpec, config: LinkConfig) -> Result<SerialLink, LinkError> {
+        let layout = spec.layout();
+        let counts =
+            Counts::of(&layout).map_err(|problem| LinkError::Layout { robot: spec.name.clone(), problem })?;
         let stats = Arc::new(Mutex::new(LinkStats::default()));
-        let conn = port::open(&config.port, config.baud, stats.clone())?;
+        let conn = port::open(&config.port, config.baud, counts, stats.clone())?;
         let warnings = ftdi::ftdi_port_for(Path::new(ftdi::SYSFS_USB_SERIAL), Path::new(&config.port))
             .and_then(|p| p.warning())
             .into_iter()
             .collect();
         let now = Instant::now();
         // Replaced by the robot's own HelloAck before `connect` returns.
-        let robot = HelloAck { info: expected_info(&spec), firmware: [0; 16] };
+        let robot = HelloAck {
+            info: expected_info(&spec),
+            firmware: [0; 16],
+            imu_count: counts.imu,
+            contact_count: counts.contacts,
+        };
         let mut link = SerialLink {
             spec,
+            layout,
+            counts,
             backoff: ms(config.reconnect_interval_ms),
             config,
             conn: None,
@@ -197,6 +235,11 @@ impl SerialLink {
         self.last_sensors.as_ref()
     }
 
+    /// The robot description's layout, by which sensor frames become [`Sensors`].
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
     /// One round trip that cannot move the robot: SetMode(Disarm) and its acknowledgement.
     /// For `strider link probe` on a robot that is not walking, and for the first
     /// measurement before a run.
@@ -228,7 +271,7 @@ impl SerialLink {
                     self.disconnected(format!("down; reopening in {} ms", (self.retry_at - now).as_millis()))
                 );
             }
-            match port::open(&self.config.port, self.config.baud, self.stats.clone()) {
+            match port::open(&self.config.port, self.config.baud, self.counts, self.stats.clone()) {
                 Ok(conn) => self.pending = Some(Pending { conn, since: now, next_hello: now }),
                 Err(e) => {
                     self.back_off();
@@ -249,6 +292,7 @@ impl SerialLink {
     fn handshake_step(&mut self, wait: Duration) -> Result<bool, LinkError> {
         let port = self.config.port.clone();
         let ours = expected_info(&self.spec);
+        let counts = self.counts;
         let Some(p) = self.pending.as_mut() else { return Ok(self.conn.is_some()) };
         if Instant::now() >= p.next_hello {
             send(&p.conn, &Message::Hello(ours), next_seq(&mut self.tx_seq), self.epoch, &port)?;
@@ -258,7 +302,7 @@ impl SerialLink {
         let outcome = loop {
             match p.conn.inbound.recv_deadline(deadline) {
                 Ok(Inbound::Frame(Frame { header, message: Message::HelloAck(ack) })) => {
-                    break Some(check_robot(&port, &ours, header.version, &ack).map(|()| ack));
+                    break Some(check_robot(&port, &ours, counts, header.version, &ack).map(|()| ack));
                 }
                 Ok(Inbound::Frame(..)) => {}
                 Ok(Inbound::Closed(reason)) => break Some(Err(LinkError::Disconnected { port, reason })),
@@ -316,6 +360,10 @@ impl SerialLink {
     }
 
     fn track(&mut self, action: &Action) -> Result<SensorFrame, LinkError> {
+        let n = self.layout.joints;
+        if action.joint_target.len() != n {
+            return Err(LinkError::ActionLength { expected: n, found: action.joint_target.len() });
+        }
         // Learn first whether the robot left Run by itself: then it is not re-armed here —
         // the controller hears of it, damps, and homes again from where the robot is.
         self.drain()?;
@@ -326,25 +374,24 @@ impl SerialLink {
             let armed = self.set_mode(Mode::Run)?;
             self.last_sensors = Some(armed);
         }
-        let targets = if self.reseed_pending {
+        let targets: Bounded<f32, MAX_JOINTS> = if self.reseed_pending {
             // Never resume the targets from before the cut: start from where the robot is.
             self.last_sensors
                 .map(|s| s.joint_pos)
                 .ok_or_else(|| self.disconnected("no sensor frame to re-seed from"))?
         } else {
-            std::array::from_fn(|i| action.joint_target[i])
+            Bounded::from_slice(&action.joint_target)
         };
-        let cmd = JointCommand {
-            joints: std::array::from_fn(|i| {
-                let j = &self.spec.joints[i];
-                JointTarget {
-                    position: targets[i],
-                    kp: j.kp_nm_per_rad as f32,
-                    kd: j.kd_nms_per_rad as f32,
-                    tau_ff: 0.0,
-                }
-            }),
-        };
+        let mut joints = Bounded::<JointTarget, MAX_JOINTS>::zeros(n);
+        for ((target, &position), j) in joints.iter_mut().zip(targets.iter()).zip(&self.spec.joints) {
+            *target = JointTarget {
+                position,
+                kp: j.kp_nm_per_rad as f32,
+                kd: j.kd_nms_per_rad as f32,
+                tau_ff: 0.0,
+            };
+        }
+        let cmd = JointCommand { joints };
         let sensors = self.exchange(Message::JointCommand(cmd))?;
         if self.reseed_pending {
             self.reseed_pending = false;
@@ -463,18 +510,28 @@ fn send(conn: &Connection, message: &Message, seq: u16, epoch: Instant, port: &s
     Ok(())
 }
 
-/// What this host expects of the robot, as sent in Hello.
+/// What this host expects of the robot, as sent in Hello (the IMU and contact counts are
+/// compared with the HelloAck's; see [`Counts::of`]).
 pub fn expected_info(spec: &RobotSpec) -> LinkInfo {
     LinkInfo {
         contract_id: spec.contract_id().0,
         protocol_version: PROTOCOL_VERSION,
-        joint_count: JOINTS as u8,
+        joint_count: u8::try_from(spec.joints.len()).unwrap_or(u8::MAX),
         physics_hz: u16::try_from(spec.physics.physics_hz).unwrap_or(u16::MAX),
         control_hz: u16::try_from(spec.control.control_hz).unwrap_or(u16::MAX),
     }
 }
 
-fn check_robot(port: &str, ours: &LinkInfo, header_version: u8, ack: &HelloAck) -> Result<(), LinkError> {
+/// Refuses a robot that is not the one `ours` and `counts` describe, naming both values:
+/// the protocol version first (a robot of another version may lay out the rest otherwise),
+/// then the contract id, the counts, the rates.
+fn check_robot(
+    port: &str,
+    ours: &LinkInfo,
+    counts: Counts,
+    header_version: u8,
+    ack: &HelloAck,
+) -> Result<(), LinkError> {
     let theirs = &ack.info;
     for robot in [header_version, theirs.protocol_version] {
         if robot != PROTOCOL_VERSION {
@@ -486,10 +543,14 @@ fn check_robot(port: &str, ours: &LinkInfo, header_version: u8, ack: &HelloAck) 
             port: port.into(),
             host: ContractId(ours.contract_id),
             robot: ContractId(theirs.contract_id),
+            host_counts: counts,
+            robot_counts: ack.counts(),
         });
     }
+    if ack.counts() != counts {
+        return Err(LinkError::CountsMismatch { port: port.into(), host: counts, robot: ack.counts() });
+    }
     for (field, host, robot) in [
-        ("joint_count", u32::from(ours.joint_count), u32::from(theirs.joint_count)),
         ("physics_hz", u32::from(ours.physics_hz), u32::from(theirs.physics_hz)),
         ("control_hz", u32::from(ours.control_hz), u32::from(theirs.control_hz)),
     ] {
@@ -500,16 +561,37 @@ fn check_robot(port: &str, ours: &LinkInfo, header_version: u8, ack: &HelloAck) 
     Ok(())
 }
 
-/// The sensor frame as the robot contract's [`Sensors`].
-pub fn sensors_from_frame(s: &SensorFrame) -> Sensors {
-    let joint_pos: [f32; NUM_JOINTS] = std::array::from_fn(|i| s.joint_pos[i]);
-    let joint_vel: [f32; NUM_JOINTS] = std::array::from_fn(|i| s.joint_vel[i]);
+/// The sensor frame as the robot contract's [`Sensors`] under `layout`: joints and IMU
+/// fields in order, contact k from bit k. The frame was sized by the same layout's counts.
+pub fn sensors_from_frame(layout: &Layout, s: &SensorFrame) -> Sensors {
+    let mut contact = Contacts::zeros(layout.contacts);
+    for (k, on) in contact.iter_mut().enumerate() {
+        *on = s.contact(k);
+    }
     Sensors {
-        joint_pos,
-        joint_vel,
-        torso_pitch: s.pitch,
-        torso_pitch_rate: s.pitch_rate,
-        foot_contact: [s.contacts & 1 != 0, s.contacts & 2 != 0],
+        joint_pos: JointValues::from_slice(&s.joint_pos),
+        joint_vel: JointValues::from_slice(&s.joint_vel),
+        imu: ImuValues::from_slice(&s.imu),
+        contact,
+    }
+}
+
+/// The sensor frame carrying `sensors` (contact k as bit k), with its head fields.
+pub fn frame_from_sensors(sensors: &Sensors, ack_seq: u16, mode: u8, status: u8) -> SensorFrame {
+    let contacts = sensors
+        .contact
+        .iter()
+        .take(MAX_CONTACTS)
+        .enumerate()
+        .fold(0u8, |bits, (k, &on)| bits | (u8::from(on) << k));
+    SensorFrame {
+        ack_seq,
+        mode,
+        status,
+        contacts,
+        joint_pos: Bounded::from_slice(&sensors.joint_pos),
+        joint_vel: Bounded::from_slice(&sensors.joint_vel),
+        imu: Bounded::from_slice(&sensors.imu),
     }
 }
 
@@ -532,6 +614,83 @@ impl Plant for SerialLink {
             Command::Track(action) => self.track(action),
         };
         self.note_loss(&result);
-        Ok(sensors_from_frame(&result?))
+        Ok(sensors_from_frame(&self.layout, &result?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn biped() -> (RobotSpec, Counts, HelloAck) {
+        let spec = RobotSpec::reference();
+        let counts = Counts::of(&spec.layout()).unwrap();
+        let ack = HelloAck {
+            info: expected_info(&spec),
+            firmware: *b"strider-virt 0.1",
+            imu_count: counts.imu,
+            contact_count: counts.contacts,
+        };
+        (spec, counts, ack)
+    }
+
+    #[test]
+    fn the_handshake_refuses_each_difference_naming_both_values() {
+        let (spec, counts, ack) = biped();
+        let ours = expected_info(&spec);
+        let check = |version: u8, ack: &HelloAck| check_robot("/dev/robot", &ours, counts, version, ack);
+        assert_eq!(check(PROTOCOL_VERSION, &ack), Ok(()));
+
+        let err = check(1, &HelloAck { imu_count: 0, contact_count: 0, ..ack }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/robot: protocol version mismatch: host speaks 2, robot speaks 1; update the older side"
+        );
+
+        let other = HelloAck {
+            info: LinkInfo { contract_id: 0x0123_4567_89ab_cdef, joint_count: 3, ..ours },
+            contact_count: 1,
+            ..ack
+        };
+        let err = check(PROTOCOL_VERSION, &other).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "/dev/robot: robot contract mismatch: host expects {} (6 joints, 2 IMU fields, 2 contacts), robot is \
+                 0123456789abcdef (3 joints, 2 IMU fields, 1 contact); run with the --robot file this robot implements",
+                spec.contract_id()
+            )
+        );
+
+        // The same contract with other counts: the robot contradicts itself.
+        let err = check(PROTOCOL_VERSION, &HelloAck { imu_count: 3, ..ack }).unwrap_err();
+        assert!(matches!(err, LinkError::CountsMismatch { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("host expects 6 joints, 2 IMU fields, 2 contacts, robot announces 6 joints, 3 IMU fields, 2 contacts"),
+            "{err}"
+        );
+
+        let err = check(PROTOCOL_VERSION, &HelloAck { info: LinkInfo { control_hz: 100, ..ours }, ..ack })
+            .unwrap_err();
+        assert_eq!(err.to_string(), "/dev/robot: control_hz mismatch: host expects 50, robot reports 100");
+    }
+
+    #[test]
+    fn sensors_cross_the_frame_in_the_layouts_order() {
+        let mut spec = RobotSpec::reference();
+        spec.sensors.imu = vec![strider_robot::ImuField::YawRate, strider_robot::ImuField::Pitch];
+        spec.sensors.contacts.push(strider_robot::ContactSpec { name: "tail".into(), link: "torso".into() });
+        let layout = spec.layout();
+        let mut sensors = Sensors::zeros(&layout);
+        sensors.joint_pos.iter_mut().enumerate().for_each(|(i, q)| *q = i as f32);
+        sensors.joint_vel.iter_mut().enumerate().for_each(|(i, v)| *v = -(i as f32));
+        sensors.imu.copy_from_slice(&[0.25, 0.05]);
+        sensors.contact.copy_from_slice(&[true, false, true]);
+
+        let frame = frame_from_sensors(&sensors, 7, Mode::Run as u8, status::WATCHDOG);
+        assert_eq!(frame.contacts, 0b101, "contact k is bit k");
+        assert_eq!(frame.imu[..], [0.25, 0.05], "IMU fields as the layout lists them");
+        assert_eq!((frame.ack_seq, frame.mode, frame.status), (7, 3, status::WATCHDOG));
+        assert_eq!(sensors_from_frame(&layout, &frame), sensors);
     }
 }

@@ -14,8 +14,11 @@ use crate::accumulator::{Accumulator, Feed};
 use crate::frame::Frame;
 use crate::link::stats::{LinkStats, SeqTracker};
 use crate::link_error::LinkError;
+use crate::wire::Counts;
 
 /// What the reader hands to the caller.
+// Frames travel inline, as the codec yields them, rather than one allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Inbound {
     /// A valid frame.
@@ -36,7 +39,14 @@ pub(crate) struct Connection {
 /// How long a blocked read waits before checking whether to stop.
 const READ_POLL: Duration = Duration::from_millis(5);
 
-pub(crate) fn open(path: &str, baud: u32, stats: Arc<Mutex<LinkStats>>) -> Result<Connection, LinkError> {
+/// Opens `path`; the reader sizes SensorFrames by `counts`, those the host expects (a robot
+/// that announces others is refused in the handshake, whose frames do not depend on them).
+pub(crate) fn open(
+    path: &str,
+    baud: u32,
+    counts: Counts,
+    stats: Arc<Mutex<LinkStats>>,
+) -> Result<Connection, LinkError> {
     let open_err = |e: serialport::Error| LinkError::Open { port: path.to_string(), message: e.to_string() };
     let mut reader = serialport::new(path, baud).timeout(READ_POLL).open().map_err(open_err)?;
     // Clear whatever the line held before we came; a lone 0x00 ends any partial frame at the robot.
@@ -55,7 +65,7 @@ pub(crate) fn open(path: &str, baud: u32, stats: Arc<Mutex<LinkStats>>) -> Resul
             .name("link-reader".into())
             .spawn({
                 let stats = stats.clone();
-                move || read_loop(&mut *reader, &in_tx, &stats, &stop)
+                move || read_loop(&mut *reader, counts, &in_tx, &stats, &stop)
             })
             .map_err(|e| LinkError::Open { port: path.to_string(), message: e.to_string() })?
     };
@@ -72,8 +82,14 @@ pub(crate) fn open(path: &str, baud: u32, stats: Arc<Mutex<LinkStats>>) -> Resul
     })
 }
 
-fn read_loop(port: &mut dyn SerialPort, out: &Sender<Inbound>, stats: &Mutex<LinkStats>, stop: &AtomicBool) {
-    let mut acc: Accumulator = Accumulator::new();
+fn read_loop(
+    port: &mut dyn SerialPort,
+    counts: Counts,
+    out: &Sender<Inbound>,
+    stats: &Mutex<LinkStats>,
+    stop: &AtomicBool,
+) {
+    let mut acc: Accumulator = Accumulator::new(counts);
     let mut seq = SeqTracker::default();
     let mut buf = [0u8; 1024];
     while !stop.load(Ordering::Relaxed) {

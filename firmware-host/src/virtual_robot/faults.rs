@@ -133,15 +133,16 @@ pub struct FaultSpec {
     /// Send nothing during these windows; the robot still receives and obeys commands, and
     /// its watchdog still runs (default none).
     pub silence: Vec<Window>,
-    /// Probability that one sensor value of a SensorFrame (a joint angle or velocity, the
-    /// pitch or its rate, chosen at random) is sent as NaN (default 0).
+    /// Probability that one sensor value of a SensorFrame (a joint angle or velocity or an
+    /// IMU field, chosen at random) is sent as NaN (default 0).
     pub nan: f64,
     /// Same, as +∞ or −∞ (default 0).
     pub inf: f64,
     /// Probability that one joint angle of a SensorFrame is sent as ±10 rad, far outside
     /// every joint's limits (default 0).
     pub out_of_range: f64,
-    /// The pitch of every SensorFrame is NaN during these windows (default none).
+    /// The IMU pitch of every SensorFrame is NaN during these windows (default none). A
+    /// robot whose IMU reports no pitch refuses this key when it starts.
     pub bad_pitch: Vec<Window>,
     /// Probability that the robot's sequence number jumps ahead by 2..=1001 before a frame,
     /// as if that many frames had been lost (default 0).

@@ -7,6 +7,11 @@
 //! 300 ms command watchdog drops it to Damp. Faults ([`FaultSpec`]) are injected into
 //! what it sends.
 //!
+//! Any robot layout goes: its HelloAck announces the joint, IMU and contact counts of the
+//! plant's description, and its frames are sized by them. A Hello of another protocol
+//! version is answered (in that version's layout when it is older, so the host can read it
+//! and refuse by name) and opens no session.
+//!
 //! Where a real robot's joint loop runs on by itself, this one advances its plant one
 //! control tick per command frame it handles (applied or rejected), and once per control
 //! period when the host has been silent for more than 1.5 periods: simulated time keeps
@@ -32,16 +37,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, Command, Plant, RobotSpec, Sensors};
+use strider_robot::{Action, Command, ImuField, JointValues, Layout, Plant, RobotSpec, Sensors};
 
 pub use faults::{FaultSpec, HARDWARE_FAULT_DETAIL, InjectedFaults, Window};
 
 use crate::error::FrameError;
 use crate::frame::{decode_payload, encode_with_version};
-use crate::link::{SeqTracker, expected_info};
+use crate::link::{SeqTracker, expected_info, frame_from_sensors};
 use crate::link_error::LinkError;
 use crate::wire::{
-    Fault, FirmwareStats, Header, HelloAck, JOINTS, JointCommand, MAX_FRAME, Message, MessageType, Mode,
+    Counts, Fault, FirmwareStats, Header, HelloAck, JointCommand, MAX_FRAME, Message, MessageType, Mode,
     PROTOCOL_VERSION, SensorFrame, fault, status,
 };
 use faults::Rng;
@@ -56,7 +61,9 @@ pub struct FirmwareConfig {
     /// In Run, with no command frame for this long the robot drops to Damp, ms (default
     /// 300, the protocol's watchdog time).
     pub watchdog_ms: u64,
-    /// Protocol version announced in HelloAck (default: this crate's); another value tests refusal.
+    /// Protocol version the robot speaks, in the header of every frame and in HelloAck
+    /// (default: this crate's); another value tests refusal (`1`: a version-1 robot's
+    /// HelloAck, in version 1's layout).
     pub protocol_version: u8,
     /// Contract id announced instead of the plant's (default none); tests refusal.
     pub contract_id_override: Option<u64>,
@@ -84,8 +91,9 @@ impl Default for FirmwareConfig {
     }
 }
 
-/// How many received commands the virtual robot keeps for inspection (~34 MB at most).
-pub const COMMAND_LOG_LEN: usize = 1 << 18;
+/// How many received commands the virtual robot keeps for inspection (~64 MB at most:
+/// each has room for the most joints a frame carries).
+pub const COMMAND_LOG_LEN: usize = 1 << 17;
 
 /// A JointCommand as the firmware received it, with the pose it measured just before.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,7 +101,14 @@ pub struct ReceivedCommand {
     pub seq: u16,
     pub command: JointCommand,
     /// Joint positions of the last sensor frame before this command, rad.
-    pub measured_pos: [f32; JOINTS],
+    pub measured_pos: JointValues,
+}
+
+impl ReceivedCommand {
+    /// The command's position targets, rad, in joint order.
+    pub fn targets(&self) -> JointValues {
+        JointValues::from_slice(&self.command.positions())
+    }
 }
 
 #[derive(Default)]
@@ -113,18 +128,20 @@ pub struct VirtualRobot {
 }
 
 impl VirtualRobot {
-    /// Opens a pseudo-terminal and starts the firmware on `plant`. With `link`, the
-    /// device is reachable under that stable path, also after a simulated disconnect
-    /// (which creates a new pseudo-terminal, as replugging a USB adapter does).
+    /// Opens a pseudo-terminal and starts the firmware on `plant`, whose description sizes
+    /// the frames. With `link`, the device is reachable under that stable path, also after a
+    /// simulated disconnect (which creates a new pseudo-terminal, as replugging a USB
+    /// adapter does). Refuses a layout the protocol cannot carry, and a fault spec the
+    /// robot cannot inject (`bad_pitch` without an IMU pitch).
     pub fn spawn(
         plant: Box<dyn Plant + Send>,
         config: FirmwareConfig,
         link: Option<&Path>,
     ) -> Result<VirtualRobot, LinkError> {
+        let shared = Arc::new(Shared::default());
+        let firmware = Firmware::new(plant, config, shared.clone())?;
         let pty = Pty::open(link)?;
         let path = link.map_or_else(|| pty.slave_path.clone(), Path::to_path_buf);
-        let shared = Arc::new(Shared::default());
-        let firmware = Firmware::new(plant, config, shared.clone());
         let link = link.map(Path::to_path_buf);
         let thread = std::thread::Builder::new()
             .name("virtual-robot".into())
@@ -191,6 +208,11 @@ impl Drop for VirtualRobot {
 struct Firmware {
     plant: Box<dyn Plant + Send>,
     config: FirmwareConfig,
+    /// The plant's layout, and the counts it gives the frames.
+    layout: Layout,
+    counts: Counts,
+    /// Where the IMU's pitch sits among its fields (`bad_pitch` spoils it).
+    pitch: Option<usize>,
     shared: Arc<Shared>,
     boot: Instant,
     period: Duration,
@@ -205,7 +227,7 @@ struct Firmware {
     /// When the first Hello arrived: time zero of the fault schedule. None: not yet.
     first_hello: Option<Instant>,
     mode: Mode,
-    targets: [f32; JOINTS],
+    targets: JointValues,
     ack_seq: u16,
     status: u8,
     /// The firmware's own code of a latched hardware fault.
@@ -222,12 +244,39 @@ struct Firmware {
 }
 
 impl Firmware {
-    fn new(plant: Box<dyn Plant + Send>, config: FirmwareConfig, shared: Arc<Shared>) -> Firmware {
-        let period = Duration::from_secs_f64(plant.spec().control_dt_s());
+    fn new(
+        plant: Box<dyn Plant + Send>,
+        config: FirmwareConfig,
+        shared: Arc<Shared>,
+    ) -> Result<Firmware, LinkError> {
+        let spec = plant.spec();
+        let layout = spec.layout();
+        let counts =
+            Counts::of(&layout).map_err(|problem| LinkError::Layout { robot: spec.name.clone(), problem })?;
+        let pitch = layout.imu_index(ImuField::Pitch);
+        if pitch.is_none() && !config.faults.bad_pitch.is_empty() {
+            return Err(LinkError::BadFaultSpec {
+                spec: config
+                    .faults
+                    .bad_pitch
+                    .iter()
+                    .map(|w| format!("bad_pitch={w}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                problem: format!(
+                    "robot `{}` reports no IMU pitch (sensors.imu); leave bad_pitch out, or use nan / inf",
+                    spec.name
+                ),
+            });
+        }
+        let period = Duration::from_secs_f64(spec.control_dt_s());
         let rng = Rng::new(config.faults.seed);
-        Firmware {
+        Ok(Firmware {
             plant,
             config,
+            layout,
+            counts,
+            pitch,
             shared,
             boot: Instant::now(),
             period,
@@ -237,7 +286,7 @@ impl Firmware {
             rx_seq: SeqTracker::default(),
             first_hello: None,
             mode: Mode::Disarm,
-            targets: [0.0; JOINTS],
+            targets: JointValues::zeros(layout.joints),
             ack_seq: 0,
             status: 0,
             latched: None,
@@ -245,11 +294,11 @@ impl Firmware {
             tx_seq: 0,
             last_ts: 0,
             silent: false,
-            sensors: Sensors::default(),
+            sensors: Sensors::zeros(&layout),
             last_command: Instant::now(),
             next_stats: None,
             stats: FirmwareStats::default(),
-        }
+        })
     }
 
     fn spec(&self) -> &RobotSpec {
@@ -373,10 +422,10 @@ impl Firmware {
             return false;
         };
         let payload = &encoded[..n];
-        match decode_payload(payload) {
+        match decode_payload(payload, self.counts) {
             Ok(frame) => {
                 self.count_rx(frame.header.seq);
-                self.handle(frame.header.seq, frame.message, pty)
+                self.handle(frame.header, frame.message, pty)
             }
             // The CRC held and only the mode is unknown: a SetMode to acknowledge and reject.
             Err(FrameError::BadValue { field: "mode", value }) => {
@@ -401,9 +450,18 @@ impl Firmware {
         self.stats.rx_lost_frames += u32::from(self.rx_seq.observe(seq));
     }
 
-    /// One frame from the host; true for a command frame (it then got its tick) or a Hello.
-    fn handle(&mut self, seq: u16, message: Message, pty: &mut Pty) -> bool {
+    /// One frame from the host; true for a command frame (it then got its tick) or a Hello
+    /// that opened a session.
+    fn handle(&mut self, header: Header, message: Message, pty: &mut Pty) -> bool {
+        let seq = header.seq;
         match message {
+            // A host of another version gets an answer it can read (in its own layout when
+            // it is older) and nothing else: it will refuse this robot by name.
+            Message::Hello(_) if header.version != self.config.protocol_version => {
+                let ack = self.hello_ack();
+                self.transmit_as(header.version.min(self.config.protocol_version), &ack, pty);
+                false
+            }
             Message::Hello(_) => {
                 self.hello(seq);
                 let ack = self.hello_ack();
@@ -441,7 +499,7 @@ impl Firmware {
                 match self.check(&cmd) {
                     Err((code, detail)) => self.reject(seq, code, detail, pty),
                     Ok(()) => {
-                        self.targets = cmd.joints.map(|j| j.position);
+                        self.targets = JointValues::from_slice(&cmd.positions());
                         self.stats.commands_applied += 1;
                         self.apply(seq, pty);
                     }
@@ -479,7 +537,12 @@ impl Firmware {
         let name = self.config.firmware_name.as_bytes();
         let n = name.len().min(16);
         firmware[..n].copy_from_slice(&name[..n]);
-        Message::HelloAck(HelloAck { info, firmware })
+        Message::HelloAck(HelloAck {
+            info,
+            firmware,
+            imu_count: self.counts.imu,
+            contact_count: self.counts.contacts,
+        })
     }
 
     fn enter(&mut self, mode: Mode) {
@@ -580,25 +643,19 @@ impl Firmware {
             Mode::Damp => Command::Damp,
             Mode::Hold | Mode::Run => Command::Track(Action { joint_target: self.targets }),
         };
-        // A plant error (the simulator refusing a step) keeps the last measurement.
-        self.plant.step(&command).unwrap_or(self.sensors)
+        // A plant error (the simulator refusing a step), or a measurement that does not fit
+        // the plant's own layout, keeps the last measurement.
+        match self.plant.step(&command) {
+            Ok(s) if s.fits(&self.layout) => s,
+            _ => self.sensors,
+        }
     }
 
     fn send_sensors(&mut self, pty: &mut Pty) {
         // Counters are visible to the test harness before the frame that acknowledges
         // what they count.
         *self.shared.stats.lock().expect("lock") = self.stats;
-        let s = &self.sensors;
-        let mut frame = SensorFrame {
-            ack_seq: self.ack_seq,
-            mode: self.mode as u8,
-            status: self.status,
-            contacts: u8::from(s.foot_contact[0]) | (u8::from(s.foot_contact[1]) << 1),
-            joint_pos: s.joint_pos,
-            joint_vel: s.joint_vel,
-            pitch: s.torso_pitch,
-            pitch_rate: s.torso_pitch_rate,
-        };
+        let mut frame = frame_from_sensors(&self.sensors, self.ack_seq, self.mode as u8, self.status);
         self.spoil(&mut frame);
         self.transmit(&Message::SensorFrame(frame), pty);
     }
@@ -607,28 +664,35 @@ impl Firmware {
     fn spoil(&mut self, frame: &mut SensorFrame) {
         let f = &self.config.faults;
         let (nan, inf, out_of_range) = (f.nan, f.inf, f.out_of_range);
+        let values = sensor_values(frame);
         if self.rng.chance(nan) {
-            *sensor_value(frame, self.rng.below(SENSOR_VALUES)) = f32::NAN;
+            *sensor_value(frame, self.rng.below(values)) = f32::NAN;
             self.count(|i| i.nan += 1);
         }
         if self.rng.chance(inf) {
             let v = if self.rng.chance(0.5) { f32::INFINITY } else { f32::NEG_INFINITY };
-            *sensor_value(frame, self.rng.below(SENSOR_VALUES)) = v;
+            *sensor_value(frame, self.rng.below(values)) = v;
             self.count(|i| i.inf += 1);
         }
         if self.rng.chance(out_of_range) {
             let v = if self.rng.chance(0.5) { 10.0 } else { -10.0 };
-            frame.joint_pos[self.rng.below(JOINTS as u64) as usize] = v;
+            let joint = self.rng.below(frame.joint_pos.len() as u64) as usize;
+            frame.joint_pos[joint] = v;
             self.count(|i| i.out_of_range += 1);
         }
-        if self.in_window(&self.config.faults.bad_pitch) {
-            frame.pitch = f32::NAN;
+        if let Some(pitch) = self.pitch.filter(|_| self.in_window(&self.config.faults.bad_pitch)) {
+            frame.imu[pitch] = f32::NAN;
             self.count(|i| i.bad_pitch += 1);
         }
     }
 
-    /// Encodes, injects the configured faults, and writes.
+    /// Encodes in the robot's own version, injects the configured faults, and writes.
     fn transmit(&mut self, message: &Message, pty: &mut Pty) {
+        self.transmit_as(self.config.protocol_version, message, pty);
+    }
+
+    /// [`Firmware::transmit`] with `version` in the header and its layout for the body.
+    fn transmit_as(&mut self, version: u8, message: &Message, pty: &mut Pty) {
         if self.rng.chance(self.config.faults.seq_jump) {
             self.tx_seq = self.tx_seq.wrapping_add(2 + self.rng.below(1000) as u16);
             self.count(|i| i.seq_jumps += 1);
@@ -642,7 +706,7 @@ impl Firmware {
         }
         self.last_ts = ts;
         let mut buf = [0u8; MAX_FRAME];
-        let Ok(n) = encode_with_version(self.config.protocol_version, message, seq, ts, &mut buf) else {
+        let Ok(n) = encode_with_version(version, message, seq, ts, &mut buf) else {
             return;
         };
         self.count(|i| i.frames += 1);
@@ -694,17 +758,18 @@ impl Firmware {
     }
 }
 
-/// Joint angles, joint velocities, pitch and pitch rate.
-const SENSOR_VALUES: u64 = 2 * JOINTS as u64 + 2;
+/// How many floats a SensorFrame carries: joint angles, joint velocities, IMU fields.
+fn sensor_values(frame: &SensorFrame) -> u64 {
+    (frame.joint_pos.len() + frame.joint_vel.len() + frame.imu.len()) as u64
+}
 
-/// The `i`-th float of a SensorFrame in wire order (`i < SENSOR_VALUES`).
+/// The `i`-th float of a SensorFrame in wire order (`i < sensor_values(frame)`).
 fn sensor_value(frame: &mut SensorFrame, i: u64) -> &mut f32 {
-    let i = i as usize;
+    let (i, n) = (i as usize, frame.joint_pos.len());
     match i {
-        _ if i < JOINTS => &mut frame.joint_pos[i],
-        _ if i < 2 * JOINTS => &mut frame.joint_vel[i - JOINTS],
-        _ if i == 2 * JOINTS => &mut frame.pitch,
-        _ => &mut frame.pitch_rate,
+        _ if i < n => &mut frame.joint_pos[i],
+        _ if i < 2 * n => &mut frame.joint_vel[i - n],
+        _ => &mut frame.imu[i - 2 * n],
     }
 }
 
@@ -753,12 +818,17 @@ mod tests {
 
     #[test]
     fn sensor_values_are_numbered_in_wire_order() {
-        let mut frame = SensorFrame::default();
-        for i in 0..SENSOR_VALUES {
+        let counts = Counts::of(&RobotSpec::reference().layout()).unwrap();
+        let mut frame = SensorFrame::zeros(counts);
+        assert_eq!(sensor_values(&frame), 14, "the biped: 6 angles, 6 velocities, pitch and its rate");
+        for i in 0..sensor_values(&frame) {
             *sensor_value(&mut frame, i) = i as f32 + 1.0;
         }
-        assert_eq!(frame.joint_pos, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(frame.joint_vel, [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]);
-        assert_eq!((frame.pitch, frame.pitch_rate), (13.0, 14.0));
+        assert_eq!(frame.joint_pos, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0].into());
+        assert_eq!(frame.joint_vel, [7.0, 8.0, 9.0, 10.0, 11.0, 12.0].into());
+        assert_eq!(frame.imu, [13.0, 14.0].into());
+
+        let hopper = SensorFrame::zeros(Counts::new(3, 1, 1).unwrap());
+        assert_eq!(sensor_values(&hopper), 7);
     }
 }

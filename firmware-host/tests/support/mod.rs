@@ -1,6 +1,6 @@
 //! What the firmware tests share: a raw host (the codec and the accumulator over a real
-//! pseudo-terminal, no host driver), and a stand-in plant that records every command the
-//! firmware gives it.
+//! pseudo-terminal, no host driver), a stand-in plant of any layout that records every
+//! command the firmware gives it, and a second robot layout (a one-legged hopper).
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
@@ -12,10 +12,28 @@ use std::time::{Duration, Instant};
 
 use strider_firmware_host::virtual_robot::{FirmwareConfig, VirtualRobot};
 use strider_firmware_host::{
-    Accumulator, Fault, Feed, Frame, JOINTS, JointCommand, JointTarget, LinkInfo, MAX_FRAME, MAX_PAYLOAD,
-    Message, Mode, PROTOCOL_VERSION, SensorFrame, encode, write_payload,
+    Accumulator, Bounded, Counts, Fault, Feed, Frame, JointCommand, JointTarget, LinkInfo, MAX_FRAME,
+    MAX_PAYLOAD, Message, Mode, PROTOCOL_VERSION, SensorFrame, encode, encode_with_version, write_payload,
 };
-use strider_robot::{Command, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
+use strider_robot::{Command, ImuField, ImuValues, JointValues, Plant, PlantError, RobotSpec, Sensors};
+
+/// The reference biped's counts: 6 joints, pitch and pitch rate, 2 contacts.
+pub fn biped_counts() -> Counts {
+    Counts::of(&RobotSpec::reference().layout()).unwrap()
+}
+
+/// A one-legged hopper cut from the reference biped: torso and right leg (hip, knee,
+/// ankle), pitch and pitch rate, one contact switch under the foot. Not a robot anybody
+/// walks; a second layout for the link.
+pub fn hopper() -> RobotSpec {
+    let mut spec = RobotSpec::reference();
+    spec.name = "hopper".into();
+    spec.joints.truncate(3);
+    spec.links.retain(|l| l.name == "torso" || l.name.starts_with("right_"));
+    spec.sensors.contacts.truncate(1);
+    spec.sensors.contacts[0].name = "foot".into();
+    spec
+}
 
 /// A stand-in plant for protocol tests. **Not the simulator** (the protocol's rules do not
 /// depend on physics): each joint follows its position target as a first-order system
@@ -25,16 +43,22 @@ use strider_robot::{Command, NUM_JOINTS, Plant, PlantError, RobotSpec, Sensors};
 #[derive(Debug, Clone)]
 pub struct StandIn {
     spec: RobotSpec,
-    pub pos: [f32; NUM_JOINTS],
-    pub vel: [f32; NUM_JOINTS],
+    pub pos: JointValues,
+    pub vel: JointValues,
     pub log: Arc<Mutex<Vec<Command>>>,
 }
 
 impl StandIn {
+    /// The reference biped.
     pub fn new() -> StandIn {
-        let spec = RobotSpec::reference();
-        let pos = spec.default_pose_rad().map(|q| q as f32);
-        StandIn { spec, pos, vel: [0.0; NUM_JOINTS], log: Arc::default() }
+        StandIn::of(RobotSpec::reference())
+    }
+
+    /// Any robot, starting in its default pose.
+    pub fn of(spec: RobotSpec) -> StandIn {
+        let pos = spec.default_action().joint_target;
+        let vel = JointValues::zeros(pos.len());
+        StandIn { spec, pos, vel, log: Arc::default() }
     }
 }
 
@@ -47,7 +71,7 @@ impl Plant for StandIn {
         self.log.lock().unwrap().push(*command);
         let dt = self.spec.physics_dt_s() as f32;
         for _ in 0..self.spec.physics_steps_per_tick() {
-            for j in 0..NUM_JOINTS {
+            for j in 0..self.pos.len() {
                 self.vel[j] = match command {
                     Command::Track(a) => (a.joint_target[j] - self.pos[j]) / 0.1,
                     Command::Damp => self.vel[j] * (-dt / 0.05).exp(),
@@ -56,19 +80,34 @@ impl Plant for StandIn {
                 self.pos[j] += self.vel[j] * dt;
             }
         }
-        Ok(Sensors {
-            joint_pos: self.pos,
-            joint_vel: self.vel,
-            torso_pitch: 0.05,
-            torso_pitch_rate: -0.1,
-            foot_contact: [true, true],
-        })
+        // The IMU reads a slight backward lean, slowly tipping forward; every contact closed.
+        let layout = self.spec.layout();
+        let mut imu = ImuValues::zeros(layout.imu.len());
+        for (v, field) in imu.iter_mut().zip(layout.imu.iter()) {
+            *v = match field {
+                ImuField::Pitch => 0.05,
+                ImuField::PitchRate => -0.1,
+                _ => 0.01,
+            };
+        }
+        let mut sensors = Sensors::zeros(&layout);
+        sensors.contact.fill(true);
+        Ok(Sensors { joint_pos: self.pos, joint_vel: self.vel, imu, ..sensors })
     }
 }
 
-/// A virtual robot on the stand-in, and the log of what its plant was told.
+/// A virtual reference biped on the stand-in, and the log of what its plant was told.
 pub fn robot(config: FirmwareConfig, link: Option<&Path>) -> (VirtualRobot, Arc<Mutex<Vec<Command>>>) {
-    let plant = StandIn::new();
+    robot_of(RobotSpec::reference(), config, link)
+}
+
+/// A virtual `spec` on the stand-in, and the log of what its plant was told.
+pub fn robot_of(
+    spec: RobotSpec,
+    config: FirmwareConfig,
+    link: Option<&Path>,
+) -> (VirtualRobot, Arc<Mutex<Vec<Command>>>) {
+    let plant = StandIn::of(spec);
     let log = plant.log.clone();
     (VirtualRobot::spawn(Box::new(plant), config, link).expect("open a pseudo-terminal"), log)
 }
@@ -84,15 +123,19 @@ pub fn hello_info() -> LinkInfo {
     LinkInfo {
         contract_id: spec.contract_id().0,
         protocol_version: PROTOCOL_VERSION,
-        joint_count: JOINTS as u8,
+        joint_count: spec.joints.len() as u8,
         physics_hz: spec.physics.physics_hz as u16,
         control_hz: spec.control.control_hz as u16,
     }
 }
 
-/// A JointCommand to `position` with the reference biped's gains.
-pub fn command(position: [f32; JOINTS]) -> JointCommand {
-    JointCommand { joints: position.map(|p| JointTarget { position: p, kp: 300.0, kd: 30.0, tau_ff: 0.0 }) }
+/// A JointCommand to `position` with the reference biped's gains (the hopper's too).
+pub fn command(position: &[f32]) -> JointCommand {
+    let mut joints = Bounded::zeros(position.len());
+    for (j, &p) in joints.iter_mut().zip(position) {
+        *j = JointTarget { position: p, kp: 300.0, kd: 30.0, tau_ff: 0.0 };
+    }
+    JointCommand { joints }
 }
 
 /// A frame received, and when.
@@ -131,11 +174,17 @@ pub struct RawHost {
 }
 
 impl RawHost {
+    /// A host for the reference biped.
     pub fn open(path: &Path) -> RawHost {
+        RawHost::open_for(path, biped_counts())
+    }
+
+    /// A host whose frames are sized by `counts`.
+    pub fn open_for(path: &Path, counts: Counts) -> RawHost {
         let mut host = RawHost {
             path: path.to_path_buf(),
             port: None,
-            acc: Accumulator::new(),
+            acc: Accumulator::new(counts),
             seq: 0,
             pending: VecDeque::new(),
             bad: 0,
@@ -171,10 +220,19 @@ impl RawHost {
         self.next_seq()
     }
 
+    /// `message` in the header and layout of protocol `version` (an older or newer host).
+    pub fn send_as(&mut self, version: u8, message: &Message) -> u16 {
+        let mut buf = [0u8; MAX_FRAME];
+        let n = encode_with_version(version, message, self.seq, 0, &mut buf).unwrap();
+        self.send_bytes(&buf[..n]);
+        self.next_seq()
+    }
+
     /// A SetMode frame carrying `mode`, which need not be a mode this protocol has.
     pub fn send_mode_byte(&mut self, mode: u8) -> u16 {
         let mut payload = [0u8; MAX_PAYLOAD];
-        let n = write_payload(PROTOCOL_VERSION, &Message::SetMode(Mode::Disarm), self.seq, 0, &mut payload);
+        let n = write_payload(PROTOCOL_VERSION, &Message::SetMode(Mode::Disarm), self.seq, 0, &mut payload)
+            .unwrap();
         payload[8] = mode;
         let crc = strider_firmware_host::CRC32C.checksum(&payload[..9]);
         payload[9..n].copy_from_slice(&crc.to_le_bytes());
@@ -184,7 +242,7 @@ impl RawHost {
     /// `message` with one bit of its CRC flipped: a frame a receiver cannot trust.
     pub fn send_with_bad_crc(&mut self, message: &Message) -> u16 {
         let mut payload = [0u8; MAX_PAYLOAD];
-        let n = write_payload(PROTOCOL_VERSION, message, self.seq, 0, &mut payload);
+        let n = write_payload(PROTOCOL_VERSION, message, self.seq, 0, &mut payload).unwrap();
         payload[n - 1] ^= 0x01;
         self.send_payload(&payload[..n])
     }
@@ -307,7 +365,7 @@ impl RawHost {
     }
 
     /// A JointCommand to `position`, and the sensor frame that acknowledges it.
-    pub fn command(&mut self, position: [f32; JOINTS]) -> SensorFrame {
+    pub fn command(&mut self, position: &[f32]) -> SensorFrame {
         let seq = self.send(&Message::JointCommand(command(position)));
         self.ack(seq)
     }

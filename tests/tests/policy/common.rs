@@ -35,6 +35,12 @@ impl Drop for Scratch {
     }
 }
 
+/// The reference biped's observation and action widths.
+pub fn widths() -> (usize, usize) {
+    let layout = RobotSpec::reference().layout();
+    (layout.obs_dim(), layout.action_dim())
+}
+
 pub fn small_config(ticks: usize) -> ModelConfig {
     ModelConfig { layers: 2, width: 32, heads: 4, mlp_ratio: 4, context_ticks: ticks }
 }
@@ -46,11 +52,12 @@ pub fn export_random(cfg: &ModelConfig, seed: u64, dir: &Path) -> (Model, Export
 
 /// As [`export_random`], with the graph interface given.
 pub fn export_random_as(cfg: &ModelConfig, seed: u64, dir: &Path, interface: Interface) -> (Model, Exported) {
-    let model = Model::new(cfg, seed).expect("model");
+    let spec = RobotSpec::reference();
+    let layout = spec.layout();
+    let model = Model::new(cfg, &layout, seed).expect("model");
     model.randomize_all(seed, 1.0).expect("randomize");
-    let exported =
-        write_model_as(&model, &Tokenizer::identity(), &RobotSpec::reference(), dir, "model", interface)
-            .expect("export");
+    let exported = write_model_as(&model, &Tokenizer::identity(&layout), &spec, dir, "model", interface)
+        .expect("export");
     (model, exported)
 }
 

@@ -78,6 +78,27 @@ fn robot_with_other_joint_order_is_refused() {
     assert_names(&err, "robot.contract_id");
 }
 
+/// A robot of another layout (its IMU without the pitch rate: one observation field fewer)
+/// is refused in one line naming both contract ids, by the single stream and the batch.
+#[test]
+fn robot_with_another_layout_is_refused_naming_both_contract_ids() {
+    let dir = Scratch::new("manifest-layout");
+    let (_, exported) = export_random(&small_config(4), 1, dir.path());
+    let mut spec = RobotSpec::reference();
+    spec.sensors.imu.truncate(1);
+    assert_eq!(spec.layout().obs_dim() + 1, RobotSpec::reference().layout().obs_dim());
+    let ids = [spec.contract_id().to_string(), RobotSpec::reference().contract_id().to_string()];
+    let single =
+        Policy::load(&exported.manifest, &spec).expect_err("accepted for another layout").to_string();
+    let batch = strider_policy::PolicyBatch::load(&exported.manifest, &spec, 2)
+        .expect_err("accepted for another layout")
+        .to_string();
+    for err in [single, batch] {
+        assert_names(&err, "robot.contract_id");
+        assert!(ids.iter().all(|id| err.contains(id.as_str())), "{err}");
+    }
+}
+
 #[test]
 fn edited_onnx_file() {
     let err = load_after(|m, dir| {
@@ -198,7 +219,10 @@ fn intermediate_shape_annotations_with_a_symbolic_batch_are_ignored() {
         graph.value_info = declared;
     });
     let mut policy = Policy::load(&manifest, &RobotSpec::reference()).expect("annotations ignored");
-    policy.step(&strider_robot::Observation::default()).expect("it steps");
+    let layout = RobotSpec::reference().layout();
+    let still =
+        strider_robot::Observation::new(strider_robot::Sensors::zeros(&layout), layout.forward_command(0.0));
+    policy.step(&still).expect("it steps");
 }
 
 /// A graph whose shapes do not follow from its inputs is refused in one line that names the

@@ -1,16 +1,20 @@
 //! candle forward over a whole history == tract streaming the exported ONNX file tick by tick.
 
 use strider_policy::{Interface, Policy, PolicyBatch, Token};
-use strider_robot::{ACTION_DIM, OBS_DIM, Observation, RobotSpec};
+use strider_robot::{Observation, RobotSpec, Sensors};
 use strider_train::{Model, ModelConfig, Rng};
 
-use super::common::{INTERFACES, Scratch, export_random_as, small_config};
+use super::common::{INTERFACES, Scratch, export_random_as, small_config, widths};
 
 const TOLERANCE: f32 = 1e-4;
 
-/// One history of `n` ticks (normalised tokens and masks), oldest first.
+/// One history of `n` ticks (normalised tokens and masks of the reference biped's widths),
+/// oldest first.
 struct History {
     n: usize,
+    /// Observation and action widths.
+    no: usize,
+    na: usize,
     obs: Vec<f32>,
     obs_missing: Vec<f32>,
     act: Vec<f32>,
@@ -28,13 +32,35 @@ enum Masks {
     ObsEveryOtherTick,
 }
 
+impl History {
+    /// `O_t`.
+    fn obs_token(&self, t: usize) -> Token<'_> {
+        let at = t * self.no..(t + 1) * self.no;
+        (&self.obs[at.clone()], &self.obs_missing[at])
+    }
+
+    /// `A_t`.
+    fn act_token(&self, t: usize) -> Token<'_> {
+        let at = t * self.na..(t + 1) * self.na;
+        (&self.act[at.clone()], &self.act_missing[at])
+    }
+
+    /// Tick t's inputs: `A_{t−1}` (none on the first tick) and `O_t`.
+    fn step(&self, t: usize) -> (Option<Token<'_>>, Token<'_>) {
+        ((t > 0).then(|| self.act_token(t - 1)), self.obs_token(t))
+    }
+}
+
 fn history(n: usize, masks: Masks, rng: &mut Rng) -> History {
+    let (no, na) = widths();
     let mut h = History {
         n,
-        obs: (0..n * OBS_DIM).map(|_| rng.normal()).collect(),
-        obs_missing: vec![0.0; n * OBS_DIM],
-        act: (0..n * ACTION_DIM).map(|_| rng.normal()).collect(),
-        act_missing: vec![0.0; n * ACTION_DIM],
+        no,
+        na,
+        obs: (0..n * no).map(|_| rng.normal()).collect(),
+        obs_missing: vec![0.0; n * no],
+        act: (0..n * na).map(|_| rng.normal()).collect(),
+        act_missing: vec![0.0; n * na],
     };
     match masks {
         Masks::None => {}
@@ -43,7 +69,7 @@ fn history(n: usize, masks: Masks, rng: &mut Rng) -> History {
         }
         Masks::NoActions => h.act_missing.fill(1.0),
         Masks::ObsEveryOtherTick => {
-            (0..n).step_by(2).for_each(|t| h.obs_missing[t * OBS_DIM..(t + 1) * OBS_DIM].fill(1.0))
+            (0..n).step_by(2).for_each(|t| h.obs_missing[t * no..(t + 1) * no].fill(1.0))
         }
     }
     // As the tokenizer does: a masked field's value is 0.
@@ -71,10 +97,6 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn tok<const N: usize>(v: &[f32], t: usize) -> &[f32; N] {
-    v[t * N..(t + 1) * N].try_into().unwrap()
-}
-
 /// Streams a history of 2.5 K ticks through the exported graph (every interface), tick by
 /// tick, and checks every tick's outputs against candle: for a streaming graph one candle
 /// pass over the whole history (the first K ticks are the start-up fill levels 1…K, the
@@ -99,18 +121,19 @@ fn reference(
     t: usize,
     window: Option<usize>,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
+    let (no, na) = (h.no, h.na);
     let (from, (ca, co)) = match window {
         None => (0, whole.clone()),
         Some(k) => {
             let from = (t + 1).saturating_sub(k);
-            let o = |v: &[f32]| v[from * OBS_DIM..(t + 1) * OBS_DIM].to_vec();
-            let a = |v: &[f32]| v[from * ACTION_DIM..(t + 1) * ACTION_DIM].to_vec();
+            let o = |v: &[f32]| v[from * no..(t + 1) * no].to_vec();
+            let a = |v: &[f32]| v[from * na..(t + 1) * na].to_vec();
             (from, candle_forward(model, &o(&h.obs), &o(&h.obs_missing), &a(&h.act), &a(&h.act_missing)))
         }
     };
     let i = t - from;
-    let action = ca[i * ACTION_DIM..(i + 1) * ACTION_DIM].to_vec();
-    let prediction = (i > 0).then(|| co[(i - 1) * OBS_DIM..i * OBS_DIM].to_vec());
+    let action = ca[i * na..(i + 1) * na].to_vec();
+    let prediction = (i > 0).then(|| co[(i - 1) * no..i * no].to_vec());
     (action, prediction)
 }
 
@@ -128,11 +151,10 @@ fn check_stream_as(cfg: &ModelConfig, seed: u64, patterns: &[Masks], interface: 
         assert!(whole.0.iter().chain(&whole.1).all(|x| x.is_finite()), "candle output not finite");
         policy.reset();
         for t in 0..h.n {
-            let prev = (t > 0).then(|| (tok(&h.act, t - 1), tok(&h.act_missing, t - 1)));
-            let (ta, to) =
-                policy.advance(prev, (tok(&h.obs, t), tok(&h.obs_missing, t))).expect("tract step");
+            let (prev, obs) = h.step(t);
+            let (ta, to) = policy.advance(prev, obs).expect("tract step");
             let (ra, ro) = reference(&model, &h, &whole, t, window);
-            let da = max_abs_diff(&ra, &ta);
+            let da = max_abs_diff(&ra, ta);
             assert!(
                 da <= TOLERANCE,
                 "{interface:?} {masks:?}, tick {t} (K = {k}): max |candle − tract| action {da:e}"
@@ -140,7 +162,7 @@ fn check_stream_as(cfg: &ModelConfig, seed: u64, patterns: &[Masks], interface: 
             worst = worst.max(da);
             if let Some(ro) = ro {
                 // Read at A_{t−1}: the prediction of O_t.
-                let dobs = max_abs_diff(&ro, &to);
+                let dobs = max_abs_diff(&ro, to);
                 assert!(
                     dobs <= TOLERANCE,
                     "{interface:?} {masks:?}, tick {t}: max |candle − tract| next_obs {dobs:e}"
@@ -187,20 +209,25 @@ fn policy_step_matches_candle(interface: Interface) {
     let dir = Scratch::new("step");
     let (model, exported) = export_random_as(&cfg, 21, dir.path(), interface);
     let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("load");
+    let layout = RobotSpec::reference().layout();
+    let (no, na) = (layout.obs_dim(), layout.action_dim());
+    let contacts = layout.contact_offset()..layout.command_offset();
+    let real = |v: &[f32]| -> Vec<f32> {
+        v.iter().enumerate().filter(|(i, _)| !contacts.contains(i)).map(|(_, x)| *x).collect()
+    };
     let mut rng = Rng::new(5);
     for episode in 0..2 {
         policy.reset();
         let (mut obs, mut om, mut act, mut am) = (vec![], vec![], vec![], vec![]);
         for tick in 0..14 {
-            let mut o = [0f32; OBS_DIM];
+            let mut o = vec![0f32; no];
             o.iter_mut().for_each(|v| *v = rng.normal());
             // Contacts are booleans in an Observation.
-            o[14] = f32::from(u8::from(o[14] > 0.0));
-            o[15] = f32::from(u8::from(o[15] > 0.0));
+            o[contacts.clone()].iter_mut().for_each(|c| *c = f32::from(u8::from(*c > 0.0)));
             if tick == 6 {
                 o[3] = f32::NAN; // a failed sensor becomes [M]
             }
-            let out = policy.step(&Observation::from_array(&o)).expect("step");
+            let out = policy.step(&Observation::from_values(&layout, &o)).expect("step");
             assert_eq!(out.predicted_obs.is_some(), tick > 0);
             assert_eq!(policy.history_len(), tick + 1);
             obs.extend(o.iter().map(|v| if v.is_finite() { *v } else { 0.0 }));
@@ -212,13 +239,13 @@ fn policy_step_matches_candle(interface: Interface) {
                 if interface == Interface::Window { (tick + 1).saturating_sub(cfg.context_ticks) } else { 0 };
             let (ca, co) = candle_forward(
                 &model,
-                &obs[from * OBS_DIM..],
-                &om[from * OBS_DIM..],
-                &[&act[from * ACTION_DIM..], &[0.0; ACTION_DIM]].concat(),
-                &[&am[from * ACTION_DIM..], &[1.0; ACTION_DIM]].concat(),
+                &obs[from * no..],
+                &om[from * no..],
+                &[&act[from * na..], &vec![0.0; na][..]].concat(),
+                &[&am[from * na..], &vec![1.0; na][..]].concat(),
             );
             let i = tick - from;
-            let want = &ca[i * ACTION_DIM..];
+            let want = &ca[i * na..];
             let d = max_abs_diff(want, &out.action.joint_target);
             assert!(
                 d <= TOLERANCE,
@@ -226,14 +253,13 @@ fn policy_step_matches_candle(interface: Interface) {
                 out.action.joint_target
             );
             if let Some(p) = out.predicted_obs {
-                // Contacts (14, 15) come back as booleans; compare the real-valued fields.
-                let want = &co[(i - 1) * OBS_DIM..i * OBS_DIM];
-                let (want, got) = ([&want[..14], &want[16..]].concat(), p.to_array());
-                let d = max_abs_diff(&want, &[&got[..14], &got[16..]].concat());
+                // Contacts come back as booleans; compare the real-valued fields.
+                let want = &co[(i - 1) * no..i * no];
+                let d = max_abs_diff(&real(want), &real(&p.to_values()));
                 assert!(d <= TOLERANCE, "episode {episode} tick {tick}: predicted observation off by {d:e}");
             }
-            act.extend(out.action.joint_target);
-            am.extend([0.0; ACTION_DIM]);
+            act.extend(out.action.joint_target.iter());
+            am.extend(vec![0.0; na]);
             // Between ticks, on most of them; twice on some (the second does nothing).
             if tick % 3 != 1 {
                 policy.prepare().expect("prepare");
@@ -250,22 +276,52 @@ fn policy_step_matches_candle(interface: Interface) {
 fn non_finite_output_is_an_error() {
     let cfg = small_config(4);
     let dir = Scratch::new("nan");
-    let model = Model::new(&cfg, 3).unwrap();
-    model.set_parameter("head_act.bias", &[f32::NAN; ACTION_DIM]).unwrap();
+    let spec = RobotSpec::reference();
+    let layout = spec.layout();
+    let model = Model::new(&cfg, &layout, 3).unwrap();
+    model.set_parameter("head_act.bias", &vec![f32::NAN; layout.action_dim()]).unwrap();
     let exported = strider_train::write_model(
         &model,
-        &strider_policy::Tokenizer::identity(),
-        &RobotSpec::reference(),
+        &strider_policy::Tokenizer::identity(&layout),
+        &spec,
         dir.path(),
         "model",
     )
     .unwrap();
-    let mut policy = Policy::load(&exported.manifest, &RobotSpec::reference()).expect("load");
-    let err = policy.step(&Observation::default()).expect_err("NaN action returned");
+    let mut policy = Policy::load(&exported.manifest, &spec).expect("load");
+    let still = Observation::new(Sensors::zeros(&layout), layout.forward_command(0.0));
+    let err = policy.step(&still).expect_err("NaN action returned");
     assert!(matches!(err, strider_policy::PolicyError::NonFinite { output: "action", .. }), "{err}");
     assert_eq!(policy.history_len(), 1, "the observation stays in the history");
-    let err = policy.step(&Observation::default()).expect_err("NaN action returned on the next tick");
+    let err = policy.step(&still).expect_err("NaN action returned on the next tick");
     assert!(matches!(err, strider_policy::PolicyError::NonFinite { output: "action", .. }), "{err}");
+}
+
+/// An observation or token of another robot's shape is refused with one line naming the
+/// counts, and leaves the history as it was.
+#[test]
+fn an_observation_of_another_shape_is_refused() {
+    let dir = Scratch::new("shape");
+    let (_, exported) = export_random_as(&small_config(2), 5, dir.path(), Interface::Token);
+    let spec = RobotSpec::reference();
+    let layout = spec.layout();
+    let mut policy = Policy::load(&exported.manifest, &spec).expect("load");
+    let mut three_joints = layout;
+    three_joints.joints = 3;
+    let other = Observation::new(Sensors::zeros(&three_joints), layout.forward_command(0.0));
+    let err = policy.step(&other).expect_err("a 3-joint observation for a 6-joint model").to_string();
+    let model_joints = format!("{} joints", layout.joints);
+    assert!(err.contains("3 joints") && err.contains(&model_joints) && !err.contains('\n'), "{err}");
+    assert_eq!(policy.history_len(), 0);
+    let short = vec![0.0; layout.obs_dim() - 1];
+    let err = policy.advance(None, (&short, &short)).expect_err("a short token").to_string();
+    assert!(err.contains(&format!("{} fields", layout.obs_dim())), "{err}");
+    assert_eq!(policy.history_len(), 0);
+    let mut batch = PolicyBatch::load(&exported.manifest, &spec, 2).expect("load batch");
+    let still = Observation::new(Sensors::zeros(&layout), layout.forward_command(0.0));
+    let out = batch.step(&[Some(other), Some(still)]);
+    assert!(matches!(out[0], Some(Err(strider_policy::PolicyError::Shape { .. }))), "{:?}", out[0]);
+    assert!(matches!(out[1], Some(Ok(_))), "the other lane steps: {:?}", out[1]);
 }
 
 /// A shipped model has no checkpoint: its weights are read back out of the ONNX file, and
@@ -279,7 +335,7 @@ fn weights_read_back_from_an_export_re_export_identically() {
         let dir = Scratch::new("onnx-import");
         let (model, exported) = export_random_as(&cfg, 21, dir.path(), interface);
         let bytes = std::fs::read(&exported.onnx).expect("read export");
-        let fresh = Model::new(&cfg, 99).expect("model");
+        let fresh = Model::new(&cfg, &RobotSpec::reference().layout(), 99).expect("model");
         let export = |m: &Model, i| strider_train::onnx_bytes(m, i).expect("export");
         assert_ne!(export(&fresh, interface), bytes, "a fresh model differs");
         strider_train::load_onnx_params(&fresh, &bytes, "model.onnx").expect("import");
@@ -293,7 +349,8 @@ fn weights_read_back_from_an_export_re_export_identically() {
     let (_, exported) = export_random_as(&cfg, 21, dir.path(), Interface::Token);
     let bytes = std::fs::read(&exported.onnx).expect("read export");
 
-    let wider = Model::new(&ModelConfig { width: 64, ..cfg }, 1).expect("model");
+    let wider =
+        Model::new(&ModelConfig { width: 64, ..cfg }, &RobotSpec::reference().layout(), 1).expect("model");
     let err = strider_train::load_onnx_params(&wider, &bytes, "model.onnx").expect_err("width 32 into 64");
     assert!(err.to_string().contains("model.onnx") && err.to_string().contains("heads.weight_t"), "{err}");
 }
@@ -319,23 +376,26 @@ fn batched_lanes_match_the_single_stream(interface: Interface) {
     let masks = [Masks::None, Masks::RandomFields, Masks::NoActions, Masks::ObsEveryOtherTick];
     let histories: Vec<History> =
         lengths.iter().enumerate().map(|(i, &n)| history(n, masks[i % masks.len()], &mut rng)).collect();
-    fn step(h: &History, t: usize) -> (Option<Token<'_, ACTION_DIM>>, Token<'_, OBS_DIM>) {
-        let prev = (t > 0).then(|| (tok(&h.act, t - 1), tok(&h.act_missing, t - 1)));
-        (prev, (tok(&h.obs, t), tok(&h.obs_missing, t)))
-    }
     let mut single = Policy::load(&exported.manifest, &spec).expect("load");
-    let reference: Vec<Vec<([f32; ACTION_DIM], [f32; OBS_DIM])>> = histories
+    let reference: Vec<Vec<(Vec<f32>, Vec<f32>)>> = histories
         .iter()
         .map(|h| {
             single.reset();
-            (0..h.n).map(|t| single.advance(step(h, t).0, step(h, t).1).expect("step")).collect()
+            (0..h.n)
+                .map(|t| {
+                    let (prev, obs) = h.step(t);
+                    let (a, o) = single.advance(prev, obs).expect("step");
+                    (a.to_vec(), o.to_vec())
+                })
+                .collect()
         })
         .collect();
 
     let mut batch = PolicyBatch::load(&exported.manifest, &spec, 3).expect("load batch");
     // Lane 2 first runs garbage that must not leak into the history it gets after a reset.
-    let poison = [1e3f32; OBS_DIM];
-    batch.push(2, None, (&poison, &[0.0; OBS_DIM]));
+    let no = spec.layout().obs_dim();
+    let poison = vec![1e3f32; no];
+    batch.push(2, None, (&poison, &vec![0.0; no]));
     batch.run().expect("run");
     let mut queue = 0..histories.len();
     let mut lanes: Vec<Option<(usize, usize)>> = vec![None; 3];
@@ -347,7 +407,7 @@ fn batched_lanes_match_the_single_stream(interface: Interface) {
                 batch.reset_lane(lane);
             }
             if let Some((h, t)) = *slot {
-                let (prev, obs) = step(&histories[h], t);
+                let (prev, obs) = histories[h].step(t);
                 batch.push(lane, prev, obs);
             }
         }
@@ -387,7 +447,7 @@ fn the_shipped_model_re_exports_byte_for_byte() {
         context_ticks: manifest.context.ticks,
         ..ModelConfig::default()
     };
-    let model = Model::new(&cfg, 0).unwrap();
+    let model = Model::new(&cfg, &RobotSpec::reference().layout(), 0).unwrap();
     strider_train::load_onnx_params(&model, &bytes, "model.onnx").unwrap();
     assert!(
         strider_train::onnx_bytes(&model, manifest.onnx.interface).unwrap() == bytes,
@@ -412,22 +472,18 @@ fn a_lane_is_independent_of_the_other_lanes() {
             let mut batch = PolicyBatch::load(&exported.manifest, &spec, 3).expect("load batch");
             let mut outputs = Vec::new();
             for t in 0..mine.n {
-                let at = |h: &History| {
-                    let prev = (t > 0).then(|| (*tok(&h.act, t - 1), *tok(&h.act_missing, t - 1)));
-                    (prev, (*tok(&h.obs, t), *tok(&h.obs_missing, t)))
-                };
-                let (prev, obs) = at(&mine);
-                batch.push(0, prev.as_ref().map(|(z, m)| (z, m)), (&obs.0, &obs.1));
+                let (prev, obs) = mine.step(t);
+                batch.push(0, prev, obs);
                 // Busy: the other lanes stream on every other tick and are held in between.
                 if busy && t % 2 == 0 {
                     for (lane, h) in others.iter().enumerate() {
-                        let (prev, obs) = at(h);
-                        batch.push(lane + 1, prev.as_ref().map(|(z, m)| (z, m)), (&obs.0, &obs.1));
+                        let (prev, obs) = h.step(t);
+                        batch.push(lane + 1, prev, obs);
                     }
                 }
                 batch.run().expect("run");
                 let (a, o) = batch.output(0);
-                outputs.push((*a, *o));
+                outputs.push((a.to_vec(), o.to_vec()));
             }
             outputs
         };
@@ -446,10 +502,11 @@ fn batched_steps_match_the_one_stream_step() {
         let dir = Scratch::new("steps");
         let (_, exported) = export_random_as(&cfg, 23, dir.path(), interface);
         let spec = RobotSpec::reference();
+        let layout = spec.layout();
         let mut rng = Rng::new(11);
         let mut observation = || {
-            let v: Vec<f32> = (0..OBS_DIM).map(|_| 0.3 * rng.normal()).collect();
-            Observation::from_array(v.as_slice().try_into().unwrap())
+            let v: Vec<f32> = (0..layout.obs_dim()).map(|_| 0.3 * rng.normal()).collect();
+            Observation::from_values(&layout, &v)
         };
         let ticks = 14;
         let seqs: Vec<Vec<Observation>> =

@@ -7,7 +7,7 @@ use strider_log::{
     ActionMsg, EpisodeStart, Log, LogMeta, LogWriter, ObservationMsg, TickRecord, WriterOptions,
 };
 use strider_policy::PolicyBatch;
-use strider_robot::{ACTION_DIM, OBS_DIM, Observation, RobotSpec};
+use strider_robot::{JointValues, Observation, RobotSpec};
 use strider_train::Rng;
 
 use super::common::{Scratch, export_random, small_config};
@@ -17,21 +17,26 @@ const TICKS: usize = 20;
 
 /// A recorded tick: the observation, the decided action and what was applied (if it differs).
 struct Recorded {
-    obs: [f32; OBS_DIM],
-    action: Option<([f32; ACTION_DIM], Option<[f32; ACTION_DIM]>)>,
+    obs: Vec<f32>,
+    action: Option<(JointValues, Option<JointValues>)>,
 }
 
 fn episode(rng: &mut Rng) -> Vec<Recorded> {
+    let layout = RobotSpec::reference().layout();
     (0..TICKS)
         .map(|t| {
-            let mut obs: [f32; OBS_DIM] = std::array::from_fn(|_| 0.5 * rng.normal());
+            let mut obs: Vec<f32> = (0..layout.obs_dim()).map(|_| 0.5 * rng.normal()).collect();
             // Contacts are booleans in a log.
-            obs[2 * 6 + 2] = f32::from(u8::from(rng.uniform() < 0.5));
-            obs[2 * 6 + 3] = f32::from(u8::from(rng.uniform() < 0.5));
-            let decided: [f32; ACTION_DIM] = std::array::from_fn(|_| 0.5 * rng.normal());
+            for c in &mut obs[layout.contact_offset()..layout.command_offset()] {
+                *c = f32::from(u8::from(rng.uniform() < 0.5));
+            }
+            let mut decided = JointValues::zeros(layout.action_dim());
+            decided.iter_mut().for_each(|v| *v = 0.5 * rng.normal());
+            let mut clamped = decided;
+            clamped.iter_mut().for_each(|v| *v += 0.1);
             let action = match t % 7 {
-                3 => None,                                                             // a tick without an action
-                5 => Some((decided, Some(std::array::from_fn(|j| decided[j] + 0.1)))), // clamped
+                3 => None,                           // a tick without an action
+                5 => Some((decided, Some(clamped))), // clamped
                 _ => Some((decided, None)),
             };
             Recorded { obs, action }
@@ -48,7 +53,7 @@ fn write(path: &std::path::Path, episodes: &[Vec<Recorded>]) {
         w.begin_episode(&EpisodeStart { episode: e, seed: None, conditions: String::new() }).unwrap();
         for (t, r) in ticks.iter().enumerate() {
             let t = t as u64;
-            let observation = Observation::from_array(&r.obs);
+            let observation = Observation::from_values(&spec.layout(), &r.obs);
             w.write_tick(&TickRecord {
                 episode: e,
                 tick: t,
@@ -102,22 +107,24 @@ fn teacher_forced_metrics_match_candle_on_the_same_recording() {
     let eval =
         strider_replay::evaluate(&mut policy, "model.toml", &[log], Default::default(), |_| {}).unwrap();
 
-    let mut act: Vec<Expected> = (0..ACTION_DIM).map(|_| Expected::default()).collect();
-    let mut obs: Vec<Expected> = (0..OBS_DIM).map(|_| Expected::default()).collect();
+    let layout = RobotSpec::reference().layout();
+    let (no, na) = (layout.obs_dim(), layout.action_dim());
+    let mut act: Vec<Expected> = (0..na).map(|_| Expected::default()).collect();
+    let mut obs: Vec<Expected> = (0..no).map(|_| Expected::default()).collect();
     for ep in &episodes {
         // The tokens the model saw (identity tokenizer): O_t, and after it the applied A_t.
-        let o: Vec<f32> = ep.iter().flat_map(|r| r.obs).collect();
+        let o: Vec<f32> = ep.iter().flat_map(|r| r.obs.iter().copied()).collect();
         let om = vec![0.0; o.len()];
         let (mut a, mut am) = (vec![], vec![]);
         for r in ep {
             match r.action {
                 Some((decided, applied)) => {
-                    a.extend(applied.unwrap_or(decided));
-                    am.extend([0.0; ACTION_DIM]);
+                    a.extend(applied.unwrap_or(decided).iter());
+                    am.extend(vec![0.0; na]);
                 }
                 None => {
-                    a.extend([0.0; ACTION_DIM]);
-                    am.extend([1.0; ACTION_DIM]);
+                    a.extend(vec![0.0; na]);
+                    am.extend(vec![1.0; na]);
                 }
             }
         }
@@ -126,12 +133,12 @@ fn teacher_forced_metrics_match_candle_on_the_same_recording() {
             match r.action {
                 // Scored against the decided action (the label), not the applied one.
                 Some((decided, _)) => {
-                    (0..ACTION_DIM).for_each(|j| act[j].abs.push((ca[t * ACTION_DIM + j] - decided[j]).abs()))
+                    (0..na).for_each(|j| act[j].abs.push((ca[t * na + j] - decided[j]).abs()))
                 }
                 None => act.iter_mut().for_each(|e| e.masked += 1),
             }
             if t > 0 {
-                (0..OBS_DIM).for_each(|i| obs[i].abs.push((co[(t - 1) * OBS_DIM + i] - r.obs[i]).abs()));
+                (0..no).for_each(|i| obs[i].abs.push((co[(t - 1) * no + i] - r.obs[i]).abs()));
             }
         }
     }
