@@ -1,6 +1,8 @@
 //! Integration tests across crates and documents, one binary.
 //!
 //! Modules:
+//! - `any_layout`: a measurement of any robot layout crosses the tokenizer, the log and the
+//!   serial codec unchanged.
 //! - `dagger`: the shadow expert follows the expert's own gait unchanged and labels exactly
 //!   the ticks a policy rollout visited.
 //! - `lanes`: batched closed-loop rollouts — a lane's robot walks the same whatever the
@@ -20,6 +22,7 @@
 //! - `docs`: what the README and docs/ quote (contract ids, shipped files) is what the code
 //!   computes, and docs/LOGS.md documents every channel field, so the documents cannot drift.
 
+mod any_layout;
 mod dagger;
 mod lanes;
 mod link_faults;
