@@ -124,6 +124,26 @@ mod robot {
         assert_eq!(v["spec"]["joints"][1]["limits_deg"][0], -150.0);
     }
 
+    /// The bundled hopper is another layout: shown with its own fields, and the biped's
+    /// built-in model and expert refuse it in one line (the model naming both contract ids).
+    #[test]
+    fn the_hopper_is_its_own_layout_and_the_biped_model_refuses_it() {
+        let hopper = concat!(env!("CARGO_MANIFEST_DIR"), "/../robots/hopper.toml");
+        let (ok, out, err) = strider(&["robot", "show", "--robot", hopper]);
+        assert!(ok, "{err}");
+        assert!(out.contains("observation: 10 fields") && out.contains("foot_contact.foot"), "{out}");
+        let id = RobotSpec::load(std::path::Path::new(hopper)).unwrap().contract_id().to_string();
+        let (ok, _, err) = strider(&["sim", "--robot", hopper, "--seconds", "1"]);
+        assert!(!ok);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&id) && err.contains(&RobotSpec::reference().contract_id().to_string()),
+            "{err}"
+        );
+        let (ok, _, err) = strider(&["sim", "--robot", hopper, "--controller", "expert", "--seconds", "1"]);
+        assert!(!ok && err.contains("joints: 3 joints, not 6"), "{err}");
+    }
+
     #[test]
     fn a_bad_description_fails_with_one_line_naming_file_and_field() {
         let dir = scratch("bad-robot");
