@@ -18,6 +18,7 @@
 mod episode;
 mod error;
 mod expert;
+mod hopper;
 mod kinematics;
 mod physics;
 mod render;
@@ -31,6 +32,7 @@ pub use episode::{
 };
 pub use error::SimError;
 pub use expert::{Expert, ExpertParams, Leg};
+pub use hopper::{HopPhase, HopperExpert, HopperParams};
 pub use kinematics::LinkPose;
 pub use render::{GifRecorder, RenderOptions};
 pub use scenario::{Episode, Event, Push, Randomize, Scenario, SensorFault, StartPush, TerrainSpec};
