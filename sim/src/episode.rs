@@ -10,7 +10,9 @@ use strider_robot::{Command, Contacts, Observation, Plant, Sensors, SpeedSchedul
 
 use crate::error::SimError;
 use crate::expert::{Expert, ExpertParams, Leg};
+use crate::hopper::HopperExpert;
 use crate::scenario::Scenario;
+use crate::simulator::Privileged;
 use crate::simulator::Sim;
 
 /// What to run.
@@ -159,7 +161,7 @@ pub fn run_expert(
     let mut sensors: Sensors = sim.reset(seed, scenario)?;
     let mut tracker = EpisodeTracker::start(sim);
     let first = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
-    let mut expert = Expert::new(sim.spec(), opts.expert, first)?;
+    let mut expert = Scripted::for_robot(sim, opts.expert, first)?;
     let dt = sim.spec().control_dt_s();
     let ticks = (opts.seconds / dt).round() as u64;
     let command_at = |sim: &Sim| sim.layout().forward_command(opts.command.at(sim.privileged().time_s));
@@ -181,6 +183,43 @@ pub fn run_expert(
     }
     let steps = expert.steps();
     Ok(tracker.finish(sim, scenario, seed, opts, Some(steps)))
+}
+
+/// The expert that drives the robot's shape: the reference biped's walker, or the hopper's.
+enum Scripted {
+    Biped(Box<Expert>),
+    Hopper(Box<HopperExpert>),
+}
+
+impl Scripted {
+    /// The biped's expert, else the hopper's; when neither drives the robot, the refusal of
+    /// the one whose joint count it has (the biped's otherwise), naming the field.
+    fn for_robot(sim: &Sim, params: ExpertParams, first: Leg) -> Result<Scripted, SimError> {
+        let biped = match Expert::new(sim.spec(), params, first) {
+            Ok(e) => return Ok(Scripted::Biped(Box::new(e))),
+            Err(e) => e,
+        };
+        match HopperExpert::new(sim.spec()) {
+            Ok(h) => Ok(Scripted::Hopper(Box::new(h))),
+            Err(hopper) if sim.spec().joints.len() == 3 => Err(hopper),
+            Err(_) => Err(biped),
+        }
+    }
+
+    fn act(&mut self, obs: &Observation, state: &Privileged) -> strider_robot::Action {
+        match self {
+            Scripted::Biped(e) => e.act(obs, state),
+            Scripted::Hopper(h) => h.act(obs, state),
+        }
+    }
+
+    /// Steps taken (the biped) or hops (the hopper).
+    fn steps(&self) -> u32 {
+        match self {
+            Scripted::Biped(e) => e.steps(),
+            Scripted::Hopper(h) => h.hops(),
+        }
+    }
 }
 
 /// What [`RunSummary`] reports, gathered tick by tick for any controller: call
