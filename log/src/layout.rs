@@ -28,20 +28,6 @@ pub struct MessageLayout {
     command_keys: Vec<String>,
 }
 
-/// Every IMU field. No name ends with `_` and another's name, so a key has one reading.
-const IMU_FIELDS: [ImuField; 8] = [
-    ImuField::Pitch,
-    ImuField::PitchRate,
-    ImuField::Roll,
-    ImuField::RollRate,
-    ImuField::YawRate,
-    ImuField::GravityX,
-    ImuField::GravityY,
-    ImuField::GravityZ,
-];
-
-const COMMAND_FIELDS: [CommandField; 3] = [CommandField::Vx, CommandField::Vy, CommandField::YawRate];
-
 impl MessageLayout {
     /// The layout of `spec`'s observation.
     pub fn of(spec: &RobotSpec) -> MessageLayout {
@@ -92,7 +78,8 @@ impl MessageLayout {
         let mut imu_link: Option<&str> = None;
         let mut imu = Vec::new();
         for name in imu_names {
-            let Some((link, field)) = IMU_FIELDS.iter().find_map(|&f| {
+            // No field's name ends with `_` and another's name, so a key has one reading.
+            let Some((link, field)) = ImuField::ALL.iter().find_map(|&f| {
                 name.strip_suffix(f.name())
                     .and_then(|l| l.strip_suffix('_'))
                     .filter(|l| !l.is_empty())
@@ -220,7 +207,7 @@ fn take_prefixed(rest: &mut &[String], prefix: &str) -> Vec<String> {
 /// The command component `name` is the field of, if it is one (`command_vx`: `Vx`).
 fn command_of(name: &str) -> Option<CommandField> {
     let component = name.strip_prefix("command_")?;
-    COMMAND_FIELDS.into_iter().find(|c| c.name() == component)
+    CommandField::ALL.into_iter().find(|c| c.name() == component)
 }
 
 #[cfg(test)]

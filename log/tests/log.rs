@@ -797,21 +797,8 @@ fn robot(joints: usize, imu: Vec<ImuField>, contacts: usize, commands: Vec<Comma
 /// components.
 fn arb_layout_spec() -> impl proptest::strategy::Strategy<Value = RobotSpec> {
     use proptest::prelude::*;
-    let imu = prop::sample::subsequence(
-        vec![
-            ImuField::Pitch,
-            ImuField::PitchRate,
-            ImuField::Roll,
-            ImuField::RollRate,
-            ImuField::YawRate,
-            ImuField::GravityX,
-            ImuField::GravityY,
-            ImuField::GravityZ,
-        ],
-        0..=8,
-    );
-    let commands =
-        prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
+    let imu = prop::sample::subsequence(ImuField::ALL.to_vec(), 0..=8);
+    let commands = prop::sample::subsequence(CommandField::ALL.to_vec(), 1..=3);
     (1usize..=24, imu, 0usize..=4, commands)
         .prop_map(|(joints, imu, contacts, commands)| robot(joints, imu, contacts, commands))
 }

@@ -161,6 +161,18 @@ pub enum ImuField {
 }
 
 impl ImuField {
+    /// Every field an IMU may report, in declaration order.
+    pub const ALL: [ImuField; MAX_IMU_FIELDS] = [
+        ImuField::Pitch,
+        ImuField::PitchRate,
+        ImuField::Roll,
+        ImuField::RollRate,
+        ImuField::YawRate,
+        ImuField::GravityX,
+        ImuField::GravityY,
+        ImuField::GravityZ,
+    ];
+
     /// Its name in the description and, after the IMU link's name, in the observation.
     pub fn name(self) -> &'static str {
         match self {
@@ -198,6 +210,9 @@ pub enum CommandField {
 }
 
 impl CommandField {
+    /// Every command component, in declaration order.
+    pub const ALL: [CommandField; MAX_COMMANDS] = [CommandField::Vx, CommandField::Vy, CommandField::YawRate];
+
     /// Its name in the description; the observation field is `command_<name>`.
     pub fn name(self) -> &'static str {
         match self {

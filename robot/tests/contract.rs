@@ -231,21 +231,8 @@ proptest! {
 /// Valid descriptions with 1–24 joints (a chain of links), 0–4 contacts, any IMU fields and
 /// 1–3 command components.
 fn arb_layout_spec() -> impl Strategy<Value = RobotSpec> {
-    let imu = prop::sample::subsequence(
-        vec![
-            ImuField::Pitch,
-            ImuField::PitchRate,
-            ImuField::Roll,
-            ImuField::RollRate,
-            ImuField::YawRate,
-            ImuField::GravityX,
-            ImuField::GravityY,
-            ImuField::GravityZ,
-        ],
-        0..=8,
-    );
-    let commands =
-        prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
+    let imu = prop::sample::subsequence(ImuField::ALL.to_vec(), 0..=8);
+    let commands = prop::sample::subsequence(CommandField::ALL.to_vec(), 1..=3);
     (1usize..=24, 0usize..=4, imu, commands).prop_map(|(joints, contacts, imu, commands)| {
         let base = RobotSpec::reference();
         let mut spec = base.clone();

@@ -22,7 +22,7 @@
 //! non-zero command starts walking from standing, forward or backward.
 
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, CommandField, ImuField, JointValues, Observation, RobotSpec};
+use strider_robot::{Action, CommandField, ImuField, JointValues, Layout, Observation, RobotSpec};
 
 use crate::error::SimError;
 use crate::simulator::Privileged;
@@ -279,12 +279,37 @@ struct HipGains {
 
 /// Where the expert's inputs sit in the robot's observation.
 #[derive(Debug, Clone, Copy)]
-struct Inputs {
+pub(crate) struct Inputs {
     /// In [`strider_robot::Sensors::imu`].
-    pitch: usize,
-    pitch_rate: usize,
+    pub(crate) pitch: usize,
+    pub(crate) pitch_rate: usize,
     /// In [`Observation::command`].
-    vx: usize,
+    pub(crate) vx: usize,
+}
+
+impl Inputs {
+    /// Where pitch, pitch rate and the forward-speed command sit in `layout`, when its IMU
+    /// reports both and vx is its only command (what the planar experts read); otherwise
+    /// `refuse(field, what was found)`.
+    pub(crate) fn planar(
+        layout: &Layout,
+        refuse: impl Fn(String, String) -> SimError,
+    ) -> Result<Inputs, SimError> {
+        let imu = |field: ImuField| layout.imu_index(field);
+        let (Some(pitch), Some(pitch_rate)) = (imu(ImuField::Pitch), imu(ImuField::PitchRate)) else {
+            let list: Vec<&str> = layout.imu.iter().map(|f| f.name()).collect();
+            return Err(refuse("sensors.imu".into(), format!("[{}]", list.join(", "))));
+        };
+        let commands = &layout.commands;
+        let vx = match layout.command_index(CommandField::Vx) {
+            Some(vx) if commands.len() == 1 => vx,
+            _ => {
+                let list: Vec<&str> = commands.iter().map(|c| c.name()).collect();
+                return Err(refuse("control.commands".into(), format!("[{}]", list.join(", "))));
+            }
+        };
+        Ok(Inputs { pitch, pitch_rate, vx })
+    }
 }
 
 /// The controller's state; one per episode.
@@ -637,18 +662,5 @@ fn biped_inputs(spec: &RobotSpec) -> Result<Inputs, SimError> {
             ));
         }
     }
-    let imu = |field: ImuField| layout.imu_index(field);
-    let (Some(pitch), Some(pitch_rate)) = (imu(ImuField::Pitch), imu(ImuField::PitchRate)) else {
-        let list: Vec<&str> = layout.imu.iter().map(|f| f.name()).collect();
-        return Err(refuse("sensors.imu".into(), format!("[{}]", list.join(", "))));
-    };
-    let commands = &layout.commands;
-    let vx = match layout.command_index(CommandField::Vx) {
-        Some(vx) if commands.len() == 1 => vx,
-        _ => {
-            let list: Vec<&str> = commands.iter().map(|c| c.name()).collect();
-            return Err(refuse("control.commands".into(), format!("[{}]", list.join(", "))));
-        }
-    };
-    Ok(Inputs { pitch, pitch_rate, vx })
+    Inputs::planar(&layout, refuse)
 }

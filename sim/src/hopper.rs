@@ -25,9 +25,10 @@
 //! at 0.5 m/s with margin, and at 1 m/s only with these exact values (see that test file).
 
 use serde::{Deserialize, Serialize};
-use strider_robot::{Action, CommandField, ImuField, JointValues, Observation, RobotSpec};
+use strider_robot::{Action, JointValues, Observation, RobotSpec};
 
 use crate::error::SimError;
+use crate::expert::Inputs;
 use crate::simulator::Privileged;
 
 /// The hopping expert's gains and targets; angles in rad, counter-clockwise positive (hip > 0
@@ -133,13 +134,6 @@ pub enum HopPhase {
     Flight,
     Compress,
     Thrust,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Inputs {
-    pitch: usize,
-    pitch_rate: usize,
-    vx: usize,
 }
 
 /// The leg's geometry from the description: link vectors in their own frames.
@@ -341,18 +335,5 @@ fn hopper_inputs(spec: &RobotSpec) -> Result<Inputs, SimError> {
             format!("`{}`, not the foot `{foot}`", contacts[0].link),
         ));
     }
-    let imu = |field: ImuField| layout.imu_index(field);
-    let (Some(pitch), Some(pitch_rate)) = (imu(ImuField::Pitch), imu(ImuField::PitchRate)) else {
-        let list: Vec<&str> = layout.imu.iter().map(|f| f.name()).collect();
-        return Err(refuse("sensors.imu".into(), format!("[{}]", list.join(", "))));
-    };
-    let commands = &layout.commands;
-    let vx = match layout.command_index(CommandField::Vx) {
-        Some(vx) if commands.len() == 1 => vx,
-        _ => {
-            let list: Vec<&str> = commands.iter().map(|c| c.name()).collect();
-            return Err(refuse("control.commands".into(), format!("[{}]", list.join(", "))));
-        }
-    };
-    Ok(Inputs { pitch, pitch_rate, vx })
+    Inputs::planar(&layout, refuse)
 }

@@ -12,17 +12,6 @@ use strider_robot::{
     LinkSpec, Observation, RobotSpec, Sensors,
 };
 
-const IMU: [ImuField; 8] = [
-    ImuField::Pitch,
-    ImuField::PitchRate,
-    ImuField::Roll,
-    ImuField::RollRate,
-    ImuField::YawRate,
-    ImuField::GravityX,
-    ImuField::GravityY,
-    ImuField::GravityZ,
-];
-
 /// A valid description with `joints` joints in a chain of links, a contact on each of the
 /// first `contacts` links below the root, and the given IMU fields and commands.
 fn described(joints: usize, contacts: usize, imu: Vec<ImuField>, commands: Vec<CommandField>) -> RobotSpec {
@@ -52,10 +41,9 @@ fn described(joints: usize, contacts: usize, imu: Vec<ImuField>, commands: Vec<C
 /// A description (1–24 joints, 0–4 contacts, any IMU fields, 1–3 commands) and a
 /// measurement of it with finite values.
 fn any_robot() -> impl Strategy<Value = (RobotSpec, Observation)> {
-    let commands =
-        prop::sample::subsequence(vec![CommandField::Vx, CommandField::Vy, CommandField::YawRate], 1..=3);
-    (1usize..=24, 0usize..=4, prop::sample::subsequence(IMU.to_vec(), 0..=8), commands).prop_flat_map(
-        |(joints, contacts, imu, commands)| {
+    let commands = prop::sample::subsequence(CommandField::ALL.to_vec(), 1..=3);
+    (1usize..=24, 0usize..=4, prop::sample::subsequence(ImuField::ALL.to_vec(), 0..=8), commands)
+        .prop_flat_map(|(joints, contacts, imu, commands)| {
             let (n_imu, n_cmd) = (imu.len(), commands.len());
             let spec = described(joints, contacts, imu, commands);
             let values = |n: usize| prop::collection::vec(-3.0f32..3.0, n);
@@ -76,8 +64,7 @@ fn any_robot() -> impl Strategy<Value = (RobotSpec, Observation)> {
                     };
                     (spec, Observation::new(sensors, CommandValues::from_slice(&command)))
                 })
-        },
-    )
+        })
 }
 
 proptest! {
