@@ -42,6 +42,16 @@ pub struct ImproveArgs {
     /// Rollout length, s.
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
+    /// Slowest commanded speed of the rollouts and the selection suite, m/s (the
+    /// suite keeps its commands and schedules that stay within the range).
+    #[arg(long, default_value_t = -0.5, allow_negative_numbers = true)]
+    min_speed: f64,
+    /// Fastest commanded speed of the rollouts and the selection suite, m/s.
+    #[arg(long, default_value_t = 1.2, allow_negative_numbers = true)]
+    max_speed: f64,
+    /// Scenario of the rollouts (TOML). Default: scenarios/randomized.toml, as `collect`.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
     /// Fine-tuning steps per round.
     #[arg(long, default_value_t = 500)]
     steps: usize,
@@ -126,11 +136,18 @@ struct Round {
     selection: Selection,
 }
 
-/// Speed commands across the range, stops and reversals: what the policy must do.
-fn selection_suite(first: u64, seeds: u64) -> Vec<Case> {
+/// Speed commands across the range, stops and reversals: what the policy must do; only
+/// the commands and schedules within `[lo, hi]` m/s.
+fn selection_suite(first: u64, seeds: u64, [lo, hi]: [f64; 2]) -> Vec<Case> {
     let seeds = first..first + seeds;
-    let mut cases = sweep::speed_suite(&[-0.5, -0.2, 0.0, 0.4, 0.8, 1.0, 1.2], seeds.clone(), 10.0);
-    cases.extend(sweep::transitions_suite(seeds));
+    let within = |v: f64| (lo..=hi).contains(&v);
+    let speeds: Vec<f64> = [-0.5, -0.2, 0.0, 0.4, 0.8, 1.0, 1.2].into_iter().filter(|&v| within(v)).collect();
+    let mut cases = sweep::speed_suite(&speeds, seeds.clone(), 10.0);
+    cases.extend(
+        sweep::transitions_suite(seeds)
+            .into_iter()
+            .filter(|c| within(c.command.first()) && c.command.changes().iter().all(|&(_, v)| within(v))),
+    );
     cases
 }
 
@@ -144,7 +161,15 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
     .with_context(|| format!("{}: not a training report", report_path.display()))?;
     let jobs =
         args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let cases = selection_suite(args.select_first_seed, args.select_seeds);
+    anyhow::ensure!(
+        args.min_speed <= 0.0 && args.max_speed > 0.0,
+        "--min-speed {} --max-speed {}: the range must hold 0 and a forward speed",
+        args.min_speed,
+        args.max_speed
+    );
+    let speed_range = [args.min_speed, args.max_speed];
+    let cases = selection_suite(args.select_first_seed, args.select_seeds, speed_range);
+    let scenario = crate::collect::load_scenario(args.scenario.as_deref())?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
 
     let mut rounds = vec![Round {
@@ -179,12 +204,12 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             seed: 1000 + u64::from(r),
             shard_episodes: 10,
             action_noise: 0.0,
-            speed_range: [-0.5, 1.2],
+            speed_range,
             command_hold_s: [3.0, 8.0],
             command_mix: args.mix.into(),
             record_actions: true,
             policy: Some(PolicyRef { name: previous.display().to_string(), onnx_sha256 }),
-            scenario: crate::collect::load_scenario(None)?,
+            scenario: scenario.clone(),
         };
         let pilots = crate::model::Pilots::load(Some(&manifest), &spec, jobs, args.lanes)?;
         let load = |worker| pilots.pilot(worker);
@@ -255,10 +280,12 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "selection: {} episodes per round (seeds {}…{}: speed −0.5…1.2 m/s 10 s, transitions)",
+        "selection: {} episodes per round (seeds {}…{}: speed {}…{} m/s 10 s, transitions)",
         cases.len(),
         args.select_first_seed,
-        args.select_first_seed + args.select_seeds - 1
+        args.select_first_seed + args.select_seeds - 1,
+        args.min_speed,
+        args.max_speed
     );
     println!(
         "| round | rollout falls | held-out action MSE | selection no fall | stops at rest | mean abs(speed error) m/s | position error m |"
@@ -360,7 +387,24 @@ fn select(
 
 #[cfg(test)]
 mod tests {
-    use super::Selection;
+    use super::{Selection, selection_suite};
+
+    #[test]
+    fn the_selection_suite_keeps_the_commands_within_the_speed_range() {
+        let all = selection_suite(5000, 2, [-0.5, 1.2]);
+        assert_eq!(all.len(), 2 * (7 + strider_sim::sweep::TRANSITIONS.len()));
+        // The hopper's range: forward only, up to 0.6 m/s.
+        let forward = selection_suite(5000, 2, [0.0, 0.6]);
+        let labels: std::collections::BTreeSet<&str> = forward.iter().map(|c| c.label.as_str()).collect();
+        assert!(labels.contains("flat +0.0") && labels.contains("flat +0.4"), "{labels:?}");
+        assert!(labels.contains("walk → stop → walk") && labels.contains("stand → walk"), "{labels:?}");
+        assert!(!labels.contains("flat +0.8") && !labels.contains("forward → backward"), "{labels:?}");
+        for case in &forward {
+            let speeds =
+                std::iter::once(case.command.first()).chain(case.command.changes().iter().map(|c| c.1));
+            assert!(speeds.clone().all(|v| (0.0..=0.6).contains(&v)), "{}", case.label);
+        }
+    }
 
     fn sel(falls: usize, rested: usize, stop_survivors: usize, speed_error: f64) -> Selection {
         Selection {

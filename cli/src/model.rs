@@ -1,6 +1,7 @@
 //! The policy a command runs: a model file given with `--model`, or the model built into
-//! the binary (`models/walker2d-biped/`, trained by `strider train` on `strider collect`
-//! demonstrations; its training report sits beside it).
+//! the binary for the robot (`models/walker2d-biped/` for the reference biped,
+//! `models/hopper/` for the hopper; each trained by `strider train` on `strider collect`
+//! demonstrations, its training report and recipe beside it).
 
 use std::path::{Path, PathBuf};
 
@@ -10,10 +11,41 @@ use strider_policy::Interface;
 use strider_policy::{Policy, PolicyBatch, PolicyError};
 use strider_robot::RobotSpec;
 
-const MANIFEST: &str = include_str!("../../models/walker2d-biped/model.toml");
-const ONNX: &[u8] = include_bytes!("../../models/walker2d-biped/model.onnx");
-/// How the built-in model is named in summaries and errors.
-pub const BUILT_IN: &str = "built-in models/walker2d-biped/model.toml";
+/// A model built into the binary.
+struct BuiltIn {
+    /// How its manifest is named in summaries and errors.
+    name: &'static str,
+    manifest: &'static str,
+    onnx_name: &'static str,
+    onnx: &'static [u8],
+}
+
+macro_rules! built_in {
+    ($dir:literal) => {
+        BuiltIn {
+            name: concat!("built-in models/", $dir, "/model.toml"),
+            manifest: include_str!(concat!("../../models/", $dir, "/model.toml")),
+            onnx_name: concat!("built-in models/", $dir, "/model.onnx"),
+            onnx: include_bytes!(concat!("../../models/", $dir, "/model.onnx")),
+        }
+    };
+}
+
+/// The built-in models; the first is the default.
+const BUILT_INS: [BuiltIn; 2] = [built_in!("walker2d-biped"), built_in!("hopper")];
+
+/// The built-in model of `spec`'s robot (its contract id); the default one when none is,
+/// whose checks then refuse the robot naming both contract ids.
+fn built_in(spec: &RobotSpec) -> &'static BuiltIn {
+    let id = spec.contract_id().to_string();
+    BUILT_INS
+        .iter()
+        .find(|b| {
+            strider_policy::Manifest::from_toml_str(b.manifest, b.name)
+                .is_ok_and(|m| m.robot.contract_id == id)
+        })
+        .unwrap_or(&BUILT_INS[0])
+}
 
 /// A loaded policy and what to call it.
 pub struct Loaded<P = Policy> {
@@ -21,15 +53,15 @@ pub struct Loaded<P = Policy> {
     pub name: String,
 }
 
-const BUILT_IN_ONNX: &str = "built-in models/walker2d-biped/model.onnx";
-
 /// `path` (a manifest, or the `.onnx` beside it), or the built-in model; checked against
 /// `spec` either way.
 pub fn load(path: Option<&Path>, spec: &RobotSpec) -> anyhow::Result<Loaded> {
+    let b = built_in(spec);
     load_with(
         path,
         |m| Policy::load(m, spec),
-        || Policy::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec),
+        || Policy::from_bytes(b.manifest, b.name, b.onnx, b.onnx_name, spec),
+        b.name,
     )
 }
 
@@ -47,10 +79,12 @@ pub fn load_batch(
     if let Some(loaded) = two_token_form(path, spec, lanes)? {
         return Ok(loaded);
     }
+    let b = built_in(spec);
     load_with(
         path,
         |m| PolicyBatch::load(m, spec, lanes),
-        || PolicyBatch::from_bytes(MANIFEST, BUILT_IN, ONNX, BUILT_IN_ONNX, spec, lanes),
+        || PolicyBatch::from_bytes(b.manifest, b.name, b.onnx, b.onnx_name, spec, lanes),
+        b.name,
     )
 }
 
@@ -76,10 +110,13 @@ fn two_token_form(
             let Ok(bytes) = std::fs::read(&onnx) else { return Ok(None) };
             (m, name, Cow::Owned(bytes), onnx.display().to_string())
         }
-        None => match parse(MANIFEST, BUILT_IN) {
-            Some(m) => (m, BUILT_IN.to_string(), Cow::Borrowed(ONNX), BUILT_IN_ONNX.to_string()),
-            None => return Ok(None),
-        },
+        None => {
+            let b = built_in(spec);
+            match parse(b.manifest, b.name) {
+                Some(m) => (m, b.name.to_string(), Cow::Borrowed(b.onnx), b.onnx_name.to_string()),
+                None => return Ok(None),
+            }
+        }
     };
     if manifest.onnx.interface != Interface::Token
         || manifest.check(spec, &name).is_err()
@@ -96,11 +133,13 @@ fn two_token_form(
     Ok(Some(Loaded { policy, name }))
 }
 
-/// The model file `path` names through `from_file`, or the built-in one through `built_in`.
+/// The model file `path` names through `from_file`, or the built-in one (`built_in_name`)
+/// through `built_in`.
 fn load_with<P>(
     path: Option<&Path>,
     from_file: impl FnOnce(&Path) -> Result<P, PolicyError>,
     built_in: impl FnOnce() -> Result<P, PolicyError>,
+    built_in_name: &str,
 ) -> anyhow::Result<Loaded<P>> {
     match path {
         Some(p) => {
@@ -108,9 +147,10 @@ fn load_with<P>(
             let policy = from_file(&manifest).context("loading model")?;
             Ok(Loaded { policy, name: manifest.display().to_string() })
         }
-        None => {
-            Ok(Loaded { policy: built_in().context("loading the built-in model")?, name: BUILT_IN.into() })
-        }
+        None => Ok(Loaded {
+            policy: built_in().context("loading the built-in model")?,
+            name: built_in_name.into(),
+        }),
     }
 }
 

@@ -17,7 +17,9 @@
 //! - `policy`: `strider policy convert` re-exports the shipped model as `pair` and back
 //!   byte for byte and as a `window` graph that runs the simulator, and refuses to write
 //!   over a model.
+//! - `hopper_cli`: the second robot through sim, deploy and replay with its built-in model.
 
+mod hopper_cli;
 mod sim_cli;
 
 /// Runs the binary; returns (success, stdout, stderr).
@@ -125,16 +127,17 @@ mod robot {
     }
 
     /// The bundled hopper is another layout: shown with its own fields, and the biped's
-    /// built-in model refuses it in one line naming both contract ids; the expert for its shape
+    /// model refuses it in one line naming both contract ids; the expert for its shape
     /// drives it.
     #[test]
     fn the_hopper_is_its_own_layout_and_the_biped_model_refuses_it() {
         let hopper = concat!(env!("CARGO_MANIFEST_DIR"), "/../robots/hopper.toml");
+        let biped_model = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/walker2d-biped/model.toml");
         let (ok, out, err) = strider(&["robot", "show", "--robot", hopper]);
         assert!(ok, "{err}");
         assert!(out.contains("observation: 10 fields") && out.contains("foot_contact.foot"), "{out}");
         let id = RobotSpec::load(std::path::Path::new(hopper)).unwrap().contract_id().to_string();
-        let (ok, _, err) = strider(&["sim", "--robot", hopper, "--seconds", "1"]);
+        let (ok, _, err) = strider(&["sim", "--robot", hopper, "--model", biped_model, "--seconds", "1"]);
         assert!(!ok);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(

@@ -5,7 +5,7 @@ use rand::rngs::Xoshiro256PlusPlus;
 use strider_controller::{Controller, Mode, RunConfig, SafetyConfig, Stop};
 use strider_log::{ActionMsg, LogWriter, ObservationMsg, TickRecord, Timing, now_ns};
 use strider_robot::{Action, Command, Observation, Plant, PlantError, RobotSpec, Sensors, SpeedSchedule};
-use strider_sim::{Expert, ExpertParams, Leg, Privileged, Scenario, Sim};
+use strider_sim::{ExpertParams, Leg, Privileged, Scenario, Scripted, Sim};
 
 use crate::CollectError;
 use crate::dataset::sim_state;
@@ -76,7 +76,7 @@ fn expert_rollout(
 ) -> Result<u64, CollectError> {
     let mut sensors = sim.reset(ep.seed, ep.scenario)?;
     let first_swing = if ep.seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
-    let mut expert = Expert::new(sim.spec(), ExpertParams::default(), first_swing)?;
+    let mut expert = Scripted::for_robot(sim.spec(), ExpertParams::default(), first_swing)?;
     let dt = sim.spec().control_dt_s();
     let run_start = std::time::Instant::now();
     for tick in 0..=ep.ticks {
@@ -129,7 +129,7 @@ fn with_noise(action: Action, std: f64, rng: &mut Xoshiro256PlusPlus) -> Action 
 /// labelled with the expert's action for the state it is applied in.
 struct Shadowed<'a> {
     sim: &'a mut Sim,
-    expert: Expert,
+    expert: Scripted,
     command: &'a SpeedSchedule,
     dt: f64,
     /// The last measurement and the tick it starts.
@@ -167,7 +167,7 @@ fn policy_rollout(
 ) -> Result<u64, CollectError> {
     let first = sim.reset(ep.seed, ep.scenario)?;
     let dt = sim.spec().control_dt_s();
-    let expert = Expert::shadowing(sim.spec(), ExpertParams::default())?;
+    let expert = Scripted::shadowing(sim.spec(), ExpertParams::default())?;
     let before = *sim.privileged();
     let mut plant = Shadowed {
         sim,

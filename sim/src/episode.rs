@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use strider_robot::{Command, Contacts, Observation, Plant, Sensors, SpeedSchedule};
+use strider_robot::{Command, Contacts, Observation, Plant, RobotSpec, Sensors, SpeedSchedule};
 
 use crate::error::SimError;
 use crate::expert::{Expert, ExpertParams, Leg};
@@ -161,7 +161,7 @@ pub fn run_expert(
     let mut sensors: Sensors = sim.reset(seed, scenario)?;
     let mut tracker = EpisodeTracker::start(sim);
     let first = if seed.is_multiple_of(2) { Leg::Right } else { Leg::Left };
-    let mut expert = Scripted::for_robot(sim, opts.expert, first)?;
+    let mut expert = Scripted::for_robot(sim.spec(), opts.expert, first)?;
     let dt = sim.spec().control_dt_s();
     let ticks = (opts.seconds / dt).round() as u64;
     let command_at = |sim: &Sim| sim.layout().forward_command(opts.command.at(sim.privileged().time_s));
@@ -185,28 +185,43 @@ pub fn run_expert(
     Ok(tracker.finish(sim, scenario, seed, opts, Some(steps)))
 }
 
-/// The expert that drives the robot's shape: the reference biped's walker, or the hopper's.
-enum Scripted {
+/// The scripted expert that drives the robot's shape: the reference biped's walker, or the
+/// hopper's. Episodes, data collection and DAgger's shadow labels all pick it here.
+#[derive(Debug, Clone)]
+pub enum Scripted {
     Biped(Box<Expert>),
     Hopper(Box<HopperExpert>),
 }
 
 impl Scripted {
-    /// The biped's expert, else the hopper's; when neither drives the robot, the refusal of
-    /// the one whose joint count it has (the biped's otherwise), naming the field.
-    fn for_robot(sim: &Sim, params: ExpertParams, first: Leg) -> Result<Scripted, SimError> {
-        let biped = match Expert::new(sim.spec(), params, first) {
+    /// The biped's expert (`first` swings first), else the hopper's; when neither drives
+    /// the robot, the refusal of the one whose joint count it has (the biped's otherwise),
+    /// naming the field.
+    pub fn for_robot(spec: &RobotSpec, params: ExpertParams, first: Leg) -> Result<Scripted, SimError> {
+        Scripted::pick(spec, Expert::new(spec, params, first))
+    }
+
+    /// As [`Scripted::for_robot`], labelling states another controller drives (DAgger): the
+    /// biped's [`Expert::shadowing`]; the hopper's expert takes its phases from the contact
+    /// and the centre of mass as they are, so it shadows as it is.
+    pub fn shadowing(spec: &RobotSpec, params: ExpertParams) -> Result<Scripted, SimError> {
+        Scripted::pick(spec, Expert::shadowing(spec, params))
+    }
+
+    fn pick(spec: &RobotSpec, biped: Result<Expert, SimError>) -> Result<Scripted, SimError> {
+        let biped = match biped {
             Ok(e) => return Ok(Scripted::Biped(Box::new(e))),
             Err(e) => e,
         };
-        match HopperExpert::new(sim.spec()) {
+        match HopperExpert::new(spec) {
             Ok(h) => Ok(Scripted::Hopper(Box::new(h))),
-            Err(hopper) if sim.spec().joints.len() == 3 => Err(hopper),
+            Err(hopper) if spec.joints.len() == 3 => Err(hopper),
             Err(_) => Err(biped),
         }
     }
 
-    fn act(&mut self, obs: &Observation, state: &Privileged) -> strider_robot::Action {
+    /// One control tick: the joint targets for this observation and privileged state.
+    pub fn act(&mut self, obs: &Observation, state: &Privileged) -> strider_robot::Action {
         match self {
             Scripted::Biped(e) => e.act(obs, state),
             Scripted::Hopper(h) => h.act(obs, state),
@@ -214,7 +229,7 @@ impl Scripted {
     }
 
     /// Steps taken (the biped) or hops (the hopper).
-    fn steps(&self) -> u32 {
+    pub fn steps(&self) -> u32 {
         match self {
             Scripted::Biped(e) => e.steps(),
             Scripted::Hopper(h) => h.hops(),

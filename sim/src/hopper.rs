@@ -83,34 +83,42 @@ pub struct HopperParams {
     pub thrust_cap_s: f64,
     /// Command rate limit, m/s².
     pub command_ramp_mps2: f64,
+    /// Hop-to-hop speed integrator: at each touchdown the stance and placement speed
+    /// reference moves by this share of (command − the last hop's mean speed), so a gait
+    /// that settles slower or faster than commanded is pulled back (0 = off).
+    pub speed_integral: f64,
+    /// Bound of that correction, m/s.
+    pub speed_integral_limit_mps: f64,
 }
 
 impl Default for HopperParams {
     fn default() -> HopperParams {
         HopperParams {
-            flight_knee: -0.24770377845545374,
-            compress_knee: -0.7471320585843844,
-            thrust_knee: -0.11669272320889822,
-            thrust_ankle: -0.06436786221922547,
-            flight_ankle: -0.052021679099924605,
-            k_place: -0.03137524670898333,
-            neutral_share: 0.9965556084120473,
-            place_offset_m: -0.03925001908955021,
+            flight_knee: -0.2163573798211051,
+            compress_knee: -0.7135644365641204,
+            thrust_knee: -0.08008176697438829,
+            thrust_ankle: -0.018657343959791843,
+            flight_ankle: -0.028944067664620432,
+            k_place: -0.13889037426308137,
+            neutral_share: 1.2182299740194797,
+            place_offset_m: -0.06794122843659879,
             place_limit_m: 0.35,
             stance_guess_s: 0.2,
-            pitch_base: 0.03744371371760943,
-            pitch_per_speed: 0.01756151364915098,
-            g_pitch: 0.7078910733592743,
-            g_pitch_rate_s: 0.04760797496444986,
+            pitch_base: 0.025675463876041842,
+            pitch_per_speed: 0.03554681924948973,
+            g_pitch: 0.6167460580587435,
+            g_pitch_rate_s: 0.06403671229489472,
             hip_damping_share: 0.0,
             flight_attitude: -0.22066328693687046,
-            stance_kx: 4.258790836891175,
-            stance_kv: 0.9592,
+            stance_kx: 4.002492960997392,
+            stance_kv: 0.8503669566413026,
             stance_ref_share: -0.2749,
             foot_middle_m: 0.065,
-            compress_min_s: 0.07612287274290731,
-            thrust_cap_s: 0.47665137253436274,
+            compress_min_s: 0.08435634922704162,
+            thrust_cap_s: 0.4541553134069245,
             command_ramp_mps2: 0.5,
+            speed_integral: 0.15507854118094094,
+            speed_integral_limit_mps: 0.5,
         }
     }
 }
@@ -162,6 +170,10 @@ pub struct HopperExpert {
     stance_s: f64,
     hops: u32,
     v_ref: f64,
+    /// Centre-of-mass x and time at the last touchdown.
+    last_touchdown: Option<(f64, f64)>,
+    /// The integrator's correction of the speed reference, m/s.
+    v_trim: f64,
 }
 
 impl HopperExpert {
@@ -196,6 +208,8 @@ impl HopperExpert {
             stance_s: params.stance_guess_s,
             hops: 0,
             v_ref: 0.0,
+            last_touchdown: None,
+            v_trim: 0.0,
         })
     }
 
@@ -224,6 +238,13 @@ impl HopperExpert {
             HopPhase::Flight if contact => {
                 self.touchdown_s = state.time_s;
                 self.hops += 1;
+                if let Some((x, t)) = self.last_touchdown.filter(|&(_, t)| state.time_s - t > 1e-6) {
+                    let hop_speed = (state.com_x - x) / (state.time_s - t);
+                    let limit = p.speed_integral_limit_mps;
+                    self.v_trim =
+                        (self.v_trim + p.speed_integral * (self.v_ref - hop_speed)).clamp(-limit, limit);
+                }
+                self.last_touchdown = Some((state.com_x, state.time_s));
                 Some(HopPhase::Compress)
             }
             HopPhase::Compress if !contact => Some(HopPhase::Flight),
@@ -247,6 +268,7 @@ impl HopperExpert {
         let q = [0, 1, 2].map(|i| f64::from(s.joint_pos[i]));
         let qd = [0, 1, 2].map(|i| f64::from(s.joint_vel[i]));
         let pitch_des = p.pitch_base + p.pitch_per_speed * v_cmd;
+        let v_aim = v_cmd + self.v_trim;
         let attitude = p.g_pitch * (pitch - pitch_des) + p.g_pitch_rate_s * pitch_rate;
         let flat = -(pitch + q[0] + q[1]);
 
@@ -254,7 +276,7 @@ impl HopperExpert {
             HopPhase::Flight => {
                 let v = state.com_vx;
                 let ahead =
-                    (p.place_offset_m + p.neutral_share * v * self.stance_s / 2.0 + p.k_place * (v - v_cmd))
+                    (p.place_offset_m + p.neutral_share * v * self.stance_s / 2.0 + p.k_place * (v - v_aim))
                         .clamp(-p.place_limit_m, p.place_limit_m);
                 let hip_x = state.torso_x + rotate(pitch, self.geo.hip_in_torso)[0];
                 let dx = state.com_x + ahead - hip_x;
@@ -272,7 +294,7 @@ impl HopperExpert {
                     + p.foot_middle_m
                     + p.stance_ref_share * v_cmd * (since - self.stance_s / 2.0);
                 let balance =
-                    -(p.stance_kx * (state.com_x - foot_mid) + p.stance_kv * (state.com_vx - v_cmd));
+                    -(p.stance_kx * (state.com_x - foot_mid) + p.stance_kv * (state.com_vx - v_aim));
                 let ankle = flat + balance + if thrust { p.thrust_ankle } else { 0.0 };
                 [hip, knee, ankle]
             }

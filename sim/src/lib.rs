@@ -28,7 +28,8 @@ pub mod sweep;
 mod terrain;
 
 pub use episode::{
-    EpisodeTracker, RunOptions, RunSummary, SurpriseOutcome, TickView, position_tracking_error, run_expert,
+    EpisodeTracker, RunOptions, RunSummary, Scripted, SurpriseOutcome, TickView, position_tracking_error,
+    run_expert,
 };
 pub use error::SimError;
 pub use expert::{Expert, ExpertParams, Leg};

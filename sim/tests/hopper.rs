@@ -19,12 +19,23 @@ struct Outcome {
     hops: u32,
 }
 
-fn episode(params: HopperParams, vx: f32, seed: u64, ticks: u64, trace: bool) -> Outcome {
+/// One episode on flat ground; `start_push` keeps the default scenario's random start push.
+fn episode(params: HopperParams, vx: f32, seed: u64, ticks: u64, trace: bool, start_push: bool) -> Outcome {
     let spec = hopper_spec();
     let layout = spec.layout();
     let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
-    let scenario =
-        Scenario { start_push: StartPush { max_force_n: 0.0, ..Default::default() }, ..Scenario::default() };
+    let mut scenario = match start_push {
+        true => Scenario::default(),
+        false => Scenario {
+            start_push: StartPush { max_force_n: 0.0, ..Default::default() },
+            ..Scenario::default()
+        },
+    };
+    if std::env::var("HOPPER_REAL").is_ok() {
+        // The sensors' default noise and one tick of actuator latency, as on a robot.
+        scenario.randomize.sensor_noise_scale = 1.0;
+        scenario.randomize.latency_ticks = [1, 1];
+    }
     let mut sensors = sim.reset(seed, &scenario).unwrap();
     let mut expert = HopperExpert::with_params(&spec, params).unwrap();
     let half = ticks / 2;
@@ -84,7 +95,8 @@ fn tune() {
         .unwrap_or_else(|_| vec![0, 1, 2]);
     for &vx in &vxs {
         for &seed in &seeds {
-            let o = episode(params, vx, seed, 1000, trace);
+            let pushed = std::env::var("HOPPER_START_PUSH").is_ok();
+            let o = episode(params, vx, seed, 1000, trace, pushed);
             println!("vx={vx} seed={seed}: {o:?}");
         }
     }
@@ -137,15 +149,21 @@ knobs! {
     flight_knee: 0.15, compress_knee: 0.15, thrust_knee: 0.1, thrust_ankle: 0.1, flight_ankle: 0.1,
     k_place: 0.1, neutral_share: 0.3, place_offset_m: 0.05, pitch_base: 0.05, pitch_per_speed: 0.05,
     g_pitch: 0.2, g_pitch_rate_s: 0.03, flight_attitude: 0.3, stance_kx: 1.0, stance_kv: 0.4,
-    stance_ref_share: 0.3, compress_min_s: 0.03, thrust_cap_s: 0.05,
+    stance_ref_share: 0.3, compress_min_s: 0.03, thrust_cap_s: 0.05, speed_integral: 0.1,
 }
 
-/// Score of a parameter set: survival, then speed tracking, over the commands.
+/// Score of a parameter set: survival, then speed tracking, over the commands (and, with
+/// `HOPPER_PUSHED_SEEDS=n`, also over seeds 100..100+n with the default start push).
 fn score(params: HopperParams, vxs: &[f32]) -> (f64, Vec<Outcome>) {
+    let pushed: u64 = std::env::var("HOPPER_PUSHED_SEEDS").map(|s| s.parse().unwrap()).unwrap_or(0);
+    let runs = vxs
+        .iter()
+        .map(|&vx| (vx, 0, false))
+        .chain((100..100 + pushed).flat_map(|seed| vxs.iter().map(move |&vx| (vx, seed, true))));
     let mut total = 0.0;
     let mut outs = Vec::new();
-    for &vx in vxs {
-        let o = episode(params, vx, 0, 1000, false);
+    for (vx, seed, start_push) in runs {
+        let o = episode(params, vx, seed, 1000, false, start_push);
         total += match o.fell_at {
             Some(t) => t / 20.0,
             None => 1.0 + (1.0 - ((o.mean_vx - f64::from(vx)).abs() / 0.25).min(2.0)),
@@ -163,7 +181,9 @@ fn search() {
     let mut best = HopperParams::from_toml_str(&text, "HOPPER_PARAMS").unwrap();
     let iters: usize = std::env::var("HOPPER_ITERS").map(|s| s.parse().unwrap()).unwrap_or(200);
     let mut rng: u64 = std::env::var("HOPPER_RNG").map(|s| s.parse().unwrap()).unwrap_or(12345);
-    let vxs = [0.0, 0.5, 1.0];
+    let vxs: Vec<f32> = std::env::var("HOPPER_VX")
+        .map(|s| s.split(',').map(|v| v.parse().unwrap()).collect())
+        .unwrap_or_else(|_| vec![0.0, 0.5, 1.0]);
     let robust: usize = std::env::var("HOPPER_ROBUST").map(|s| s.parse().unwrap()).unwrap_or(1);
     let mut uniform = move || {
         rng ^= rng << 13;
@@ -214,17 +234,23 @@ fn search() {
                 "it {it}: score {sc:.3} {:?}",
                 outs.iter().map(|o| (o.fell_at, (o.mean_vx * 100.0).round() / 100.0)).collect::<Vec<_>>()
             );
+            println!("  params: {}", params_line(&best));
         }
     }
-    let line: Vec<String> = KNOBS.iter().zip(get(&best)).map(|((n, _), v)| format!("{n}={v}")).collect();
-    println!("BEST {best_score:.3}: {}", line.join(";"));
+    println!("BEST {best_score:.3}: {}", params_line(&best));
+}
+
+/// The tuned knobs as `HOPPER_PARAMS` takes them.
+fn params_line(p: &HopperParams) -> String {
+    let line: Vec<String> = KNOBS.iter().zip(get(p)).map(|((n, _), v)| format!("{n}={v}")).collect();
+    line.join(";")
 }
 
 fn run_all(vxs: &[f32]) -> Vec<(f32, u64, Outcome)> {
     let mut out = Vec::new();
     for &vx in vxs {
         for seed in 0..3 {
-            let o = episode(HopperParams::default(), vx, seed, 1000, false);
+            let o = episode(HopperParams::default(), vx, seed, 1000, false, true);
             println!("vx {vx} seed {seed}: {o:?}");
             out.push((vx, seed, o));
         }
@@ -232,31 +258,20 @@ fn run_all(vxs: &[f32]) -> Vec<(f32, u64, Outcome)> {
     out
 }
 
-fn check(runs: &[(f32, u64, Outcome)]) {
-    for &(vx, seed, o) in runs {
+/// 20 s (1000 ticks) hopping in place, at 0.25 and at 0.4 m/s over three seeds, through
+/// the default scenario's random start push, without a fall; the mean speed over the last
+/// 10 s within 0.12 m/s of the command. The gains were tuned on seeds 100-102 (`search`
+/// with `HOPPER_PUSHED_SEEDS=3`); docs/SIM.md has the table on fresh seeds, where 0.5 m/s
+/// falls in 2 of 8 and 0.6 m/s in 7 of 8.
+#[test]
+fn the_expert_hops_in_place_and_forward_up_to_0_4_mps_for_20_s_through_the_start_push() {
+    for (vx, seed, o) in run_all(&[0.0, 0.25, 0.4]) {
         assert!(o.fell_at.is_none(), "vx {vx} seed {seed}: fell at {:?} s", o.fell_at);
         assert!(o.hops > 10, "vx {vx} seed {seed}: only {} hops", o.hops);
         assert!(
-            (o.mean_vx - f64::from(vx)).abs() <= 0.25,
+            (o.mean_vx - f64::from(vx)).abs() <= 0.12,
             "vx {vx} seed {seed}: mean speed over the last 10 s {:.3} m/s",
             o.mean_vx
         );
     }
-}
-
-/// 20 s (1000 ticks) hopping in place and at 0.5 m/s over three seeds without a fall, the
-/// mean speed over the last 10 s within 0.25 m/s of the command. These two hold with margin:
-/// they also hold when any one tuned parameter is nudged by a few per cent.
-#[test]
-fn the_expert_hops_in_place_and_at_half_a_metre_per_second_for_20_s() {
-    check(&run_all(&[0.0, 0.5]));
-}
-
-/// The same at 1 m/s. It holds with the tuned defaults exactly, but it is fragile: nudging
-/// one parameter by ~1 % (e.g. `g_pitch` 0.708 -> 0.72, `stance_kx` 4.26 -> 4.2) makes the
-/// hopper fall within 4-17 s in 10 of 12 such trials, so a change in the physics or the
-/// controller may break this test without anything being wrong elsewhere.
-#[test]
-fn at_1_mps_the_tuned_defaults_hop_20_s_but_the_gait_is_fragile() {
-    check(&run_all(&[1.0]));
 }

@@ -1,0 +1,113 @@
+//! The second robot, end to end as a user runs it: `strider sim --robot robots/hopper.toml`
+//! picks the hopper's built-in model by its contract id and hops; `strider deploy` drives
+//! `strider virtual-robot --robot robots/hopper.toml` over the serial protocol and logs the
+//! run; `strider replay` reads that log for the hopper and refuses it for the biped; the
+//! hopper's model refuses the biped, naming both contract ids.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use strider_robot::RobotSpec;
+
+use super::{scratch, strider};
+
+const HOPPER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../robots/hopper.toml");
+const HOPPER_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/hopper/model.toml");
+
+fn hopper_id() -> String {
+    RobotSpec::load(std::path::Path::new(HOPPER)).unwrap().contract_id().to_string()
+}
+
+fn biped_id() -> String {
+    RobotSpec::reference().contract_id().to_string()
+}
+
+/// The built-in hopper model hops it in place and forward through the real-time controller
+/// (the default scenario, start push included): no fall, every tick an action in time.
+#[test]
+fn the_built_in_hopper_model_hops_the_hopper() {
+    for (speed, seed) in [("0", "3"), ("0.3", "4")] {
+        let (ok, out, err) = strider(&[
+            "sim",
+            "--robot",
+            HOPPER,
+            "--speed",
+            speed,
+            "--seconds",
+            "10",
+            "--seed",
+            seed,
+            "--json",
+        ]);
+        assert!(ok, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["model"], "built-in models/hopper/model.toml", "{v}");
+        assert_eq!(v["fell"], false, "speed {speed}: {v}");
+        let c = &v["control"];
+        assert_eq!(c["ending"]["reason"], "completed", "{v}");
+        assert_eq!(c["running_ticks"], 500, "{v}");
+        assert_eq!(c["missed_ticks"], 0, "{v}");
+    }
+}
+
+/// The hopper's model refuses the biped in one line naming both contract ids (the biped's
+/// model refusing the hopper: `robot::the_hopper_is_its_own_layout_…`).
+#[test]
+fn the_hopper_model_refuses_the_biped() {
+    let (ok, _, err) = strider(&["sim", "--model", HOPPER_MODEL, "--seconds", "1"]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&hopper_id()) && err.contains(&biped_id()), "{err}");
+}
+
+/// `deploy --robot robots/hopper.toml` against the simulated hopper behind a pty: the
+/// handshake announces the hopper's counts, the built-in hopper model drives it over the
+/// serial protocol, and the run log replays for the hopper and is refused for the biped.
+#[test]
+fn deploy_drives_the_virtual_hopper_and_its_log_replays_for_the_hopper_only() {
+    let dir = scratch("hopper-deploy");
+    let log = dir.join("hopper.mcap");
+    let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
+        .args(["virtual-robot", "--robot", HOPPER])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    BufReader::new(robot.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    let (ok, out, err) = strider(&[
+        "deploy",
+        "--robot",
+        HOPPER,
+        "--port",
+        port.trim(),
+        "--speed",
+        "0.2",
+        "--seconds",
+        "2",
+        "--json",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    robot.kill().unwrap();
+    robot.wait().unwrap();
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v["control"];
+    assert_eq!(c["ending"]["reason"], "completed", "{v}");
+    assert!(c["running_ticks"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(c["disarmed"], true, "{v}");
+    assert_eq!(v["link"]["crc_errors"], 0, "{v}");
+
+    let (ok, replay, err) = strider(&["replay", "--json", "--robot", HOPPER, log.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let r: serde_json::Value = serde_json::from_str(&replay).unwrap();
+    assert_eq!(r["ticks"], c["ticks"], "{r}");
+    assert_eq!(r["has_actions"], true, "{r}");
+
+    let (ok, out, err) = strider(&["replay", log.to_str().unwrap()]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&hopper_id()) && err.contains(&biped_id()), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
