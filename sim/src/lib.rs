@@ -1,5 +1,5 @@
-//! The bundled simulator: the reference biped (or another planar robot) in rapier2d, and an
-//! expert that walks the biped.
+//! The bundled simulator: the reference biped (or another planar robot) in rapier2d, and the
+//! experts that walk the biped and hop the hopper.
 //!
 //! This crate owns the physical model built from a [`strider_robot::RobotSpec`] (links,
 //! multibody revolute joints, the plant's fixed-gain PD loop at the physics rate; sensors
@@ -7,7 +7,8 @@
 //! pushes, domain randomisation, sensor noise, action latency and fall detection ([`Sim`],
 //! behind the [`strider_robot::Plant`] seam), the scenario files ([`Scenario`]), the
 //! SIMBICON-style [`Expert`] that walks the biped on a commanded speed through the policy's
-//! own interface, closed-loop episodes with their summaries ([`run_expert`]) and a headless
+//! own interface, the Raibert-style [`HopperExpert`] that hops the hopper, [`Scripted`] that
+//! picks the one for a robot's shape, closed-loop episodes with their summaries ([`run_expert`]) and a headless
 //! GIF renderer ([`GifRecorder`]).
 //!
 //! It does not pace anything in real time, apply a safety envelope or record logs: that is the

@@ -7,7 +7,7 @@ use strider_collect::{CommandMix, Pilot, Plan, PolicyRef, collect, episode_seed,
 use strider_controller::{Envelope, SafetyConfig};
 use strider_log::Log;
 use strider_robot::{Action, Command, Observation, Plant, RobotSpec, SpeedSchedule};
-use strider_sim::{Expert, ExpertParams, Leg, Scenario, Sim, SimConfig};
+use strider_sim::{Expert, ExpertParams, Leg, Scenario, Scripted, Sim, SimConfig};
 
 /// An expert in shadow mode, fed the states its own gait produces, acts exactly as the
 /// expert driving: the phase-following rules never fire on the gait they follow — through
@@ -59,13 +59,38 @@ fn a_shadow_expert_asks_a_robot_that_keeps_its_feet_down_to_lift_one() {
     assert!(lifting.iter().all(|l| *l == lifting[0]) && lifting[0] != [false, false], "{lifting:?}");
 }
 
-/// A DAgger rollout of the shipped policy: its applied commands are the policy's own
+/// A DAgger rollout of the shipped biped policy: its applied commands are the policy's own
 /// actions on the recorded observations, and every label is what a shadow expert says at
 /// exactly the state re-simulated from those commands — no tick of the policy unlabelled.
 #[test]
 fn the_shadow_expert_labels_exactly_the_ticks_the_policy_visited() {
     let spec = RobotSpec::reference();
-    let dir = std::env::temp_dir().join(format!("strider-dagger-{}", std::process::id()));
+    shadow_labels_exactly_the_visited_ticks(
+        &spec,
+        &|| shipped_model(&spec),
+        [-0.5, 1.2],
+        CommandMix::default(),
+    );
+}
+
+/// The same for the hopper's built-in model and its expert ([`Scripted`] picks it by shape).
+#[test]
+fn the_hoppers_shadow_expert_labels_exactly_the_ticks_its_policy_visited() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let spec = RobotSpec::load(&root.join("robots/hopper.toml")).unwrap();
+    let manifest = root.join("models/hopper/model.toml");
+    let model = || strider_policy::Policy::load(&manifest, &spec).unwrap();
+    let forward = CommandMix { backward_share: 0.0, reverse_share: 0.0, ..CommandMix::default() };
+    shadow_labels_exactly_the_visited_ticks(&spec, &model, [0.0, 0.4], forward);
+}
+
+fn shadow_labels_exactly_the_visited_ticks(
+    spec: &RobotSpec,
+    model: &(dyn Fn() -> strider_policy::Policy + Sync),
+    speed_range: [f64; 2],
+    mix: CommandMix,
+) {
+    let dir = std::env::temp_dir().join(format!("strider-dagger-{}-{}", spec.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let plan = Plan {
         contract_id: spec.contract_id().to_string(),
@@ -74,15 +99,15 @@ fn the_shadow_expert_labels_exactly_the_ticks_the_policy_visited() {
         seed: 7,
         shard_episodes: 1,
         action_noise: 0.0,
-        speed_range: [-0.5, 1.2],
+        speed_range,
         command_hold_s: [1.0, 2.0],
-        command_mix: CommandMix { start_standing_share: 0.0, ..CommandMix::default() },
+        command_mix: CommandMix { start_standing_share: 0.0, ..mix },
         record_actions: true,
         policy: Some(PolicyRef { name: "shipped".into(), onnx_sha256: "test".into() }),
         scenario: Scenario::default(),
     };
-    let load = |_| Ok(Box::new(shipped_model(&spec)) as Box<dyn strider_controller::Pilot>);
-    let summary = collect(&spec, &plan, &Pilot::Policy { load: &load }, &dir, 1, &|_| {}).unwrap();
+    let load = |_| Ok(Box::new(model()) as Box<dyn strider_controller::Pilot>);
+    let summary = collect(spec, &plan, &Pilot::Policy { load: &load }, &dir, 1, &|_| {}).unwrap();
     assert_eq!((summary.episodes, summary.falls), (1, 0));
     let log = Log::read(&shard_path(&dir, 0)).unwrap();
     let ticks = &log.episodes[0].ticks;
@@ -90,8 +115,8 @@ fn the_shadow_expert_labels_exactly_the_ticks_the_policy_visited() {
 
     // The policy, fed the recorded observations, produced the recorded commands (through
     // the controller's envelope, as at run time: joint limits and the rate limit).
-    let mut policy = shipped_model(&spec);
-    let envelope = Envelope::new(&spec, &SafetyConfig::default());
+    let mut policy = model();
+    let envelope = Envelope::new(spec, &SafetyConfig::default());
     let mut last = envelope.limit(&Action { joint_target: ticks[0].observation.sensors.joint_pos }).unwrap();
     let mut applied = Vec::new();
     for t in ticks {
@@ -110,7 +135,7 @@ fn the_shadow_expert_labels_exactly_the_ticks_the_policy_visited() {
     let schedule = plan.command_mix.draw(plan.speed_range, plan.command_hold_s, plan.seconds, &mut rng);
     let mut sim = Sim::new(spec.clone(), SimConfig::default()).unwrap();
     let mut sensors = sim.reset(seed, &plan.scenario).unwrap();
-    let mut shadow = Expert::shadowing(&spec, ExpertParams::default()).unwrap();
+    let mut shadow = Scripted::shadowing(spec, ExpertParams::default()).unwrap();
     for (t, sent) in ticks.iter().zip(applied) {
         let obs = Observation::new(sensors, [schedule.at(t.tick as f64 * spec.control_dt_s())].into());
         assert_eq!(obs, t.observation, "tick {}: another state", t.tick);
