@@ -137,11 +137,17 @@ struct Round {
 }
 
 /// Speed commands across the range, stops and reversals: what the policy must do; only
-/// the commands and schedules within `[lo, hi]` m/s.
+/// the commands and schedules within `[lo, hi]` m/s, and at least two forward commands.
 fn selection_suite(first: u64, seeds: u64, [lo, hi]: [f64; 2]) -> Vec<Case> {
     let seeds = first..first + seeds;
     let within = |v: f64| (lo..=hi).contains(&v);
-    let speeds: Vec<f64> = [-0.5, -0.2, 0.0, 0.4, 0.8, 1.0, 1.2].into_iter().filter(|&v| within(v)).collect();
+    let mut speeds: Vec<f64> =
+        [-0.5, -0.2, 0.0, 0.4, 0.8, 1.0, 1.2].into_iter().filter(|&v| within(v)).collect();
+    // A narrow range keeps few of these; a policy that hops in place must not score well on
+    // it (docs/SIM.md, the hopper's DAgger round), so keep a forward command mid-range too.
+    if speeds.iter().filter(|&&v| v > 0.0).count() < 2 {
+        speeds.push(hi / 2.0);
+    }
     let mut cases = sweep::speed_suite(&speeds, seeds.clone(), 10.0);
     cases.extend(
         sweep::transitions_suite(seeds)
@@ -397,12 +403,13 @@ mod tests {
         let forward = selection_suite(5000, 2, [0.0, 0.6]);
         let labels: std::collections::BTreeSet<&str> = forward.iter().map(|c| c.label.as_str()).collect();
         assert!(labels.contains("flat +0.0") && labels.contains("flat +0.4"), "{labels:?}");
+        assert!(labels.contains("flat +0.3"), "a forward command mid-range: {labels:?}");
         assert!(labels.contains("walk → stop → walk") && labels.contains("stand → walk"), "{labels:?}");
         assert!(!labels.contains("flat +0.8") && !labels.contains("forward → backward"), "{labels:?}");
         for case in &forward {
-            let speeds =
+            let mut speeds =
                 std::iter::once(case.command.first()).chain(case.command.changes().iter().map(|c| c.1));
-            assert!(speeds.clone().all(|v| (0.0..=0.6).contains(&v)), "{}", case.label);
+            assert!(speeds.all(|v| (0.0..=0.6).contains(&v)), "{}", case.label);
         }
     }
 
