@@ -20,9 +20,11 @@
 //! flight a hip torque turns the torso far more than the leg and the placement law moves the
 //! foot only a little (at the cost of torso pitch). Most of the speed regulation is done in
 //! stance by the long foot: the ankle moves the centre of mass against a reference over the
-//! foot (`stance_kx`) and against the speed error (`stance_kv`). The default gains came out
-//! of a local search on the flat scenario (tests/hopper.rs, `search`); they hop in place and
-//! at 0.5 m/s with margin, and at 1 m/s only with these exact values (see that test file).
+//! foot (`stance_kx`) and against the speed error (`stance_kv`); a hop-to-hop integrator on
+//! the speed error (`speed_integral`) trims the reference. The default gains came out of a
+//! local search on the flat scenario with the random start push (tests/hopper.rs, `search`).
+//! On fresh seeds they hop in place and up to about 0.2 m/s without a fall; above that the
+//! gait is chaotic (0.4 m/s: 11 of 20 seeds; docs/SIM.md, "A second robot").
 
 use serde::{Deserialize, Serialize};
 use strider_robot::{Action, JointValues, Observation, RobotSpec};
