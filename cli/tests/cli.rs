@@ -350,8 +350,14 @@ mod link {
 
     /// `strider virtual-robot` in the background, and the pty it serves.
     fn virtual_robot() -> (std::process::Child, String) {
+        virtual_robot_with(&[])
+    }
+
+    /// `strider virtual-robot ARGS` in the background, and the pty it serves.
+    pub(super) fn virtual_robot_with(args: &[&str]) -> (std::process::Child, String) {
         let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
             .arg("virtual-robot")
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -4,9 +4,6 @@
 //! run; `strider replay` reads that log for the hopper and refuses it for the biped; the
 //! hopper's model refuses the biped, naming both contract ids.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
 use strider_robot::RobotSpec;
 
 use super::{scratch, strider};
@@ -67,14 +64,7 @@ fn the_hopper_model_refuses_the_biped() {
 fn deploy_drives_the_virtual_hopper_and_its_log_replays_for_the_hopper_only() {
     let dir = scratch("hopper-deploy");
     let log = dir.join("hopper.mcap");
-    let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
-        .args(["virtual-robot", "--robot", HOPPER])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(robot.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    let (mut robot, port) = super::link::virtual_robot_with(&["--robot", HOPPER]);
     let (ok, out, err) = strider(&[
         "deploy",
         "--robot",

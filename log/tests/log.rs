@@ -16,8 +16,8 @@ use strider_log::{
     TickRecord, Timing, WriterOptions,
 };
 use strider_robot::{
-    CommandField, CommandValues, ContactSpec, Contacts, ImuField, ImuValues, JointSpec, JointValues, Layout,
-    LinkSpec, Observation, RobotSpec, Sensors,
+    CommandField, CommandValues, Contacts, ImuField, ImuValues, JointValues, Layout, Observation, RobotSpec,
+    Sensors,
 };
 
 /// The reference biped's layout: 6 joints, torso pitch and pitch rate, 2 contacts, `vx`.
@@ -766,31 +766,9 @@ fn a_biped_log_written_before_layouts_reads_and_writes_back_byte_for_byte() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// A valid description of `joints` joints (a chain of links `link0`…), the IMU on `link0`
-/// reporting `imu`, `contacts` contact switches and the command components `commands`,
-/// made by editing the reference biped.
+/// A valid description of `joints` joints in a chain ([`RobotSpec::chain`]).
 fn robot(joints: usize, imu: Vec<ImuField>, contacts: usize, commands: Vec<CommandField>) -> RobotSpec {
-    let base = RobotSpec::reference();
-    let mut spec = base.clone();
-    spec.name = format!("chain-{joints}");
-    spec.links =
-        (0..=joints).map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() }).collect();
-    spec.joints = (0..joints)
-        .map(|i| JointSpec {
-            name: format!("joint{i}"),
-            parent: format!("link{i}"),
-            child: format!("link{}", i + 1),
-            ..base.joints[1].clone()
-        })
-        .collect();
-    spec.sensors.imu_link = "link0".into();
-    spec.sensors.imu = imu;
-    spec.sensors.contacts = (0..contacts)
-        .map(|i| ContactSpec { name: format!("c{i}"), link: format!("link{}", joints.min(i + 1)) })
-        .collect();
-    spec.control.commands = commands;
-    spec.validate().expect("a valid generated description");
-    spec
+    RobotSpec::chain(joints, imu, contacts, commands).expect("a valid generated description")
 }
 
 /// Valid descriptions with 1–24 joints, any IMU fields, 0–4 contacts and 1–3 command

@@ -150,6 +150,41 @@ impl RobotSpec {
             .expect("the embedded reference robot is valid (checked by a test)")
     }
 
+    /// A description of a planar serial chain with this layout, made of the reference biped's
+    /// thigh and knee: links `link0`…`link{joints}`, joint `joint{i}` from `link{i}` to
+    /// `link{i+1}`, the IMU on `link0` reporting `imu`, contact switches `c0`… on the links
+    /// below the root (the last link once they run out), and the command components
+    /// `commands`. For tests of layouts other than the reference's; the problems of a
+    /// description these arguments do not make valid (no joints, too many fields).
+    pub fn chain(
+        joints: usize,
+        imu: Vec<ImuField>,
+        contacts: usize,
+        commands: Vec<CommandField>,
+    ) -> Result<RobotSpec, Vec<Problem>> {
+        let base = RobotSpec::reference();
+        let mut spec = base.clone();
+        spec.name = format!("chain-{joints}");
+        spec.links =
+            (0..=joints).map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() }).collect();
+        spec.joints = (0..joints)
+            .map(|i| JointSpec {
+                name: format!("joint{i}"),
+                parent: format!("link{i}"),
+                child: format!("link{}", i + 1),
+                ..base.joints[1].clone()
+            })
+            .collect();
+        spec.sensors.imu_link = "link0".into();
+        spec.sensors.imu = imu;
+        spec.sensors.contacts = (0..contacts)
+            .map(|i| ContactSpec { name: format!("c{i}"), link: format!("link{}", joints.min(i + 1)) })
+            .collect();
+        spec.control.commands = commands;
+        spec.validate()?;
+        Ok(spec)
+    }
+
     /// Reads and validates a robot description file.
     pub fn load(path: &Path) -> Result<RobotSpec, SpecError> {
         let origin = path.display().to_string();

@@ -3,9 +3,7 @@
 //! observation/action layout does.
 
 use proptest::prelude::*;
-use strider_robot::{
-    Action, CommandField, ContactSpec, ImuField, JointSpec, LinkSpec, Observation, RobotSpec, SpecError,
-};
+use strider_robot::{Action, CommandField, ImuField, Observation, RobotSpec, SpecError};
 
 fn reference() -> RobotSpec {
     RobotSpec::reference()
@@ -234,25 +232,6 @@ fn arb_layout_spec() -> impl Strategy<Value = RobotSpec> {
     let imu = prop::sample::subsequence(ImuField::ALL.to_vec(), 0..=8);
     let commands = prop::sample::subsequence(CommandField::ALL.to_vec(), 1..=3);
     (1usize..=24, 0usize..=4, imu, commands).prop_map(|(joints, contacts, imu, commands)| {
-        let base = RobotSpec::reference();
-        let mut spec = base.clone();
-        spec.links =
-            (0..=joints).map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() }).collect();
-        spec.joints = (0..joints)
-            .map(|i| JointSpec {
-                name: format!("joint{i}"),
-                parent: format!("link{i}"),
-                child: format!("link{}", i + 1),
-                ..base.joints[1].clone()
-            })
-            .collect();
-        spec.sensors.imu_link = "link0".into();
-        spec.sensors.imu = imu;
-        spec.sensors.contacts = (0..contacts)
-            .map(|i| ContactSpec { name: format!("c{i}"), link: format!("link{}", joints.min(i + 1)) })
-            .collect();
-        spec.control.commands = commands;
-        spec.validate().expect("a valid generated description");
-        spec
+        RobotSpec::chain(joints, imu, contacts, commands).expect("a valid generated description")
     })
 }

@@ -8,35 +8,8 @@ use strider_firmware_host::{Accumulator, Counts, Feed, MAX_FRAME, Message, encod
 use strider_log::{EpisodeStart, Log, LogMeta, LogWriter, ObservationMsg, TickRecord};
 use strider_policy::Tokenizer;
 use strider_robot::{
-    CommandField, CommandValues, ContactSpec, Contacts, ImuField, ImuValues, JointSpec, JointValues,
-    LinkSpec, Observation, RobotSpec, Sensors,
+    CommandField, CommandValues, Contacts, ImuField, ImuValues, JointValues, Observation, RobotSpec, Sensors,
 };
-
-/// A valid description with `joints` joints in a chain of links, a contact on each of the
-/// first `contacts` links below the root, and the given IMU fields and commands.
-fn described(joints: usize, contacts: usize, imu: Vec<ImuField>, commands: Vec<CommandField>) -> RobotSpec {
-    let base = RobotSpec::reference();
-    let mut spec = base.clone();
-    spec.name = format!("chain-{joints}");
-    spec.links =
-        (0..=joints).map(|i| LinkSpec { name: format!("link{i}"), ..base.links[1].clone() }).collect();
-    spec.joints = (0..joints)
-        .map(|i| JointSpec {
-            name: format!("joint{i}"),
-            parent: format!("link{i}"),
-            child: format!("link{}", i + 1),
-            ..base.joints[1].clone()
-        })
-        .collect();
-    spec.sensors.imu_link = "link0".into();
-    spec.sensors.imu = imu;
-    spec.sensors.contacts = (0..contacts)
-        .map(|i| ContactSpec { name: format!("c{i}"), link: format!("link{}", joints.min(i + 1)) })
-        .collect();
-    spec.control.commands = commands;
-    spec.validate().expect("a valid generated description");
-    spec
-}
 
 /// A description (1–24 joints, 0–4 contacts, any IMU fields, 1–3 commands) and a
 /// measurement of it with finite values.
@@ -45,7 +18,8 @@ fn any_robot() -> impl Strategy<Value = (RobotSpec, Observation)> {
     (1usize..=24, 0usize..=4, prop::sample::subsequence(ImuField::ALL.to_vec(), 0..=8), commands)
         .prop_flat_map(|(joints, contacts, imu, commands)| {
             let (n_imu, n_cmd) = (imu.len(), commands.len());
-            let spec = described(joints, contacts, imu, commands);
+            let spec =
+                RobotSpec::chain(joints, imu, contacts, commands).expect("a valid generated description");
             let values = |n: usize| prop::collection::vec(-3.0f32..3.0, n);
             (
                 Just(spec),
