@@ -10,7 +10,7 @@ use strider_controller::{Controller, Recorder, RunConfig, SafetyConfig, Stop, Th
 use strider_firmware_host::link::{LinkConfig, SerialLink, sensors_from_frame};
 use strider_robot::{Sensors, SpeedSchedule};
 
-use crate::keys::{self, Keyboard};
+use crate::keys::Keyboard;
 use crate::robot::RobotArg;
 
 #[derive(Args)]
@@ -26,8 +26,10 @@ pub struct DeployArgs {
     model: Option<PathBuf>,
     /// Commanded forward speed, m/s: a number, or a schedule SPEED[,SPEED@SECONDS...] such
     /// as `0.5,0@10,-0.3@20` (walk, stop and stand at 10 s, walk backward from 20 s).
-    #[arg(long, default_value = "0.5", allow_hyphen_values = true, value_name = "SCHEDULE")]
-    speed: SpeedSchedule,
+    /// Default: the robot's `control.vx_default_mps`, at most 0.5 m/s (a first run on a
+    /// robot starts gently). A speed outside its `control.vx_range_mps` is refused.
+    #[arg(long, allow_hyphen_values = true, value_name = "SCHEDULE")]
+    speed: Option<SpeedSchedule>,
     /// Stop after this long, s: damp, then disarm once the robot is at rest. Default: run
     /// until Ctrl-C (which does the same; a second Ctrl-C disarms at once).
     #[arg(long)]
@@ -55,8 +57,13 @@ pub struct DeployArgs {
     json: bool,
 }
 
+/// The most `deploy` commands when told no speed, m/s.
+const DEPLOY_SPEED_CAP_MPS: f64 = 0.5;
+
 pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
+    let speed =
+        crate::robot::speed_command(&spec, &args.robot, args.speed.as_ref(), DEPLOY_SPEED_CAP_MPS, true)?;
     if let Some(s) = args.seconds {
         anyhow::ensure!(s.is_finite() && s > 0.0, "--seconds {s}: use a positive duration");
     }
@@ -98,14 +105,14 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     if !args.json {
         eprintln!(
             "deploy: {} on {} at {} m/s; Ctrl-C damps, then disarms at rest; Ctrl-C twice disarms at once",
-            policy.name, args.port, args.speed
+            policy.name, args.port, speed
         );
     }
     let dt = spec.control_dt_s();
     let cfg = RunConfig {
         ticks: args.seconds.map_or(u64::MAX, |s| (s / dt).round() as u64),
         realtime: true,
-        command: args.speed.clone(),
+        command: speed.clone(),
         wind_down: true,
     };
     let mut control = Controller::new(&spec, policy.policy, safety);
@@ -114,7 +121,7 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
     let keyboard = if args.json {
         None
     } else {
-        Keyboard::listen(args.speed.first(), keys::RANGE, throttle, stop.clone())?
+        Keyboard::listen(speed.first(), spec.control.vx_range_mps, throttle, stop.clone())?
     };
     let mut log_error = None;
     let report = control.run(&mut link, first, &cfg, &stop, |event, _| {
@@ -135,7 +142,7 @@ pub fn run(args: DeployArgs) -> anyhow::Result<()> {
         let value = serde_json::json!({
             "model": policy.name,
             "port": args.port,
-            "command_vx": args.speed.as_constant().map_or_else(|| args.speed.to_string().into(), serde_json::Value::from),
+            "command_vx": speed.as_constant().map_or_else(|| speed.to_string().into(), serde_json::Value::from),
             "control": report,
             "link": {
                 "frames_rx": stats.frames_rx,

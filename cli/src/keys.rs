@@ -17,10 +17,6 @@ use strider_controller::{Stop, Throttle};
 /// Speed change per key press, m/s.
 pub const STEP_MPS: f64 = 0.1;
 
-/// The live command stays within the speeds the demonstrations cover (`strider collect`'s
-/// default range), m/s.
-pub const RANGE: [f64; 2] = [-0.5, 1.2];
-
 /// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Request {

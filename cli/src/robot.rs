@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use strider_robot::{Field, RobotSpec};
+use strider_robot::{Field, REFERENCE_BIPED_NAME, RobotSpec, SpeedSchedule};
 
 #[derive(Subcommand)]
 pub enum RobotCommand {
@@ -36,6 +36,37 @@ impl RobotArg {
             Some(path) => load_spec(path),
         }
     }
+}
+
+/// What the operator commands: `given`, or the robot's default speed (at most `cap`, m/s).
+/// A speed outside the robot's rated range is refused when `strict` (a real robot), and
+/// warned about on stderr otherwise (the simulator).
+pub fn speed_command(
+    spec: &RobotSpec,
+    origin: &RobotArg,
+    given: Option<&SpeedSchedule>,
+    cap: f64,
+    strict: bool,
+) -> anyhow::Result<SpeedSchedule> {
+    let control = &spec.control;
+    let Some(given) = given else {
+        return Ok(SpeedSchedule::constant(control.vx_default_mps.min(cap)));
+    };
+    if let Some(v) = control.speed_outside_range(given) {
+        let [lo, hi] = control.vx_range_mps;
+        let file =
+            origin.robot.as_ref().map_or(REFERENCE_BIPED_NAME.to_string(), |p| p.display().to_string());
+        let line = format!(
+            "--speed {given}: {v} m/s is outside {file} control.vx_range_mps [{lo}, {hi}], the speeds {} is rated for",
+            spec.name
+        );
+        anyhow::ensure!(
+            !strict,
+            "{line}: command a speed within it, or widen the range once the robot is measured there"
+        );
+        eprintln!("warning: {line}");
+    }
+    Ok(given.clone())
 }
 
 fn load_spec(path: &Path) -> anyhow::Result<RobotSpec> {

@@ -17,7 +17,7 @@ use strider_sim::{
     SimConfig, SimError, run_expert,
 };
 
-use crate::keys::{self, Keyboard};
+use crate::keys::Keyboard;
 use crate::robot::RobotArg;
 
 #[derive(Args)]
@@ -55,9 +55,10 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     model: Option<PathBuf>,
     /// Commanded forward speed, m/s: a number, or a schedule SPEED[,SPEED@SECONDS...] such
-    /// as `1.0,0@6,-0.3@12` (1 m/s, stand from 6 s, back at 0.3 m/s from 12 s).
-    #[arg(long, default_value = "1", allow_hyphen_values = true, value_name = "SCHEDULE")]
-    speed: SpeedSchedule,
+    /// as `1.0,0@6,-0.3@12` (1 m/s, stand from 6 s, back at 0.3 m/s from 12 s). Default: the
+    /// robot's `control.vx_default_mps` (the reference biped: 1 m/s).
+    #[arg(long, allow_hyphen_values = true, value_name = "SCHEDULE")]
+    speed: Option<SpeedSchedule>,
     /// Episode length, s.
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
@@ -127,12 +128,14 @@ struct EvalArgs {
     /// Episode length, s (push episodes: 12 s, pushes at 8.0–8.3 s; transitions: per schedule).
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
-    /// Commands of the speed suite, m/s, comma-separated.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-0.5,0,0.3,0.6,0.9,1.2")]
+    /// Commands of the speed suite, m/s, comma-separated. Default: -0.5,0,0.3,0.6,0.9,1.2
+    /// within the robot's `control.vx_range_mps`, and that range's ends.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     commands: Vec<f64>,
-    /// Command for the envelope and surprise suites, m/s.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    speed: f64,
+    /// Command for the envelope, surprise and strong-push conditions, m/s. Default: the
+    /// robot's `control.vx_default_mps` (the reference biped: 1 m/s).
+    #[arg(long, allow_negative_numbers = true)]
+    speed: Option<f64>,
     /// Worker threads, one simulated world each.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -174,6 +177,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         anyhow::bail!("--seconds {}: use a positive duration", args.seconds);
     }
     let spec = args.robot.load()?;
+    let speed = crate::robot::speed_command(&spec, &args.robot, args.speed.as_ref(), f64::INFINITY, false)?;
     let scenario = match &args.scenario {
         Some(path) => Scenario::load(path).context("loading scenario")?,
         None => Scenario::default(),
@@ -198,7 +202,7 @@ fn run_one(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let opts = RunOptions {
-        command: args.speed.clone(),
+        command: speed,
         seconds: args.seconds,
         steady_from_s: None,
         expert: load_expert(args.expert.as_ref())?,
@@ -332,7 +336,7 @@ fn run_policy(
     let (stop, throttle) = (Arc::new(Stop::default()), Arc::new(Throttle::default()));
     control.follow(throttle.clone());
     let keyboard = match args.realtime && !args.json {
-        true => Keyboard::listen(args.speed.first(), keys::RANGE, throttle, stop.clone())?,
+        true => Keyboard::listen(opts.command.first(), spec.control.vx_range_mps, throttle, stop.clone())?,
         false => None,
     };
     let episode = policy_episode(
@@ -345,7 +349,7 @@ fn run_policy(
         &stop,
         log.as_mut(),
         |sim| match recorder.as_mut() {
-            Some(rec) => rec.tick(sim, f64::from(args.speed.at(sim.privileged().time_s))),
+            Some(rec) => rec.tick(sim, f64::from(opts.command.at(sim.privileged().time_s))),
             None => Ok(()),
         },
     );
@@ -430,18 +434,27 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
     let expert = load_expert(args.expert.as_ref())?;
     let seeds = args.first_seed..args.first_seed + args.seeds;
+    let range = spec.control.vx_range_mps;
+    let speed = args.speed.unwrap_or(spec.control.vx_default_mps);
     let cases: Vec<Case> = match args.suite {
-        Suite::Speed => sweep::speed_suite(&args.commands, seeds, args.seconds),
-        Suite::Envelope => sweep::envelope_suite(args.speed, seeds, args.seconds),
+        Suite::Speed => {
+            let commands = match args.commands.is_empty() {
+                true => sweep::commands_within(&sweep::SPEED_COMMANDS, range),
+                false => args.commands.clone(),
+            };
+            sweep::speed_suite(&commands, seeds, args.seconds)
+        }
+        Suite::Envelope => sweep::envelope_suite(speed, seeds, args.seconds),
         Suite::Transitions => sweep::transitions_suite(seeds),
         Suite::Push => {
-            let mut cases = sweep::push_suite(&[-0.5, 0.0, 0.3, 0.6, 0.9, 1.0, 1.2], &[100.0], 8.0, 12.0);
-            cases.extend(sweep::push_suite(&[1.0], &[150.0, 200.0], 8.0, 12.0));
+            let commands = sweep::commands_within(&sweep::PUSH_COMMANDS, range);
+            let mut cases = sweep::push_suite(&commands, &[100.0], 8.0, 12.0);
+            cases.extend(sweep::push_suite(&[speed], &[150.0, 200.0], 8.0, 12.0));
             cases
         }
         Suite::Surprise => {
             anyhow::ensure!(args.controller == Controller::Policy, "--suite surprise is the policy's signal");
-            sweep::surprise_suite(args.speed, seeds, 8.0, 12.0)
+            sweep::surprise_suite(speed, seeds, 8.0, 12.0)
         }
     };
     let cases: Vec<Case> = match &args.only {

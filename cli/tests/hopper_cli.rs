@@ -20,26 +20,20 @@ fn biped_id() -> String {
 }
 
 /// The built-in hopper model hops it in place and forward through the real-time controller
-/// (the default scenario, start push included): no fall, every tick an action in time.
+/// (the default scenario, start push included): no fall, every tick an action in time. Told
+/// no speed, it runs at the hopper's own default (`control.vx_default_mps`), not the biped's.
 #[test]
 fn the_built_in_hopper_model_hops_the_hopper() {
-    for (speed, seed) in [("0", "3"), ("0.3", "4")] {
-        let (ok, out, err) = strider(&[
-            "sim",
-            "--robot",
-            HOPPER,
-            "--speed",
-            speed,
-            "--seconds",
-            "10",
-            "--seed",
-            seed,
-            "--json",
-        ]);
+    for (speed, seed, command) in [(Some("0"), "3", 0.0), (None, "4", 0.2)] {
+        let mut args = vec!["sim", "--robot", HOPPER, "--seconds", "10", "--seed", seed, "--json"];
+        args.extend(speed.map(|s| ["--speed", s]).into_iter().flatten());
+        let (ok, out, err) = strider(&args);
         assert!(ok, "{err}");
+        assert!(err.is_empty(), "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["model"], "built-in models/hopper/model.toml", "{v}");
-        assert_eq!(v["fell"], false, "speed {speed}: {v}");
+        assert_eq!(v["command_vx"], command, "{v}");
+        assert_eq!(v["fell"], false, "speed {speed:?}: {v}");
         let c = &v["control"];
         assert_eq!(c["ending"]["reason"], "completed", "{v}");
         assert_eq!(c["running_ticks"], 500, "{v}");
@@ -55,6 +49,36 @@ fn the_hopper_model_refuses_the_biped() {
     assert!(!ok);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains(&hopper_id()) && err.contains(&biped_id()), "{err}");
+}
+
+/// A speed the hopper is not rated for is refused before any port is opened, in one line
+/// naming the description, the field and its range; in the simulator it is only a warning.
+#[test]
+fn deploy_refuses_a_speed_outside_the_hoppers_rated_range() {
+    let (ok, out, err) =
+        strider(&["deploy", "--robot", HOPPER, "--port", "/dev/no-such-port", "--speed", "0.2,0.6@5"]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("0.6 m/s is outside") && err.contains("hopper.toml control.vx_range_mps [0, 0.2]"),
+        "{err}"
+    );
+    assert!(!err.contains("no-such-port"), "{err}");
+
+    let (ok, _, err) = strider(&[
+        "sim",
+        "--robot",
+        HOPPER,
+        "--controller",
+        "expert",
+        "--speed",
+        "0.3",
+        "--seconds",
+        "1",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.starts_with("warning: --speed 0.3: 0.3 m/s is outside"), "{err}");
 }
 
 /// `deploy --robot robots/hopper.toml` against the simulated hopper behind a pty: the

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::SpeedSchedule;
 use crate::error::{Problem, SpecError};
 use crate::layout::{CommandField, ImuField, MAX_COMMANDS, MAX_CONTACTS, MAX_IMU_FIELDS, MAX_JOINTS};
 
@@ -51,6 +52,33 @@ pub struct ControlSpec {
     pub control_hz: u32,
     /// The command components, in observation order (the reference biped: `["vx"]`).
     pub commands: Vec<CommandField>,
+    /// The forward speeds the robot is rated for, m/s (`[min, max]`): the range of the
+    /// keyboard's commands and of the default eval suite; `strider sim` and `deploy` refuse a
+    /// speed outside it. Default: the reference biped's, `[-0.5, 1.2]`.
+    #[serde(default = "ControlSpec::reference_vx_range")]
+    pub vx_range_mps: [f64; 2],
+    /// The forward speed `strider sim` commands when told none, m/s (`deploy` starts at most
+    /// at 0.5). Default: the reference biped's, 1.0.
+    #[serde(default = "ControlSpec::reference_vx_default")]
+    pub vx_default_mps: f64,
+}
+
+impl ControlSpec {
+    /// The first speed `schedule` commands outside `vx_range_mps`, if any.
+    pub fn speed_outside_range(&self, schedule: &SpeedSchedule) -> Option<f64> {
+        let [lo, hi] = self.vx_range_mps;
+        std::iter::once(schedule.first())
+            .chain(schedule.changes().iter().map(|&(_, v)| v))
+            .find(|v| !(lo..=hi).contains(v))
+    }
+
+    fn reference_vx_range() -> [f64; 2] {
+        [-0.5, 1.2]
+    }
+
+    fn reference_vx_default() -> f64 {
+        1.0
+    }
 }
 
 /// Which links carry the sensors and what they report.
@@ -365,6 +393,23 @@ impl RobotSpec {
                 "control.commands".into(),
                 format!("[{list}]"),
                 "list 1 to 3 distinct components of vx, vy, yaw_rate, e.g. [\"vx\"]",
+            );
+        }
+
+        let [lo, hi] = self.control.vx_range_mps;
+        if !(lo.is_finite() && hi.is_finite() && lo <= 0.0 && hi > 0.0) {
+            bad(
+                "control.vx_range_mps".into(),
+                format!("[{lo}, {hi}]"),
+                "give finite [min, max] with min <= 0 < max, e.g. [-0.5, 1.2]",
+            );
+        }
+        let v = self.control.vx_default_mps;
+        if !(v.is_finite() && lo <= v && v <= hi) {
+            bad(
+                "control.vx_default_mps".into(),
+                v.to_string(),
+                &format!("use a speed within control.vx_range_mps [{lo}, {hi}]"),
             );
         }
 

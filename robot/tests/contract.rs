@@ -99,6 +99,33 @@ fn default_pose_outside_limits_is_refused() {
 }
 
 #[test]
+fn a_rated_speed_range_without_standing_or_a_default_outside_it_is_refused() {
+    let err = refuse(|t| t.replacen("vx_range_mps = [-0.5, 1.2]", "vx_range_mps = [0.3, 1.2]", 1));
+    assert!(err.contains("control.vx_range_mps = [0.3, 1.2]"), "{err}");
+    assert!(err.contains("min <= 0 < max"), "{err}");
+    let err = refuse(|t| t.replacen("vx_default_mps = 1.0", "vx_default_mps = 1.5", 1));
+    assert!(err.contains("control.vx_default_mps = 1.5"), "{err}");
+    assert!(err.contains("within control.vx_range_mps [-0.5, 1.2]"), "{err}");
+}
+
+#[test]
+fn a_schedule_is_checked_against_the_rated_range_at_every_change() {
+    let control = reference().control;
+    let within: strider_robot::SpeedSchedule = "1.0,0@6,-0.5@12".parse().unwrap();
+    assert_eq!(control.speed_outside_range(&within), None);
+    let beyond: strider_robot::SpeedSchedule = "1.0,0@6,-0.8@12,1.2@14".parse().unwrap();
+    assert_eq!(control.speed_outside_range(&beyond), Some(-0.8));
+    // A description that says nothing about the range gets the reference biped's.
+    let text = strider_robot::REFERENCE_BIPED_TOML.replacen("vx_range_mps = [-0.5, 1.2]\n", "", 1).replacen(
+        "vx_default_mps = 1.0",
+        "",
+        1,
+    );
+    let spec = RobotSpec::from_toml_str(&text, "robots/edited.toml").unwrap();
+    assert_eq!((spec.control.vx_range_mps, spec.control.vx_default_mps), ([-0.5, 1.2], 1.0));
+}
+
+#[test]
 fn several_problems_are_listed_one_per_line() {
     let err = refuse(|t| {
         t.replacen("mass_kg = 3.66519", "mass_kg = 0.0", 1).replacen("control_hz = 50", "control_hz = 7", 1)

@@ -291,7 +291,9 @@ impl HopperExpert {
                 let hip = q[0] + attitude + p.hip_damping_share * self.damping[0] * qd[0];
                 let thrust = self.phase == HopPhase::Thrust;
                 let knee = if thrust { p.thrust_knee } else { p.compress_knee };
-                let since = state.time_s - self.touchdown_s;
+                // Bounded by the last stance's duration: a stance that lasts longer (a policy's,
+                // under the shadow expert) must not drag the reference off the foot.
+                let since = (state.time_s - self.touchdown_s).min(self.stance_s);
                 let foot_mid = state.ankle_x[0]
                     + p.foot_middle_m
                     + p.stance_ref_share * v_cmd * (since - self.stance_s / 2.0);

@@ -28,6 +28,19 @@ pub struct Case {
 /// The commands of the speed-tracking table, m/s.
 pub const SPEED_COMMANDS: [f64; 6] = [-0.5, 0.0, 0.3, 0.6, 0.9, 1.2];
 
+/// The commands of the ±100 N push table, m/s.
+pub const PUSH_COMMANDS: [f64; 7] = [-0.5, 0.0, 0.3, 0.6, 0.9, 1.0, 1.2];
+
+/// `commands` within a robot's rated `[min, max]` (`control.vx_range_mps`), ascending, with
+/// the range's ends added when missing: a table for any robot from the reference one's.
+pub fn commands_within(commands: &[f64], [lo, hi]: [f64; 2]) -> Vec<f64> {
+    let mut within: Vec<f64> = commands.iter().copied().filter(|v| (lo..=hi).contains(v)).collect();
+    within.extend([lo, hi]);
+    within.sort_by(f64::total_cmp);
+    within.dedup();
+    within
+}
+
 /// Each command (m/s; [`SPEED_COMMANDS`] for the table) for each seed on flat ground with
 /// the random start push.
 pub fn speed_suite(commands: &[f64], seeds: Range<u64>, seconds: f64) -> Vec<Case> {
@@ -462,4 +475,16 @@ pub fn rows(cases: &[Case], results: &[RunSummary]) -> Vec<Row> {
             row
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_robot_rated_for_a_narrower_range_gets_the_reference_commands_within_it_and_its_ends() {
+        assert_eq!(commands_within(&SPEED_COMMANDS, [-0.5, 1.2]), SPEED_COMMANDS.to_vec());
+        assert_eq!(commands_within(&PUSH_COMMANDS, [0.0, 0.2]), vec![0.0, 0.2]);
+        assert_eq!(commands_within(&SPEED_COMMANDS, [-0.2, 0.7]), vec![-0.2, 0.0, 0.3, 0.6, 0.7]);
+    }
 }
