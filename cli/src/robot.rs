@@ -115,6 +115,8 @@ fn show_text(spec: &RobotSpec) -> String {
     let commands: Vec<String> =
         spec.control.commands.iter().map(|c| format!("{} {}", c.name(), c.unit())).collect();
     let _ = writeln!(s, "commands     {}", commands.join(", "));
+    let [lo, hi] = spec.control.vx_range_mps;
+    let _ = writeln!(s, "rated vx     {lo} … {hi} m/s, default {} m/s", spec.control.vx_default_mps);
 
     let _ = writeln!(s, "\nlinks (total {:.2} kg)", spec.total_mass_kg());
     let _ = writeln!(

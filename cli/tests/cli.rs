@@ -111,6 +111,7 @@ mod robot {
         assert!(out.contains(&RobotSpec::reference().contract_id().to_string()));
         assert!(out.contains("observation: 17 fields"), "{out}");
         assert!(out.contains("16  command_vx                 m/s"), "{out}");
+        assert!(out.contains("rated vx     -0.5 … 1.2 m/s, default 1 m/s"), "{out}");
         assert!(out.contains("action (position targets for the plant's PD loop): 6 fields"), "{out}");
     }
 
@@ -136,6 +137,7 @@ mod robot {
         let (ok, out, err) = strider(&["robot", "show", "--robot", hopper]);
         assert!(ok, "{err}");
         assert!(out.contains("observation: 10 fields") && out.contains("foot_contact.foot"), "{out}");
+        assert!(out.contains("rated vx     0 … 0.2 m/s, default 0.2 m/s"), "{out}");
         let id = RobotSpec::load(std::path::Path::new(hopper)).unwrap().contract_id().to_string();
         let (ok, _, err) = strider(&["sim", "--robot", hopper, "--model", biped_model, "--seconds", "1"]);
         assert!(!ok);

@@ -53,8 +53,8 @@ pub struct ControlSpec {
     /// The command components, in observation order (the reference biped: `["vx"]`).
     pub commands: Vec<CommandField>,
     /// The forward speeds the robot is rated for, m/s (`[min, max]`): the range of the
-    /// keyboard's commands and of the default eval suite; `strider sim` and `deploy` refuse a
-    /// speed outside it. Default: the reference biped's, `[-0.5, 1.2]`.
+    /// keyboard's commands and of the default eval suites; `strider deploy` refuses a speed
+    /// outside it (`strider sim` warns). Default: the reference biped's, `[-0.5, 1.2]`.
     #[serde(default = "ControlSpec::reference_vx_range")]
     pub vx_range_mps: [f64; 2],
     /// The forward speed `strider sim` commands when told none, m/s (`deploy` starts at most
