@@ -44,12 +44,13 @@ pub struct CollectArgs {
     /// the expert falls in about 9 % of randomised episodes, at 0.02 in none of 100.
     #[arg(long, default_value_t = 0.02)]
     action_noise: f64,
-    /// Slowest commanded speed, m/s.
-    #[arg(long, default_value_t = -0.5, allow_negative_numbers = true)]
-    min_speed: f64,
-    /// Fastest commanded speed, m/s.
-    #[arg(long, default_value_t = 1.2, allow_negative_numbers = true)]
-    max_speed: f64,
+    /// Slowest commanded speed, m/s. Default: the low end of the robot's rated
+    /// `control.vx_range_mps` (the reference biped: -0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    min_speed: Option<f64>,
+    /// Fastest commanded speed, m/s. Default: the high end of that range (the biped: 1.2).
+    #[arg(long, allow_negative_numbers = true)]
+    max_speed: Option<f64>,
     #[command(flatten)]
     mix: MixArgs,
     /// Record observations only (actions absent), e.g. to train the model's [M] path.
@@ -75,29 +76,43 @@ pub struct MixArgs {
     /// Share of the commands after a walk that stop (command 0) (default 0.3).
     #[arg(long, default_value_t = 0.3)]
     pub stop_share: f64,
-    /// Share of the commands after a walk that reverse its direction (default 0.25).
-    #[arg(long, default_value_t = 0.25)]
-    pub reverse_share: f64,
+    /// Share of the commands after a walk that reverse its direction (default 0.25; 0 when
+    /// the speed range holds no backward walk).
+    #[arg(long)]
+    pub reverse_share: Option<f64>,
     /// Share of the other walks (first, after a stop, or neither stop nor reversal) that go
-    /// backward (default 0.35).
-    #[arg(long, default_value_t = 0.35)]
-    pub backward_share: f64,
+    /// backward (default 0.35; 0 when the speed range holds no backward walk).
+    #[arg(long)]
+    pub backward_share: Option<f64>,
     /// Slowest walking command, m/s (default 0.1): a command is 0 or at least this fast, so
     /// the expert never hovers at its stand threshold (0.05 m/s).
     #[arg(long, default_value_t = 0.1)]
     pub min_walk_speed: f64,
 }
 
-impl From<MixArgs> for CommandMix {
-    fn from(m: MixArgs) -> CommandMix {
+impl MixArgs {
+    /// The mix over `speed_range` (m/s): the shares given, and where none was, the defaults
+    /// — without backward walks or reversals when the range has no backward walk in it (a
+    /// robot rated forward only, like the hopper).
+    pub fn mix(self, speed_range: [f64; 2]) -> CommandMix {
+        let backward = speed_range[0] <= -self.min_walk_speed;
+        let or_default =
+            |given: Option<f64>, default: f64| given.unwrap_or(if backward { default } else { 0.0 });
         CommandMix {
-            start_standing_share: m.start_standing_share,
-            stop_share: m.stop_share,
-            reverse_share: m.reverse_share,
-            backward_share: m.backward_share,
-            min_walk_speed: m.min_walk_speed,
+            start_standing_share: self.start_standing_share,
+            stop_share: self.stop_share,
+            reverse_share: or_default(self.reverse_share, 0.25),
+            backward_share: or_default(self.backward_share, 0.35),
+            min_walk_speed: self.min_walk_speed,
         }
     }
+}
+
+/// `--min-speed`/`--max-speed` as given, each defaulting to its end of the robot's rated
+/// range (`control.vx_range_mps`).
+pub fn speed_range(spec: &strider_robot::RobotSpec, min: Option<f64>, max: Option<f64>) -> [f64; 2] {
+    let [lo, hi] = spec.control.vx_range_mps;
+    [min.unwrap_or(lo), max.unwrap_or(hi)]
 }
 
 /// The collection scenario: `path`, or the built-in randomisation envelope.
@@ -110,6 +125,7 @@ pub fn load_scenario(path: Option<&Path>) -> anyhow::Result<Scenario> {
 
 pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     let spec = args.robot.load()?;
+    let speed_range = speed_range(&spec, args.min_speed, args.max_speed);
     let plan = Plan {
         contract_id: spec.contract_id().to_string(),
         episodes: args.episodes,
@@ -117,9 +133,9 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         seed: args.seed,
         shard_episodes: args.shard_episodes,
         action_noise: args.action_noise,
-        speed_range: [args.min_speed, args.max_speed],
+        speed_range,
         command_hold_s: [3.0, 8.0],
-        command_mix: args.mix.into(),
+        command_mix: args.mix.mix(speed_range),
         record_actions: !args.no_actions,
         policy: None,
         scenario: load_scenario(args.scenario.as_deref())?,

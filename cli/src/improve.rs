@@ -43,12 +43,14 @@ pub struct ImproveArgs {
     #[arg(long, default_value_t = 20.0)]
     seconds: f64,
     /// Slowest commanded speed of the rollouts and the selection suite, m/s (the
-    /// suite keeps its commands and schedules that stay within the range).
-    #[arg(long, default_value_t = -0.5, allow_negative_numbers = true)]
-    min_speed: f64,
-    /// Fastest commanded speed of the rollouts and the selection suite, m/s.
-    #[arg(long, default_value_t = 1.2, allow_negative_numbers = true)]
-    max_speed: f64,
+    /// suite keeps its commands and schedules that stay within the range). Default: the low
+    /// end of the robot's rated `control.vx_range_mps` (the reference biped: -0.5).
+    #[arg(long, allow_negative_numbers = true)]
+    min_speed: Option<f64>,
+    /// Fastest commanded speed of the rollouts and the selection suite, m/s. Default: the
+    /// high end of that range (the biped: 1.2).
+    #[arg(long, allow_negative_numbers = true)]
+    max_speed: Option<f64>,
     /// Scenario of the rollouts (TOML). Default: scenarios/randomized.toml, as `collect`.
     #[arg(long, value_name = "FILE")]
     scenario: Option<PathBuf>,
@@ -167,13 +169,13 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
     .with_context(|| format!("{}: not a training report", report_path.display()))?;
     let jobs =
         args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let speed_range = crate::collect::speed_range(&spec, args.min_speed, args.max_speed);
     anyhow::ensure!(
-        args.min_speed <= 0.0 && args.max_speed > 0.0,
+        speed_range[0] <= 0.0 && speed_range[1] > 0.0,
         "--min-speed {} --max-speed {}: the range must hold 0 and a forward speed",
-        args.min_speed,
-        args.max_speed
+        speed_range[0],
+        speed_range[1]
     );
-    let speed_range = [args.min_speed, args.max_speed];
     let cases = selection_suite(args.select_first_seed, args.select_seeds, speed_range);
     let scenario = crate::collect::load_scenario(args.scenario.as_deref())?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create", args.out.display()))?;
@@ -212,7 +214,7 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
             action_noise: 0.0,
             speed_range,
             command_hold_s: [3.0, 8.0],
-            command_mix: args.mix.into(),
+            command_mix: args.mix.mix(speed_range),
             record_actions: true,
             policy: Some(PolicyRef { name: previous.display().to_string(), onnx_sha256 }),
             scenario: scenario.clone(),
@@ -290,8 +292,8 @@ pub fn run(args: ImproveArgs) -> anyhow::Result<()> {
         cases.len(),
         args.select_first_seed,
         args.select_first_seed + args.select_seeds - 1,
-        args.min_speed,
-        args.max_speed
+        speed_range[0],
+        speed_range[1]
     );
     println!(
         "| round | rollout falls | held-out action MSE | selection no fall | stops at rest | mean abs(speed error) m/s | position error m |"

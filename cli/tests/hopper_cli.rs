@@ -125,3 +125,29 @@ fn deploy_drives_the_virtual_hopper_and_its_log_replays_for_the_hopper_only() {
     assert!(err.contains(&hopper_id()) && err.contains(&biped_id()), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Told no speeds, `collect` draws commands over the robot's rated range: the biped's walks
+/// go backward too, the hopper (rated 0 … 0.2 m/s) gets no backward walks or reversals
+/// instead of a refusal.
+#[test]
+fn collect_draws_commands_over_each_robots_rated_range() {
+    let dir = scratch("collect-range");
+    for (robot, range, backward, reverse) in
+        [(None, [-0.5, 1.2], 0.35, 0.25), (Some(HOPPER), [0.0, 0.2], 0.0, 0.0)]
+    {
+        let out = dir.join(if robot.is_some() { "hopper" } else { "biped" });
+        let mut args = vec!["collect", "--out", out.to_str().unwrap(), "--episodes", "1", "--seconds", "1"];
+        args.extend(robot.map(|r| ["--robot", r]).into_iter().flatten());
+        let (ok, _, err) = strider(&args);
+        assert!(ok, "{err}");
+        let plan: toml::Value =
+            toml::from_str(&std::fs::read_to_string(out.join("collect.toml")).unwrap()).unwrap();
+        let got: Vec<f64> =
+            plan["speed_range"].as_array().unwrap().iter().map(|v| v.as_float().unwrap()).collect();
+        assert_eq!(got, range, "{plan}");
+        let mix = &plan["command_mix"];
+        assert_eq!(mix["backward_share"].as_float(), Some(backward), "{plan}");
+        assert_eq!(mix["reverse_share"].as_float(), Some(reverse), "{plan}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
