@@ -18,13 +18,16 @@
 //! The hopper is not Raibert's machine: its leg (thigh, leg and a 5.3 kg foot, ~6.6 kg·m²
 //! about the hip) is some 30 times the torso's inertia about the hip (~0.22 kg·m²), so in
 //! flight a hip torque turns the torso far more than the leg and the placement law moves the
-//! foot only a little (at the cost of torso pitch). Most of the speed regulation is done in
-//! stance by the long foot: the ankle moves the centre of mass against a reference over the
-//! foot (`stance_kx`) and against the speed error (`stance_kv`); a hop-to-hop integrator on
-//! the speed error (`speed_integral`) trims the reference. The default gains came out of a
-//! local search on the flat scenario with the random start push (tests/hopper.rs, `search`).
-//! On fresh seeds they hop in place and up to about 0.2 m/s without a fall; above that the
-//! gait is chaotic (0.4 m/s: 11 of 20 seeds; docs/SIM.md, "A second robot").
+//! foot only a little (at the cost of torso pitch). In flight the foot moves relative to the
+//! centre of mass only through the rotation the body took off with, so the push-off sets it:
+//! in thrust the ankle also acts on the leg's angular rate in the world (`spin_gain`,
+//! `spin_per_speed`). Most of the speed regulation is done in stance by the long foot: the
+//! ankle moves the centre of mass against a reference over the foot (`stance_kx`) and against
+//! the speed error (`stance_kv`); a hop-to-hop integrator on the speed error
+//! (`speed_integral`) trims the reference. The default gains came out of a local search on
+//! the flat scenario with the random start push (tests/hopper.rs, `search`, seeds 0 and
+//! 100–104 at 0–0.3 m/s), chosen on seeds 17000–17039; docs/SIM.md ("A second robot") has
+//! them on fresh seeds.
 
 use serde::{Deserialize, Serialize};
 use strider_robot::{Action, JointValues, Observation, RobotSpec};
@@ -91,36 +94,47 @@ pub struct HopperParams {
     pub speed_integral: f64,
     /// Bound of that correction, m/s.
     pub speed_integral_limit_mps: f64,
+    /// Thrust ankle: gain on the leg's angular rate in the world (torso pitch rate + hip +
+    /// knee rates) against `spin_per_speed × command`, rad per rad/s. The push-off sets the
+    /// rotation the body takes into flight, and that rotation is what carries the foot
+    /// forward of the centre of mass before the next landing (the hip cannot: the leg has
+    /// some 30 times the torso's inertia).
+    pub spin_gain: f64,
+    /// The leg's angular rate that push-off aims at, per m/s of command, rad/s per m/s
+    /// (counter-clockwise positive: the foot swings forward in flight).
+    pub spin_per_speed: f64,
 }
 
 impl Default for HopperParams {
     fn default() -> HopperParams {
         HopperParams {
-            flight_knee: -0.2163573798211051,
-            compress_knee: -0.7135644365641204,
-            thrust_knee: -0.08008176697438829,
-            thrust_ankle: -0.018657343959791843,
-            flight_ankle: -0.028944067664620432,
-            k_place: -0.13889037426308137,
-            neutral_share: 1.2182299740194797,
-            place_offset_m: -0.06794122843659879,
+            flight_knee: -0.1594182623893373,
+            compress_knee: -0.6844615405230603,
+            thrust_knee: -0.1424990424842306,
+            thrust_ankle: 0.04342723225368899,
+            flight_ankle: -0.019087763780505945,
+            k_place: -0.15280530781179663,
+            neutral_share: 1.1740692372081478,
+            place_offset_m: -0.06257655713714644,
             place_limit_m: 0.35,
             stance_guess_s: 0.2,
-            pitch_base: 0.025675463876041842,
-            pitch_per_speed: 0.03554681924948973,
-            g_pitch: 0.6167460580587435,
-            g_pitch_rate_s: 0.06403671229489472,
+            pitch_base: 0.02497004048330416,
+            pitch_per_speed: 0.04084406758198063,
+            g_pitch: 0.5829645903272965,
+            g_pitch_rate_s: 0.04772911471901288,
             hip_damping_share: 0.0,
-            flight_attitude: -0.22066328693687046,
-            stance_kx: 4.002492960997392,
-            stance_kv: 0.8503669566413026,
-            stance_ref_share: -0.2749,
+            flight_attitude: 0.1372908880223454,
+            stance_kx: 3.1236755519525463,
+            stance_kv: 0.8117641326164833,
+            stance_ref_share: -0.20981630930661144,
             foot_middle_m: 0.065,
-            compress_min_s: 0.08435634922704162,
-            thrust_cap_s: 0.4541553134069245,
+            compress_min_s: 0.0830444395489702,
+            thrust_cap_s: 0.47168054601329357,
             command_ramp_mps2: 0.5,
-            speed_integral: 0.15507854118094094,
-            speed_integral_limit_mps: 0.5,
+            speed_integral: 0.08297386427082956,
+            speed_integral_limit_mps: 0.5241095853178133,
+            spin_gain: 0.04695991562425932,
+            spin_per_speed: 1.2405414481550643,
         }
     }
 }
@@ -299,7 +313,9 @@ impl HopperExpert {
                     + p.stance_ref_share * v_cmd * (since - self.stance_s / 2.0);
                 let balance =
                     -(p.stance_kx * (state.com_x - foot_mid) + p.stance_kv * (state.com_vx - v_aim));
-                let ankle = flat + balance + if thrust { p.thrust_ankle } else { 0.0 };
+                let leg_rate = pitch_rate + qd[0] + qd[1];
+                let spin = p.spin_gain * (leg_rate - p.spin_per_speed * v_cmd);
+                let ankle = flat + balance + if thrust { p.thrust_ankle + spin } else { 0.0 };
                 [hip, knee, ankle]
             }
         };

@@ -152,6 +152,7 @@ knobs! {
     k_place: 0.1, neutral_share: 0.3, place_offset_m: 0.05, pitch_base: 0.05, pitch_per_speed: 0.05,
     g_pitch: 0.2, g_pitch_rate_s: 0.03, flight_attitude: 0.3, stance_kx: 1.0, stance_kv: 0.4,
     stance_ref_share: 0.3, compress_min_s: 0.03, thrust_cap_s: 0.05, speed_integral: 0.1,
+    spin_gain: 0.05, spin_per_speed: 0.5, speed_integral_limit_mps: 0.1,
 }
 
 /// Score of a parameter set: survival, then speed tracking, over the commands (and, with
