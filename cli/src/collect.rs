@@ -201,6 +201,16 @@ mod tests {
 
     #[test]
     fn the_command_line_defaults_are_the_library_defaults() {
-        assert_eq!(CommandMix::from(Cli::parse_from(["collect"]).mix), CommandMix::default());
+        assert_eq!(Cli::parse_from(["collect"]).mix.mix([-0.5, 1.2]), CommandMix::default());
+    }
+
+    #[test]
+    fn a_forward_only_range_drops_backward_walks_unless_asked_for() {
+        let mix = Cli::parse_from(["collect"]).mix.mix([0.0, 0.2]);
+        assert_eq!((mix.backward_share, mix.reverse_share), (0.0, 0.0));
+        assert_eq!(mix.stop_share, CommandMix::default().stop_share);
+        let asked = Cli::parse_from(["collect", "--backward-share", "0.2"]).mix.mix([0.0, 0.2]);
+        assert_eq!(asked.backward_share, 0.2);
+        assert!(asked.check([0.0, 0.2]).is_err(), "an explicit backward share still meets the range check");
     }
 }
