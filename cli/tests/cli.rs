@@ -356,7 +356,7 @@ mod link {
     }
 
     /// `strider virtual-robot ARGS` in the background, and the pty it serves.
-    pub(super) fn virtual_robot_with(args: &[&str]) -> (std::process::Child, String) {
+    fn virtual_robot_with(args: &[&str]) -> (std::process::Child, String) {
         let mut robot = Command::new(env!("CARGO_BIN_EXE_strider"))
             .arg("virtual-robot")
             .args(args)
@@ -385,18 +385,22 @@ mod link {
     /// `strider deploy --seconds SECONDS --json --log LOG` against a fresh virtual robot,
     /// which must succeed; the robot's port and deploy's JSON output.
     fn deploy_logged(seconds: &str, log: &std::path::Path) -> (String, String) {
-        let (mut robot, port) = virtual_robot();
+        deploy_logged_with(&[], seconds, log)
+    }
+
+    /// As [`deploy_logged`], with `args` (e.g. `--robot FILE`) given to both the virtual
+    /// robot and deploy.
+    pub(super) fn deploy_logged_with(
+        args: &[&str],
+        seconds: &str,
+        log: &std::path::Path,
+    ) -> (String, String) {
+        let (mut robot, port) = virtual_robot_with(args);
         let port = port.trim().to_string();
-        let (ok, out, err) = strider(&[
-            "deploy",
-            "--port",
-            &port,
-            "--seconds",
-            seconds,
-            "--json",
-            "--log",
-            log.to_str().unwrap(),
-        ]);
+        let mut deploy = vec!["deploy", "--port", &port, "--seconds", seconds, "--json", "--log"];
+        deploy.push(log.to_str().unwrap());
+        deploy.extend_from_slice(args);
+        let (ok, out, err) = strider(&deploy);
         robot.kill().unwrap();
         robot.wait().unwrap();
         assert!(ok, "{err}");

@@ -88,24 +88,7 @@ fn deploy_refuses_a_speed_outside_the_hoppers_rated_range() {
 fn deploy_drives_the_virtual_hopper_and_its_log_replays_for_the_hopper_only() {
     let dir = scratch("hopper-deploy");
     let log = dir.join("hopper.mcap");
-    let (mut robot, port) = super::link::virtual_robot_with(&["--robot", HOPPER]);
-    let (ok, out, err) = strider(&[
-        "deploy",
-        "--robot",
-        HOPPER,
-        "--port",
-        port.trim(),
-        "--speed",
-        "0.2",
-        "--seconds",
-        "2",
-        "--json",
-        "--log",
-        log.to_str().unwrap(),
-    ]);
-    robot.kill().unwrap();
-    robot.wait().unwrap();
-    assert!(ok, "{err}");
+    let (_, out) = super::link::deploy_logged_with(&["--robot", HOPPER], "2", &log);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let c = &v["control"];
     assert_eq!(c["ending"]["reason"], "completed", "{v}");
